@@ -1,0 +1,90 @@
+# RTX build, install and test entry points. `make help` lists them.
+#   make run      set up, fetch the default model, build, generate text with it
+#   make test     set up, fetch models, build, run every test suite
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+VERSION := 0.1.0
+SOVERSION := 0
+PYTHON ?= python3
+SWIFT ?= swift
+BUILD := build
+LIBDIR := $(BUILD)/lib
+MODEL := .models/SmolLM2-135M-Instruct.Q4_1.gguf
+# Release builds of librtx.so / the CLI: the Swift runtime is linked statically so
+# C and Python consumers need no Swift toolchain; the export map keeps only rtx_*.
+SWIFT_RELEASE := $(SWIFT) build -c release --scratch-path .build-release -Xswiftc -static-stdlib
+LIB_LINK := -Xlinker --version-script=$(CURDIR)/scripts/exports.map -Xlinker -soname=librtx.so.$(SOVERSION)
+
+.PHONY: help setup models lib cli build install run test test-kernels test-swift test-c test-python clean
+
+help:
+	@echo "make run | test | build | lib | cli | install PREFIX=... | setup | models | clean"
+
+setup:
+	scripts/setup.sh
+
+models: $(MODEL)
+$(MODEL):
+	scripts/fetch-models.sh smollm2
+
+lib:
+	$(SWIFT_RELEASE) --product rtx $(LIB_LINK)
+	@mkdir -p $(LIBDIR)/pkgconfig $(BUILD)/include
+	cp .build-release/release/librtx.so $(LIBDIR)/librtx.so.$(VERSION)
+	ln -sf librtx.so.$(VERSION) $(LIBDIR)/librtx.so.$(SOVERSION)
+	ln -sf librtx.so.$(SOVERSION) $(LIBDIR)/librtx.so
+	cp include/rtx.h $(BUILD)/include/rtx.h
+	sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@VERSION@|$(VERSION)|' scripts/rtx.pc.in > $(LIBDIR)/pkgconfig/rtx.pc
+
+cli:
+	$(SWIFT_RELEASE) --product rtx-cli
+	@mkdir -p $(BUILD)/bin
+	cp .build-release/release/rtx-cli $(BUILD)/bin/rtx
+
+build: lib cli
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(LIBDIR)/librtx.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf librtx.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/librtx.so.$(SOVERSION)
+	ln -sf librtx.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/librtx.so
+	install -m 644 include/rtx.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(BUILD)/bin/rtx $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scripts/rtx.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/rtx.pc
+
+# The main job: generate text with the default model.
+run: setup models cli
+	$(BUILD)/bin/rtx generate -m $(MODEL) --chat -p "What is a recursive transformer? Answer in two sentences." -n 96 --temp 0
+
+# ---- tests ------------------------------------------------------------------
+test: setup models build
+	$(MAKE) test-kernels test-swift test-c test-python
+
+test-kernels:
+	@mkdir -p $(BUILD)/tests
+	$(PYTHON) Tests/c/gen_quant_vectors.py $(BUILD)/tests/quant_vectors.bin
+	cc -O2 -fopenmp=libomp -I Sources/CRTXKernels/include Sources/CRTXKernels/*.c Tests/c/test_kernels.c \
+	   -o $(BUILD)/tests/test_kernels -l:libomp.so.5 -lopenblas -llapacke -lm 2>/dev/null || \
+	/opt/swift/usr/bin/clang -O2 -fopenmp -I Sources/CRTXKernels/include Sources/CRTXKernels/*.c Tests/c/test_kernels.c \
+	   -o $(BUILD)/tests/test_kernels -l:libomp.so.5 -lopenblas -llapacke -lm
+	$(BUILD)/tests/test_kernels $(BUILD)/tests/quant_vectors.bin
+
+test-swift: models
+	RTX_TEST_MODEL=$(abspath $(MODEL)) $(SWIFT) test
+
+test-c: models
+	rm -rf $(BUILD)/install $(BUILD)/tests/bad
+	$(MAKE) install PREFIX=$(abspath $(BUILD))/install
+	$(PYTHON) Tests/data/make_bad_gguf.py $(BUILD)/tests/bad > /dev/null
+	PKG_CONFIG_PATH=$(abspath $(BUILD))/install/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	cc -std=c11 -Wall -Wextra -o $(BUILD)/tests/test_capi Tests/c/test_capi.c $$(pkg-config --cflags --libs rtx) \
+	   -Wl,-rpath,$(abspath $(BUILD))/install/lib && \
+	$(MAKE) -C examples/c PKG_CONFIG_PATH=$$PKG_CONFIG_PATH
+	$(BUILD)/tests/test_capi $(MODEL) $(BUILD)/tests/bad
+
+test-python: models
+	PYTHONPATH=bindings/python RTX_LIBRARY=$(abspath $(LIBDIR))/librtx.so RTX_TEST_MODEL=$(abspath $(MODEL)) \
+	RTX_CLI=$(abspath $(BUILD))/bin/rtx $(PYTHON) -m pytest -q Tests/python
+
+clean:
+	rm -rf $(BUILD) .build .build-release

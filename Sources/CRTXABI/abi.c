@@ -1,0 +1,25 @@
+// abi.c — compile-time checks of the public ABI declared in include/rtx.h, and
+// its struct sizes, which the Swift layer reports through rtx_struct_size().
+#include "rtx.h"
+#include <string.h>
+
+_Static_assert(sizeof(rtx_status) == 4, "rtx_status must be 32-bit");
+_Static_assert(offsetof(rtx_model_params, struct_size) == 0, "struct_size first");
+_Static_assert(offsetof(rtx_context_params, struct_size) == 0, "struct_size first");
+_Static_assert(offsetof(rtx_sampling_params, struct_size) == 0, "struct_size first");
+_Static_assert(offsetof(rtx_generate_params, struct_size) == 0, "struct_size first");
+
+size_t rtxabi_struct_size(const char *name) {
+    if (!name) return 0;
+#define RTX_SIZE(T) if (strcmp(name, #T) == 0) return sizeof(T)
+    RTX_SIZE(rtx_model_params);
+    RTX_SIZE(rtx_context_params);
+    RTX_SIZE(rtx_sampling_params);
+    RTX_SIZE(rtx_generate_params);
+    RTX_SIZE(rtx_model_info);
+    RTX_SIZE(rtx_generate_result);
+    RTX_SIZE(rtx_generated_token);
+    RTX_SIZE(rtx_chat_message);
+#undef RTX_SIZE
+    return 0;
+}

@@ -1,0 +1,121 @@
+// rtx_kernels.h — the C compute kernels of RTX: tensor formats, quantized
+// matrix products, norms, RoPE, attention, activations, threads and CPU dispatch.
+// Kernels know tensors, shapes and threads; they know nothing of models, loops or
+// requests. Convention: outputs first, then inputs, then sizes.
+#ifndef RTX_KERNELS_H
+#define RTX_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---------------------------------------------------------------------------
+// Tensor element types. Values are GGML's type ids, as stored in GGUF files.
+// ---------------------------------------------------------------------------
+enum {
+    RTXK_F32 = 0,
+    RTXK_F16 = 1,
+    RTXK_Q4_0 = 2,
+    RTXK_Q4_1 = 3,
+    RTXK_Q5_0 = 6,
+    RTXK_Q5_1 = 7,
+    RTXK_Q8_0 = 8,
+    RTXK_Q4_K = 12,
+    RTXK_Q6_K = 14,
+    RTXK_BF16 = 30,
+};
+
+/// 1 if RTX can store and compute with `type`, else 0.
+int rtxk_type_supported(int type);
+/// Elements per block (1 for F32/F16/BF16, 32 for Q*_0/1, 256 for K-quants); 0 if unsupported.
+int64_t rtxk_block_elems(int type);
+/// Bytes per block; 0 if unsupported.
+int64_t rtxk_block_bytes(int type);
+/// Short name ("q4_1"); "?" if unsupported.
+const char *rtxk_type_name(int type);
+
+/// dst[0..n) = dequantized src. n must be a multiple of rtxk_block_elems(type).
+/// Bit-identical to ggml's / the `gguf` Python package's dequantization.
+void rtxk_dequantize_row(float *dst, const void *src, int type, int64_t n);
+
+/// Quantize n floats into `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_1 at least).
+/// n must be a multiple of the block size. Returns bytes written, 0 if unsupported.
+size_t rtxk_quantize_row(void *dst, const float *src, int type, int64_t n);
+
+float rtxk_fp16_to_fp32(uint16_t h);
+uint16_t rtxk_fp32_to_fp16(float f);
+
+// ---------------------------------------------------------------------------
+// Matrix products with weights in their stored format.
+//
+// A weight matrix W has `rows` output rows of `cols` elements each, row r
+// starting at (const char *)w + r * row_stride (GGUF: ne0 = cols, ne1 = rows).
+// ---------------------------------------------------------------------------
+
+/// Y[m, rows] = X[m, cols] · Wᵀ  (Y row-major with leading dimension ldy,
+/// X row-major with leading dimension ldx). Threaded with OpenMP over the
+/// output; small m uses quantized GEMV kernels, large m dequantizes tiles of W
+/// and calls OpenBLAS sgemm. cols must be a multiple of the block size.
+void rtxk_matmul(float *y, int64_t ldy, const float *x, int64_t ldx,
+                 const void *w, int type, size_t row_stride,
+                 int64_t m, int64_t cols, int64_t rows);
+
+/// Same, accumulating: Y += X · Wᵀ.
+void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx,
+                     const void *w, int type, size_t row_stride,
+                     int64_t m, int64_t cols, int64_t rows);
+
+// ---------------------------------------------------------------------------
+// Elementwise and normalisation (each row independent; threaded over rows).
+// ---------------------------------------------------------------------------
+
+/// out[i, :] = x[i, :] / rms(x[i, :]) * w   (x and out may alias)
+void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t dim, float eps);
+/// out = silu(gate) * up  (elementwise over n values; out may alias gate)
+void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n);
+/// y += x (n values)
+void rtxk_add(float *y, const float *x, int64_t n);
+
+/// Rotary embedding in place on x[n_tok, n_heads * head_dim], token t at
+/// position pos[t]. Rotates the first n_rot dims of each head.
+/// neox = 0: pairs (2i, 2i+1) (GGUF llama layout); neox = 1: pairs (i, i + n_rot/2).
+void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
+               int64_t head_dim, int64_t n_rot, float freq_base, int neox);
+
+/// Causal multi-head attention with grouped-query KV over a cache.
+/// q[n_tok, n_head*hd]; k_cache, v_cache [n_ctx, n_kv*hd] rows of the cache
+/// (row = position). Query t sits at position pos0 + t and sees cache rows
+/// max(0, pos0+t-window+1) .. pos0+t (window 0 = unlimited).
+/// out[n_tok, n_head*hd]. Online softmax; no allocation.
+void rtxk_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
+                    int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_kv, int64_t hd,
+                    float scale, int64_t window);
+
+/// Index of the maximum of x[0..n).
+int64_t rtxk_argmax(const float *x, int64_t n);
+
+// ---------------------------------------------------------------------------
+// Threads and CPU dispatch (one place).
+// ---------------------------------------------------------------------------
+
+/// Threads used by RTX's OpenMP regions (OpenBLAS is kept at 1 thread inside them).
+void rtxk_set_threads(int n);
+int rtxk_get_threads(void);
+/// Physical cores, best effort (falls back to logical CPUs).
+int rtxk_default_threads(void);
+
+enum { RTXK_PATH_SCALAR = 0, RTXK_PATH_AVX2 = 1, RTXK_PATH_AVX512 = 2 };
+/// The SIMD path in use: the best the CPU supports, unless RTX_KERNEL_PATH=scalar|avx2|avx512
+/// (or rtxk_force_path) forces a lower one.
+int rtxk_active_path(void);
+/// Force a path (clamped to what the CPU supports); returns the path now active.
+int rtxk_force_path(int path);
+const char *rtxk_path_name(int path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

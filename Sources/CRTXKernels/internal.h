@@ -1,0 +1,104 @@
+// internal.h — private to CRTXKernels: ggml block layouts, the activation
+// formats of the quantized GEMV, the per-path kernel table and the OpenMP/BLAS externs.
+#ifndef RTXK_INTERNAL_H
+#define RTXK_INTERNAL_H
+
+#include "rtx_kernels.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+// The Swift toolchain ships no omp.h: declare the few runtime calls we use.
+// (Compiled with -fopenmp against LLVM's libomp.so.5.)
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+int omp_get_max_threads(void);
+void omp_set_num_threads(int n);
+
+// ---------------------------------------------------------------------------
+// ggml block layouts (ggml-common.h), byte for byte. Scales are IEEE fp16 bits.
+// ---------------------------------------------------------------------------
+#define QK4_0 32
+#define QK4_1 32
+#define QK5_0 32
+#define QK5_1 32
+#define QK8_0 32
+#define QK_K 256
+
+typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;                         // 18 B
+typedef struct { uint16_t d, m; uint8_t qs[16]; } block_q4_1;                      // 20 B
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } block_q5_0;          // 22 B
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } block_q5_1;       // 24 B
+typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;                          // 34 B
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } block_q4_K; // 144 B
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } block_q6_K; // 210 B
+
+_Static_assert(sizeof(block_q4_0) == 18, "q4_0 layout");
+_Static_assert(sizeof(block_q4_1) == 20, "q4_1 layout");
+_Static_assert(sizeof(block_q5_0) == 22, "q5_0 layout");
+_Static_assert(sizeof(block_q5_1) == 24, "q5_1 layout");
+_Static_assert(sizeof(block_q8_0) == 34, "q8_0 layout");
+_Static_assert(sizeof(block_q4_K) == 144, "q4_K layout");
+_Static_assert(sizeof(block_q6_K) == 210, "q6_K layout");
+
+// ---------------------------------------------------------------------------
+// Activation formats of the quantized GEMV (never stored in files).
+// ---------------------------------------------------------------------------
+// 32 activations as int8 with fp32 scale d and s = d * sum(qs) (ggml's Q8_1 idea):
+// dotted with Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 weights.
+typedef struct { float d, s; int8_t qs[32]; } block_q8x;                           // 40 B
+// 256 activations as int8 with fp32 scale and sums of each 16 (ggml's Q8_K):
+// dotted with Q4_K/Q6_K weights.
+typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8k;  // 292 B
+
+// 6-bit scale j and min j of a Q4_K block (ggml's get_scale_min_k4).
+static inline void rtxk_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
+static inline float rtxk_bf16_to_fp32(uint16_t h) {
+    union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
+    return v.f;
+}
+uint16_t rtxk_fp32_to_bf16(float f);
+
+// ---------------------------------------------------------------------------
+// Per-path kernel table (filled in threads.c; one entry per CPU path).
+// ---------------------------------------------------------------------------
+#define RTXK_MAX_TYPE 31
+
+// dot of one weight row (n elements in its stored type) with one prepared
+// activation row (float for F32/F16/BF16, block_q8x for 32-block quants,
+// block_q8k for K-quants).
+typedef float (*rtxk_dot_fn)(const void *w, const void *x, int64_t n);
+
+typedef struct {
+    rtxk_dot_fn dot[RTXK_MAX_TYPE + 1];
+    void (*quantize_q8x)(block_q8x *y, const float *x, int64_t n);
+    void (*quantize_q8k)(block_q8k *y, const float *x, int64_t n);
+} rtxk_kernel_table;
+
+// The table of the active path (initialises dispatch and BLAS threads once).
+const rtxk_kernel_table *rtxk_kernels(void);
+// Threads to use for a region of `work` units (1 when too small to pay for a fork).
+int rtxk_threads_for(int64_t work);
+
+// Scalar kernels (matmul.c) and SIMD kernels (kernels_x86.c) fill the tables.
+void rtxk_fill_scalar(rtxk_kernel_table *t);
+void rtxk_fill_avx2(rtxk_kernel_table *t);
+void rtxk_fill_avx512(rtxk_kernel_table *t);
+
+// Thread-local scratch, 64-byte aligned, grown on demand, never freed.
+// slot 0: quantized activations (caller thread); slot 1: dequantized W tile.
+void *rtxk_scratch(int slot, size_t bytes);
+
+// OpenBLAS (pthread build): kept at one thread, our OpenMP regions parallelise.
+void openblas_set_num_threads(int n);
+
+#endif

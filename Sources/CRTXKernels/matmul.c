@@ -1,0 +1,314 @@
+// matmul.c — Y = X·Wᵀ with W in its stored format: quantized GEMV for small m
+// (activations quantized to 8 bits, integer dots), dequantized tiles + sgemm for large m;
+// plus the scalar (portable, reference) dot kernels and activation quantizers.
+#include "internal.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+// Below this many activation rows the quantized GEMV wins (it reads W once and
+// its cost grows with m); from here dequantizing tiles for sgemm is faster.
+#define GEMV_MAX_M 8
+
+// ---------------------------------------------------------------------------
+// Activation quantization (scalar)
+// ---------------------------------------------------------------------------
+static void quantize_q8x_scalar(block_q8x *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            const int q = (int)roundf(x[j] * id);
+            y[i].qs[j] = (int8_t)q;
+            sum += q;
+        }
+        y[i].d = d;
+        y[i].s = d * (float)sum;
+    }
+}
+
+static void quantize_q8k_scalar(block_q8k *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK_K; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        for (int j = 0; j < QK_K; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
+        for (int g = 0; g < QK_K / 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += y[i].qs[16 * g + j];
+            y[i].bsums[g] = (int16_t)sum;
+        }
+        y[i].d = d;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Scalar dot kernels: one weight row (n elements) · one prepared activation row
+// ---------------------------------------------------------------------------
+static float dot_f32_scalar(const void *w, const void *x, int64_t n) {
+    const float *a = w, *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+static float dot_f16_scalar(const void *w, const void *x, int64_t n) {
+    const uint16_t *a = w;
+    const float *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += rtxk_fp16_to_fp32(a[i]) * b[i];
+    return sum;
+}
+
+static float dot_bf16_scalar(const void *w, const void *x, int64_t n) {
+    const uint16_t *a = w;
+    const float *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += rtxk_bf16_to_fp32(a[i]) * b[i];
+    return sum;
+}
+
+// Q4_0: Σ d_w(q-8)·d_x y = d_w (d_x Σ q·y − 8 s_x)
+static float dot_q4_0_scalar(const void *w, const void *x, int64_t n) {
+    const block_q4_0 *a = w;
+    const block_q8x *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / 32; i++) {
+        int s = 0;
+        for (int j = 0; j < 16; j++)
+            s += (a[i].qs[j] & 0x0F) * b[i].qs[j] + (a[i].qs[j] >> 4) * b[i].qs[j + 16];
+        sum += rtxk_fp16_to_fp32(a[i].d) * (b[i].d * (float)s - 8.0f * b[i].s);
+    }
+    return sum;
+}
+
+// Q4_1: Σ (d_w q + m)·d_x y = d_w d_x Σ q·y + m s_x
+static float dot_q4_1_scalar(const void *w, const void *x, int64_t n) {
+    const block_q4_1 *a = w;
+    const block_q8x *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / 32; i++) {
+        int s = 0;
+        for (int j = 0; j < 16; j++)
+            s += (a[i].qs[j] & 0x0F) * b[i].qs[j] + (a[i].qs[j] >> 4) * b[i].qs[j + 16];
+        sum += rtxk_fp16_to_fp32(a[i].d) * b[i].d * (float)s + rtxk_fp16_to_fp32(a[i].m) * b[i].s;
+    }
+    return sum;
+}
+
+static inline int q5_dot_u(const uint8_t *qs, const uint8_t *qh4, const int8_t *y) {
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    int s = 0;
+    for (int j = 0; j < 16; j++) {
+        const int lo = (qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
+        const int hi = (qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+        s += lo * y[j] + hi * y[j + 16];
+    }
+    return s;
+}
+
+static float dot_q5_0_scalar(const void *w, const void *x, int64_t n) {
+    const block_q5_0 *a = w;
+    const block_q8x *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const int s = q5_dot_u(a[i].qs, a[i].qh, b[i].qs);
+        sum += rtxk_fp16_to_fp32(a[i].d) * (b[i].d * (float)s - 16.0f * b[i].s);
+    }
+    return sum;
+}
+
+static float dot_q5_1_scalar(const void *w, const void *x, int64_t n) {
+    const block_q5_1 *a = w;
+    const block_q8x *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const int s = q5_dot_u(a[i].qs, a[i].qh, b[i].qs);
+        sum += rtxk_fp16_to_fp32(a[i].d) * b[i].d * (float)s + rtxk_fp16_to_fp32(a[i].m) * b[i].s;
+    }
+    return sum;
+}
+
+static float dot_q8_0_scalar(const void *w, const void *x, int64_t n) {
+    const block_q8_0 *a = w;
+    const block_q8x *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / 32; i++) {
+        int s = 0;
+        for (int j = 0; j < 32; j++) s += a[i].qs[j] * b[i].qs[j];
+        sum += rtxk_fp16_to_fp32(a[i].d) * b[i].d * (float)s;
+    }
+    return sum;
+}
+
+// Q4_K: Σ_sub (d·sc q − dmin·m)·d_x y = d d_x Σ sc Σq·y − dmin d_x Σ m·(sum of y in sub-block)
+static float dot_q4_K_scalar(const void *w, const void *x, int64_t n) {
+    const block_q4_K *a = w;
+    const block_q8k *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *q = a[i].qs;
+        const int8_t *y = b[i].qs;
+        int sumi = 0, summ = 0;
+        for (int c = 0; c < 4; c++) {
+            uint8_t sc0, m0, sc1, m1;
+            rtxk_scale_min_k4(2 * c, a[i].scales, &sc0, &m0);
+            rtxk_scale_min_k4(2 * c + 1, a[i].scales, &sc1, &m1);
+            int s0 = 0, s1 = 0;
+            for (int l = 0; l < 32; l++) {
+                s0 += (q[l] & 0xF) * y[l];
+                s1 += (q[l] >> 4) * y[l + 32];
+            }
+            sumi += sc0 * s0 + sc1 * s1;
+            summ += m0 * (b[i].bsums[4 * c] + b[i].bsums[4 * c + 1]) + m1 * (b[i].bsums[4 * c + 2] + b[i].bsums[4 * c + 3]);
+            q += 32;
+            y += 64;
+        }
+        sum += b[i].d * (rtxk_fp16_to_fp32(a[i].d) * (float)sumi - rtxk_fp16_to_fp32(a[i].dmin) * (float)summ);
+    }
+    return sum;
+}
+
+// Q6_K: Σ_sub d·sc (q − 32)·d_x y, q in 0..63, scales per 16 elements.
+static float dot_q6_K_scalar(const void *w, const void *x, int64_t n) {
+    const block_q6_K *a = w;
+    const block_q8k *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *ql = a[i].ql, *qh = a[i].qh;
+        const int8_t *sc = a[i].scales, *y = b[i].qs;
+        int sumi = 0;
+        for (int half = 0; half < 2; half++) {
+            int s[8] = { 0 };  // per 16-element sub-block of this half
+            for (int l = 0; l < 32; l++) {
+                const int is = l / 16;
+                const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                s[is + 0] += q1 * y[l];
+                s[is + 2] += q2 * y[l + 32];
+                s[is + 4] += q3 * y[l + 64];
+                s[is + 6] += q4 * y[l + 96];
+            }
+            for (int k = 0; k < 8; k++) sumi += sc[k] * s[k];
+            ql += 64; qh += 32; sc += 8; y += 128;
+        }
+        sum += rtxk_fp16_to_fp32(a[i].d) * b[i].d * (float)sumi;
+    }
+    return sum;
+}
+
+void rtxk_fill_scalar(rtxk_kernel_table *t) {
+    memset(t, 0, sizeof *t);
+    t->dot[RTXK_F32] = dot_f32_scalar;
+    t->dot[RTXK_F16] = dot_f16_scalar;
+    t->dot[RTXK_BF16] = dot_bf16_scalar;
+    t->dot[RTXK_Q4_0] = dot_q4_0_scalar;
+    t->dot[RTXK_Q4_1] = dot_q4_1_scalar;
+    t->dot[RTXK_Q5_0] = dot_q5_0_scalar;
+    t->dot[RTXK_Q5_1] = dot_q5_1_scalar;
+    t->dot[RTXK_Q8_0] = dot_q8_0_scalar;
+    t->dot[RTXK_Q4_K] = dot_q4_K_scalar;
+    t->dot[RTXK_Q6_K] = dot_q6_K_scalar;
+    t->quantize_q8x = quantize_q8x_scalar;
+    t->quantize_q8k = quantize_q8k_scalar;
+}
+
+// ---------------------------------------------------------------------------
+// Drivers
+// ---------------------------------------------------------------------------
+
+// Small m: prepare each activation row once (as floats or 8-bit blocks), then
+// every thread walks its share of W rows; each W row is read once and dotted
+// with all m activation rows while it is in L1.
+static void matmul_gemv(float *y, int64_t ldy, const float *x, int64_t ldx,
+                        const void *w, int type, size_t row_stride,
+                        int64_t m, int64_t cols, int64_t rows, int acc) {
+    const rtxk_kernel_table *k = rtxk_kernels();
+    const rtxk_dot_fn dot = k->dot[type];
+    const void *xp;         // prepared activations: m rows of xbytes
+    size_t xbytes;
+    if (type == RTXK_F32 || type == RTXK_F16 || type == RTXK_BF16) {
+        xbytes = (size_t)ldx * sizeof(float);
+        xp = x;
+    } else if (type == RTXK_Q4_K || type == RTXK_Q6_K) {
+        xbytes = (size_t)(cols / QK_K) * sizeof(block_q8k);
+        char *q = rtxk_scratch(0, xbytes * (size_t)m);
+        for (int64_t i = 0; i < m; i++) k->quantize_q8k((block_q8k *)(q + i * xbytes), x + i * ldx, cols);
+        xp = q;
+    } else {
+        xbytes = (size_t)(cols / 32) * sizeof(block_q8x);
+        char *q = rtxk_scratch(0, xbytes * (size_t)m);
+        for (int64_t i = 0; i < m; i++) k->quantize_q8x((block_q8x *)(q + i * xbytes), x + i * ldx, cols);
+        xp = q;
+    }
+    const char *wb = w, *xb = xp;
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(m * rows * cols / 4))
+    for (int64_t r = 0; r < rows; r++) {
+        const void *wr = wb + (size_t)r * row_stride;
+        for (int64_t i = 0; i < m; i++) {
+            const float v = dot(wr, xb + (size_t)i * xbytes, cols);
+            y[i * ldy + r] = acc ? y[i * ldy + r] + v : v;
+        }
+    }
+}
+
+// Large m: split W into row tiles; each thread dequantizes its tile into its own
+// scratch (F32 weights are used in place) and calls single-threaded sgemm:
+// Y[:, r0:r0+nr] (+)= X[m, cols] · tileᵀ[cols, nr].
+static void matmul_gemm(float *y, int64_t ldy, const float *x, int64_t ldx,
+                        const void *w, int type, size_t row_stride,
+                        int64_t m, int64_t cols, int64_t rows, int acc) {
+    const int nt = rtxk_threads_for(m * rows * cols / 64);
+    int64_t ntiles = nt * ((rows + nt * 128 - 1) / (nt * 128));
+    int64_t tile = (rows + ntiles - 1) / ntiles;
+    tile = (tile + 7) & ~(int64_t)7;
+    ntiles = (rows + tile - 1) / tile;
+    const char *wb = w;
+    const int in_place = type == RTXK_F32 && row_stride % sizeof(float) == 0;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t t = 0; t < ntiles; t++) {
+        const int64_t r0 = t * tile;
+        const int64_t nr = rows - r0 < tile ? rows - r0 : tile;
+        const float *b;
+        int64_t ldb;
+        if (in_place) {
+            b = (const float *)(wb + (size_t)r0 * row_stride);
+            ldb = (int64_t)(row_stride / sizeof(float));
+        } else {
+            float *buf = rtxk_scratch(1, (size_t)(nr * cols) * sizeof(float));  // (nr, cols)
+            for (int64_t r = 0; r < nr; r++)
+                rtxk_dequantize_row(buf + r * cols, wb + (size_t)(r0 + r) * row_stride, type, cols);
+            b = buf;
+            ldb = cols;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nr, (int)cols,
+                    1.0f, x, (int)ldx, b, (int)ldb, acc ? 1.0f : 0.0f, y + r0, (int)ldy);
+    }
+}
+
+static void matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
+                   size_t row_stride, int64_t m, int64_t cols, int64_t rows, int acc) {
+    if (m <= 0 || rows <= 0 || !rtxk_type_supported(type)) return;
+    if (cols == 0) {
+        if (!acc) for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)rows * sizeof(float));
+        return;
+    }
+    if (m < GEMV_MAX_M) matmul_gemv(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
+    else matmul_gemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
+}
+
+void rtxk_matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
+                 size_t row_stride, int64_t m, int64_t cols, int64_t rows) {
+    matmul(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, 0);
+}
+
+void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
+                     size_t row_stride, int64_t m, int64_t cols, int64_t rows) {
+    matmul(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, 1);
+}

@@ -1,0 +1,112 @@
+// ops.c — row-wise and elementwise kernels: RMSNorm, SiLU·up, add, RoPE,
+// causal grouped-query attention with online softmax, argmax.
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------
+// RMSNorm, as ggml: float squares summed in double, scale = 1/sqrtf(mean + eps),
+// then (x * scale) * w.
+// ---------------------------------------------------------------------------
+void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t dim, float eps) {
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n_rows * dim / 4))
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *xr = x + r * dim;   // (dim)
+        float *o = out + r * dim;        // (dim)
+        double sum = 0.0;
+        for (int64_t i = 0; i < dim; i++) sum += (double)(xr[i] * xr[i]);
+        const float mean = (float)(sum / (double)dim);
+        const float scale = 1.0f / sqrtf(mean + eps);
+        for (int64_t i = 0; i < dim; i++) o[i] = (xr[i] * scale) * w[i];
+    }
+}
+
+// silu(g) * u = g / (1 + e^-g) * u
+void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n / 2))
+    for (int64_t i = 0; i < n; i++) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void rtxk_add(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+// ---------------------------------------------------------------------------
+// RoPE, as ggml's rope cache: theta_0 = pos, theta_{i+1} = theta_i * base^(-2/n_rot)
+// in float; (x0, x1) -> (x0 cos − x1 sin, x0 sin + x1 cos). Dims past n_rot untouched.
+// ---------------------------------------------------------------------------
+void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
+               int64_t head_dim, int64_t n_rot, float freq_base, int neox) {
+    const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n_tok * n_heads * n_rot * 8))
+    for (int64_t t = 0; t < n_tok; t++) {
+        float *xt = x + t * n_heads * head_dim;  // (n_heads, head_dim)
+        float theta = (float)pos[t];
+        for (int64_t i = 0; i < n_rot / 2; i++) {
+            const float c = cosf(theta), s = sinf(theta);
+            // pair (2i, 2i+1), or (i, i + n_rot/2) in the NeoX layout
+            const int64_t i0 = neox ? i : 2 * i, i1 = neox ? i + n_rot / 2 : 2 * i + 1;
+            for (int64_t h = 0; h < n_heads; h++) {
+                float *xh = xt + h * head_dim;
+                const float x0 = xh[i0], x1 = xh[i1];
+                xh[i0] = x0 * c - x1 * s;
+                xh[i1] = x0 * s + x1 * c;
+            }
+            theta *= theta_scale;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Attention: for each (token t, head h) pair, with kv head g = h / (n_head/n_kv),
+// out[t,h] = Σ_j softmax_j(scale · q[t,h]·k[j,g]) v[j,g] over the visible cache
+// rows j, in one pass (online softmax: running max m, running sum l).
+// ---------------------------------------------------------------------------
+#define MAX_HEAD_DIM 1024
+
+void rtxk_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
+                    int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_kv, int64_t hd,
+                    float scale, int64_t window) {
+    const int64_t group = n_head / n_kv;
+    const int64_t kv_dim = n_kv * hd;
+    #pragma omp parallel for schedule(static, 1) num_threads(rtxk_threads_for(n_tok * n_head * (pos0 + n_tok) * hd * 2))
+    for (int64_t th = 0; th < n_tok * n_head; th++) {
+        const int64_t t = th / n_head, h = th % n_head, g = h / group;
+        const int64_t p = pos0 + t;
+        const int64_t lo = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+        float qh[MAX_HEAD_DIM];                    // (hd) copy: out may alias q
+        memcpy(qh, q + t * n_head * hd + h * hd, (size_t)hd * sizeof(float));
+        float *o = out + t * n_head * hd + h * hd;  // (hd) running Σ e^(s−m) v
+        float m = -INFINITY, l = 0.0f;
+        for (int64_t d = 0; d < hd; d++) o[d] = 0.0f;
+        for (int64_t j = lo; j <= p; j++) {
+            const float *kj = k_cache + j * kv_dim + g * hd;
+            const float *vj = v_cache + j * kv_dim + g * hd;
+            float s = 0.0f;
+            for (int64_t d = 0; d < hd; d++) s += qh[d] * kj[d];
+            s *= scale;
+            if (s > m) {  // new max: rescale what we have
+                const float c = expf(m - s);
+                l *= c;
+                for (int64_t d = 0; d < hd; d++) o[d] *= c;
+                m = s;
+            }
+            const float e = expf(s - m);
+            l += e;
+            for (int64_t d = 0; d < hd; d++) o[d] += e * vj[d];
+        }
+        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+        for (int64_t d = 0; d < hd; d++) o[d] *= inv;
+    }
+}
+
+int64_t rtxk_argmax(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}

@@ -1,0 +1,322 @@
+// x86_dots.h — SIMD dot kernels and activation quantizers, written once and
+// compiled per x86 path by kernels_x86.c (which defines FN, TARGET and mul_sum_us8).
+// Not a public header; included only by kernels_x86.c.
+
+#define K static inline __attribute__((target(TARGET)))
+
+K float FN(hsum)(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+K int FN(hsum_i32)(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+K float FN(f16)(uint16_t h) { return _cvtsh_ss(h); }
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15), then high (16..31).
+K __m256i FN(nibbles32)(const uint8_t *qs) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+// 32 bits -> 32 bytes, byte e = 0x10 if bit e is set, else 0 (the fifth bit of Q5 element e).
+K __m256i FN(bit4_from_bits32)(const uint8_t *qh4) {
+    uint32_t x32;
+    memcpy(&x32, qh4, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x32), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    bytes = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+    return _mm256_and_si256(bytes, _mm256_set1_epi8(0x10));
+}
+
+// Σ over 32 (u8 0..63 · i8) products as 8 float partial sums.
+K __m256 FN(dot_u8_i8)(__m256i u, __m256i s) { return _mm256_cvtepi32_ps(FN(mul_sum_us8)(u, s)); }
+
+// ---------------------------------------------------------------------------
+// Float weights · float activations
+// ---------------------------------------------------------------------------
+K float FN(dot_f32)(const void *w, const void *x, int64_t n) {
+    const float *a = w, *b = x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    float sum = FN(hsum)(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+K float FN(dot_f16)(const void *w, const void *x, int64_t n) {
+    const uint16_t *a = w;
+    const float *b = x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i))), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i + 8))), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    float sum = FN(hsum)(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) sum += FN(f16)(a[i]) * b[i];
+    return sum;
+}
+
+K float FN(dot_bf16)(const void *w, const void *x, int64_t n) {
+    const uint16_t *a = w;
+    const float *b = x;
+    __m256 s0 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(a + i)));
+        s0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(h, 16)), _mm256_loadu_ps(b + i), s0);
+    }
+    float sum = FN(hsum)(s0);
+    for (; i < n; i++) sum += rtxk_bf16_to_fp32(a[i]) * b[i];
+    return sum;
+}
+
+// ---------------------------------------------------------------------------
+// 32-block quants · block_q8x. Unsigned weight codes q times int8 y, then the
+// zero point via s = d_x Σy:  Q4_0: d(d_x Σqy − 8s); Q4_1: d d_x Σqy + m s; etc.
+// ---------------------------------------------------------------------------
+K float FN(dot_q4_0)(const void *w, const void *x, int64_t n) {
+    const block_q4_0 *a = w;
+    const block_q8x *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float off = 0.0f;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float d = FN(f16)(a[i].d);
+        const __m256 p = FN(dot_u8_i8)(FN(nibbles32)(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d), p, acc);
+        off += d * b[i].s;
+    }
+    return FN(hsum)(acc) - 8.0f * off;
+}
+
+K float FN(dot_q4_1)(const void *w, const void *x, int64_t n) {
+    const block_q4_1 *a = w;
+    const block_q8x *b = x;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float off = 0.0f;
+    const int64_t nb = n / 32;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {  // two blocks per step: independent chains
+        const __m256 p0 = FN(dot_u8_i8)(FN(nibbles32)(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        const __m256 p1 = FN(dot_u8_i8)(FN(nibbles32)(a[i + 1].qs), _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), p0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i + 1].d) * b[i + 1].d), p1, acc1);
+        off += FN(f16)(a[i].m) * b[i].s + FN(f16)(a[i + 1].m) * b[i + 1].s;
+    }
+    for (; i < nb; i++) {
+        const __m256 p = FN(dot_u8_i8)(FN(nibbles32)(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), p, acc0);
+        off += FN(f16)(a[i].m) * b[i].s;
+    }
+    return FN(hsum)(_mm256_add_ps(acc0, acc1)) + off;
+}
+
+K float FN(dot_q5_0)(const void *w, const void *x, int64_t n) {
+    const block_q5_0 *a = w;
+    const block_q8x *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float off = 0.0f;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float d = FN(f16)(a[i].d);
+        const __m256i q = _mm256_or_si256(FN(nibbles32)(a[i].qs), FN(bit4_from_bits32)(a[i].qh));
+        const __m256 p = FN(dot_u8_i8)(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d), p, acc);
+        off += d * b[i].s;
+    }
+    return FN(hsum)(acc) - 16.0f * off;
+}
+
+K float FN(dot_q5_1)(const void *w, const void *x, int64_t n) {
+    const block_q5_1 *a = w;
+    const block_q8x *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float off = 0.0f;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i q = _mm256_or_si256(FN(nibbles32)(a[i].qs), FN(bit4_from_bits32)(a[i].qh));
+        const __m256 p = FN(dot_u8_i8)(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), p, acc);
+        off += FN(f16)(a[i].m) * b[i].s;
+    }
+    return FN(hsum)(acc) + off;
+}
+
+// Signed·signed via |w| · (y with w's sign).
+K float FN(dot_q8_0)(const void *w, const void *x, int64_t n) {
+    const block_q8_0 *a = w;
+    const block_q8x *b = x;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const int64_t nb = n / 32;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
+        const __m256i y0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        const __m256i y1 = _mm256_loadu_si256((const __m256i *)b[i + 1].qs);
+        const __m256 p0 = FN(dot_u8_i8)(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(y0, w0));
+        const __m256 p1 = FN(dot_u8_i8)(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(y1, w1));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), p0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i + 1].d) * b[i + 1].d), p1, acc1);
+    }
+    for (; i < nb; i++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+        const __m256i y0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        const __m256 p0 = FN(dot_u8_i8)(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(y0, w0));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), p0, acc0);
+    }
+    return FN(hsum)(_mm256_add_ps(acc0, acc1));
+}
+
+// ---------------------------------------------------------------------------
+// K-quants · block_q8k
+// ---------------------------------------------------------------------------
+// Q4_K: per 64 elements, 32 bytes of nibbles: low -> sub-block 2c, high -> 2c+1.
+K float FN(dot_q4_K)(const void *w, const void *x, int64_t n) {
+    const block_q4_K *a = w;
+    const block_q8k *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0.0f;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) rtxk_scale_min_k4(j, a[i].scales, &sc[j], &mn[j]);
+        int summ = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * c));
+            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c));
+            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * c + 32));
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * c]));
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * c + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+        accm += FN(f16)(a[i].dmin) * b[i].d * (float)summ;
+    }
+    return FN(hsum)(acc) - accm;
+}
+
+// Q6_K: per half of 128, four groups of 32 codes (0..63) built from ql/qh; the
+// two 16-element halves of a group have their own int8 scale; −32 via bsums.
+K float FN(dot_q6_K)(const void *w, const void *x, int64_t n) {
+    const block_q6_K *a = w;
+    const block_q8k *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float acco = 0.0f;  // Σ d·32·Σ sc·bsum
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *ql = a[i].ql, *qh = a[i].qh;
+        const int8_t *sc = a[i].scales, *y = b[i].qs;
+        int sumo = 0;
+        for (int j = 0; j < 16; j++) sumo += sc[j] * b[i].bsums[j];
+        __m256i sumi = _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m2));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+            for (int g = 0; g < 4; g++) {
+                const __m256i p = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256((const __m256i *)(y + 32 * g)));
+                const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * g + 1]), _mm_set1_epi16(sc[2 * g]));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+            }
+            ql += 64; qh += 32; sc += 8; y += 128;
+        }
+        const float d = FN(f16)(a[i].d) * b[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        acco += d * (float)sumo;
+    }
+    return FN(hsum)(acc) - 32.0f * acco;
+}
+
+// ---------------------------------------------------------------------------
+// Activation quantizers: 32 floats -> int8 codes (round to nearest) and their sums
+// ---------------------------------------------------------------------------
+// v[0..3] = 32 floats; returns amax
+K float FN(absmax32)(const float *x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+    for (int k = 1; k < 4; k++) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)));
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Codes of 32 floats times id into q[32]; returns their sum (and the two 16-sums).
+K int FN(quant32)(int8_t *q, const float *x, float id, int *sum_lo16, int *sum_hi16) {
+    const __m256 mul = _mm256_set1_ps(id);
+    __m256i v[4];
+    for (int k = 0; k < 4; k++)
+        v[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), mul),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const int s0 = FN(hsum_i32)(_mm256_add_epi32(v[0], v[1])), s1 = FN(hsum_i32)(_mm256_add_epi32(v[2], v[3]));
+    __m256i p0 = _mm256_packs_epi32(v[0], v[1]);  // 0-3 8-11 | 4-7 12-15
+    __m256i p1 = _mm256_packs_epi32(v[2], v[3]);
+    p0 = _mm256_packs_epi16(p0, p1);              // 0-3 8-11 16-19 24-27 | 4-7 12-15 20-23 28-31
+    p0 = _mm256_permutevar8x32_epi32(p0, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, p0);
+    if (sum_lo16) { *sum_lo16 = s0; *sum_hi16 = s1; }
+    return s0 + s1;
+}
+
+K void FN(quantize_q8x)(block_q8x *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        const float d = FN(absmax32)(x) / 127.0f, id = d ? 1.0f / d : 0.0f;
+        const int sum = FN(quant32)(y[i].qs, x, id, NULL, NULL);
+        y[i].d = d;
+        y[i].s = d * (float)sum;
+    }
+}
+
+K void FN(quantize_q8k)(block_q8k *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float amax = 0.0f;
+        for (int c = 0; c < 8; c++) { const float m = FN(absmax32)(x + 32 * c); amax = m > amax ? m : amax; }
+        const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        for (int c = 0; c < 8; c++) {
+            int s0, s1;
+            FN(quant32)(y[i].qs + 32 * c, x + 32 * c, id, &s0, &s1);
+            y[i].bsums[2 * c] = (int16_t)s0;
+            y[i].bsums[2 * c + 1] = (int16_t)s1;
+        }
+        y[i].d = d;
+    }
+}
+
+static void FN(fill)(rtxk_kernel_table *t) {
+    t->dot[RTXK_F32] = FN(dot_f32);
+    t->dot[RTXK_F16] = FN(dot_f16);
+    t->dot[RTXK_BF16] = FN(dot_bf16);
+    t->dot[RTXK_Q4_0] = FN(dot_q4_0);
+    t->dot[RTXK_Q4_1] = FN(dot_q4_1);
+    t->dot[RTXK_Q5_0] = FN(dot_q5_0);
+    t->dot[RTXK_Q5_1] = FN(dot_q5_1);
+    t->dot[RTXK_Q8_0] = FN(dot_q8_0);
+    t->dot[RTXK_Q4_K] = FN(dot_q4_K);
+    t->dot[RTXK_Q6_K] = FN(dot_q6_K);
+    t->quantize_q8x = FN(quantize_q8x);
+    t->quantize_q8k = FN(quantize_q8k);
+}
+
+#undef K

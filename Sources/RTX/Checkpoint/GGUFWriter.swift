@@ -1,0 +1,113 @@
+// GGUFWriter.swift — writes GGUF v3 files: metadata in insertion order, tensors
+// aligned. Used by conversion and by tests that build tiny models.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct GGUFWriter {
+    public struct Tensor {
+        public var name: String
+        public var dims: [Int]        // GGML order: dims[0] contiguous
+        public var type: TensorType
+        public var data: [UInt8]
+    }
+
+    public private(set) var metadata: [(key: String, value: GGUFValue)] = []
+    public private(set) var tensors: [Tensor] = []
+    public var alignment = GGUFFile.defaultAlignment
+
+    public init() {}
+
+    public mutating func set(_ key: String, _ value: GGUFValue) {
+        if let i = metadata.firstIndex(where: { $0.key == key }) { metadata[i].value = value } else { metadata.append((key, value)) }
+    }
+
+    public mutating func addTensor(_ name: String, dims: [Int], type: TensorType, data: [UInt8]) throws {
+        let elements = dims.reduce(1, *)
+        guard elements % type.blockElements == 0, dims[0] % type.blockElements == 0,
+              data.count == elements / type.blockElements * type.blockBytes else {
+            throw RTXError.invalid("tensor '\(name)': \(data.count) bytes do not match \(dims) of \(type)")
+        }
+        tensors.append(Tensor(name: name, dims: dims, type: type, data: data))
+    }
+
+    /// Add f32 values, stored as `type` (quantized by the kernels).
+    public mutating func addTensor(_ name: String, dims: [Int], values: [Float], as type: TensorType = .f32) throws {
+        let rowLen = dims[0]
+        let rows = values.count / max(rowLen, 1)
+        guard rows * rowLen == values.count, dims.reduce(1, *) == values.count else {
+            throw RTXError.invalid("tensor '\(name)': \(values.count) values do not match \(dims)")
+        }
+        let rowBytes = type.rowBytes(rowLen)
+        var data = [UInt8](repeating: 0, count: rows * rowBytes)
+        data.withUnsafeMutableBytes { out in
+            values.withUnsafeBufferPointer { src in
+                for r in 0..<rows {
+                    _ = rtxk_quantize_row(out.baseAddress! + r * rowBytes, src.baseAddress! + r * rowLen,
+                                          Int32(type.rawValue), Int64(rowLen))
+                }
+            }
+        }
+        try addTensor(name, dims: dims, type: type, data: data)
+    }
+
+    public func serialize() -> [UInt8] {
+        var out: [UInt8] = []
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        func str(_ s: String) { u64(UInt64(s.utf8.count)); out += s.utf8 }
+        func value(_ v: GGUFValue) {
+            switch v {
+            case .uint8(let x): out.append(x)
+            case .int8(let x): out.append(UInt8(bitPattern: x))
+            case .uint16(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+            case .int16(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+            case .uint32(let x): u32(x)
+            case .int32(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+            case .float32(let x): u32(x.bitPattern)
+            case .bool(let x): out.append(x ? 1 : 0)
+            case .string(let s): str(s)
+            case .uint64(let x): u64(x)
+            case .int64(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+            case .float64(let x): u64(x.bitPattern)
+            case .array(let t, let items):
+                u32(t.rawValue); u64(UInt64(items.count))
+                for i in items { value(i) }
+            }
+        }
+        u32(GGUFFile.magic); u32(3); u64(UInt64(tensors.count))
+        var meta = metadata
+        if alignment != GGUFFile.defaultAlignment, !meta.contains(where: { $0.key == "general.alignment" }) {
+            meta.append(("general.alignment", .uint32(UInt32(alignment))))
+        }
+        u64(UInt64(meta.count))
+        for (k, v) in meta { str(k); u32(v.valueType.rawValue); value(v) }
+        var offset = 0
+        var offsets: [Int] = []
+        for t in tensors {
+            offsets.append(offset)
+            offset += (t.data.count + alignment - 1) / alignment * alignment
+        }
+        for (t, off) in zip(tensors, offsets) {
+            str(t.name); u32(UInt32(t.dims.count))
+            for d in t.dims { u64(UInt64(d)) }
+            u32(t.type.rawValue); u64(UInt64(off))
+        }
+        while out.count % alignment != 0 { out.append(0) }
+        for t in tensors {
+            out += t.data
+            while out.count % alignment != 0 { out.append(0) }
+        }
+        return out
+    }
+
+    public func write(to path: String) throws {
+        let bytes = serialize()
+        guard let f = fopen(path, "wb") else { throw RTXError(.io, "cannot create '\(path)'") }
+        defer { fclose(f) }
+        let n = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
+        guard n == bytes.count else { throw RTXError(.io, "short write to '\(path)'") }
+    }
+}
+
+import CRTXKernels

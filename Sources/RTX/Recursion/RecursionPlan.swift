@@ -1,0 +1,77 @@
+// RecursionPlan.swift — the map from unrolled depth positions to shared layers.
+// Everything that needs to know "which weights run at position p" asks the plan;
+// a vanilla model is the plan with K = L unique layers and B = 1 loop.
+
+public struct RecursionPlan: Sendable, Equatable {
+    public enum Strategy: String, Sendable, CaseIterable {
+        case cycle, sequence, middleCycle = "middle-cycle"
+    }
+
+    public let strategy: Strategy
+    /// L: positions in the unrolled depth.
+    public let positions: Int
+    /// B: times the block runs.
+    public let loops: Int
+    /// K: layers stored (for middle-cycle: the looped K' plus the unique first and last).
+    public let storedLayers: Int
+
+    public init(strategy: Strategy, positions: Int, loops: Int) throws {
+        guard positions > 0 else { throw RTXError.invalid("recursion plan: depth must be positive, got \(positions)") }
+        guard loops > 0 else { throw RTXError.invalid("recursion plan: loops must be positive, got \(loops)") }
+        switch strategy {
+        case .cycle, .sequence:
+            guard positions % loops == 0 else {
+                throw RTXError.invalid("recursion plan: \(loops) loops do not divide \(positions) layers")
+            }
+            storedLayers = positions / loops
+        case .middleCycle:
+            guard positions > 2, (positions - 2) % loops == 0 else {
+                throw RTXError.invalid("recursion plan: middle-cycle needs \(loops) loops to divide the \(positions - 2) middle layers")
+            }
+            storedLayers = (positions - 2) / loops + 2
+        }
+        self.strategy = strategy
+        self.positions = positions
+        self.loops = loops
+    }
+
+    /// The vanilla model of depth L: K = L, B = 1.
+    public static func vanilla(depth: Int) -> RecursionPlan {
+        try! RecursionPlan(strategy: .cycle, positions: depth, loops: 1)
+    }
+
+    public var isVanilla: Bool { loops == 1 }
+
+    /// Layers looped in the block (K for cycle/sequence, K' for middle-cycle).
+    var loopedLayers: Int { strategy == .middleCycle ? storedLayers - 2 : storedLayers }
+
+    /// s(p): the stored layer that runs at position p.
+    public func sharedLayer(of position: Int) -> Int {
+        precondition(position >= 0 && position < positions)
+        switch strategy {
+        case .cycle: return position % storedLayers
+        case .sequence: return position / loops
+        case .middleCycle:
+            if position == 0 { return 0 }
+            if position == positions - 1 { return storedLayers - 1 }
+            return 1 + (position - 1) % loopedLayers
+        }
+    }
+
+    /// The loop (0..<B) that position p belongs to.
+    public func loop(of position: Int) -> Int {
+        switch strategy {
+        case .cycle: return position / storedLayers
+        case .sequence: return position % loops
+        case .middleCycle:
+            if position == 0 { return 0 }
+            if position == positions - 1 { return loops - 1 }
+            return (position - 1) / loopedLayers
+        }
+    }
+
+    /// Positions tied to stored layer j: T(j) = { p : s(p) = j }.
+    public func positions(tiedTo layer: Int) -> [Int] {
+        (0..<positions).filter { sharedLayer(of: $0) == layer }
+    }
+}

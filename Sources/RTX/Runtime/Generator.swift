@@ -1,0 +1,155 @@
+// Generator.swift — text generation over a session: prompt, sampling loop, stop
+// conditions (EOS / end-of-turn, stop strings, max tokens, full context) and
+// streaming of complete UTF-8 text. Pull-style (`next()`), so any front end
+// (C callback, Python iterator, CLI) drives it the same way.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum StopReason: Int32, Sendable {
+    case none = 0, maxTokens = 1, endOfGeneration = 2, stopString = 3, callback = 4, contextFull = 5
+}
+
+public struct GenerationOptions: Sendable {
+    public var maxTokens: Int = 128
+    public var sampling = SamplingParameters()
+    public var stop: [String] = []
+    public var addBOS = true
+    public var parseSpecial = true
+    public var stopAtEndOfGeneration = true
+    public init() {}
+}
+
+public struct GeneratedToken: Sendable {
+    /// nil on the final item (which may still carry held-back text).
+    public var token: Int32?
+    public var text: [UInt8]
+    public var stopReason: StopReason
+    public init(token: Int32?, text: [UInt8], stopReason: StopReason) {
+        self.token = token; self.text = text; self.stopReason = stopReason
+    }
+}
+
+/// Monotonic seconds.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+public final class Generator {
+    public let session: Session
+    public let options: GenerationOptions
+    public private(set) var promptTokenCount = 0
+    public private(set) var generatedCount = 0
+    public private(set) var stopReason = StopReason.none
+    public private(set) var promptSeconds = 0.0
+    public private(set) var generateSeconds = 0.0
+    public private(set) var tokens: [Int32] = []
+
+    private var sampler: Sampler
+    private var pending: [UInt8] = []
+    private let stops: [[UInt8]]
+    private var finished = false
+
+    /// Tokenizes and evaluates the prompt (appended to what the session holds).
+    public init(session: Session, prompt: String, options: GenerationOptions) throws {
+        guard options.maxTokens >= 0 else { throw RTXError.invalid("max_tokens \(options.maxTokens) must be >= 0") }
+        self.session = session
+        self.options = options
+        self.sampler = try Sampler(options.sampling)
+        self.stops = options.stop.filter { !$0.isEmpty }.map { Array($0.utf8) }
+        let tokenizer = session.model.tokenizer
+        let promptTokens = tokenizer.encode(prompt, addBOS: options.addBOS && session.count == 0, parseSpecial: options.parseSpecial)
+        guard !promptTokens.isEmpty || session.logitRows > 0 else {
+            throw RTXError.invalid("the prompt is empty and the model has no BOS token to start from")
+        }
+        let t0 = monotonicSeconds()
+        if !promptTokens.isEmpty { try session.evaluate(promptTokens) }
+        promptSeconds = monotonicSeconds() - t0
+        promptTokenCount = promptTokens.count
+        for t in session.history.suffix(max(options.sampling.repeatLastN, 0)) { sampler.accept(t) }
+    }
+
+    /// The next token and the text it completes, or the final item (token nil) once done.
+    public func next() throws -> GeneratedToken? {
+        if finished { return nil }
+        if stopReason != .none || generatedCount >= options.maxTokens {
+            return finish(stopReason == .none ? .maxTokens : stopReason)
+        }
+        let t0 = monotonicSeconds()
+        defer { generateSeconds += monotonicSeconds() - t0 }
+        let token = sampler.sample(try session.logits())
+        if options.stopAtEndOfGeneration && session.model.tokenizer.isEndOfGeneration(token) {
+            return finish(.endOfGeneration)
+        }
+        generatedCount += 1
+        tokens.append(token)
+        pending += session.model.tokenizer.bytes(of: token, renderSpecial: false)
+        let text = takeEmittableText()
+        if stopReason == .none && generatedCount < options.maxTokens {
+            if session.count >= session.capacity {
+                stopReason = .contextFull
+            } else {
+                try session.evaluate([token])
+            }
+        }
+        return GeneratedToken(token: token, text: text, stopReason: .none)
+    }
+
+    /// Stop early (e.g. a callback asked to); the next `next()` returns the final item.
+    public func cancel() { if stopReason == .none { stopReason = .callback } }
+
+    private func finish(_ reason: StopReason) -> GeneratedToken {
+        finished = true
+        stopReason = reason
+        let rest = reason == .stopString ? [] : pending
+        pending.removeAll()
+        return GeneratedToken(token: nil, text: rest, stopReason: reason)
+    }
+
+    /// Text that is complete UTF-8 and cannot be the beginning of a stop string.
+    private func takeEmittableText() -> [UInt8] {
+        for stop in stops {
+            if let i = firstIndex(of: stop, in: pending) {
+                let out = Array(pending[..<i])
+                pending.removeAll()
+                stopReason = .stopString
+                return out
+            }
+        }
+        var cut = pending.count - incompleteUTF8Suffix(pending)
+        var hold = 0
+        for stop in stops {
+            var k = min(stop.count - 1, cut)
+            while k > hold {
+                if pending[(cut - k)..<cut].elementsEqual(stop[0..<k]) { hold = k; break }
+                k -= 1
+            }
+        }
+        cut -= hold
+        let out = Array(pending[..<cut])
+        pending.removeFirst(cut)
+        return out
+    }
+}
+
+/// Bytes at the end of `b` that begin a UTF-8 sequence not yet complete (0...3).
+func incompleteUTF8Suffix(_ b: [UInt8]) -> Int {
+    var i = b.count - 1
+    var continuation = 0
+    while i >= 0 && continuation < 3 && (b[i] & 0xC0) == 0x80 { continuation += 1; i -= 1 }
+    guard i >= 0 else { return 0 }
+    let lead = b[i]
+    let need: Int
+    if lead & 0xE0 == 0xC0 { need = 1 } else if lead & 0xF0 == 0xE0 { need = 2 } else if lead & 0xF8 == 0xF0 { need = 3 } else { return 0 }
+    return continuation < need ? continuation + 1 : 0
+}
+
+func firstIndex(of needle: [UInt8], in hay: [UInt8]) -> Int? {
+    guard !needle.isEmpty, hay.count >= needle.count else { return nil }
+    for i in 0...(hay.count - needle.count) where hay[i] == needle[0] && hay[i..<(i + needle.count)].elementsEqual(needle) {
+        return i
+    }
+    return nil
+}

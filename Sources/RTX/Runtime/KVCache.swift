@@ -1,0 +1,44 @@
+// KVCache.swift — keys and values of every unrolled position: one slot per
+// position p (not per stored layer), because a shared layer sees different
+// inputs at each of its positions.
+
+public final class KVCache: @unchecked Sendable {
+    public let positions: Int      // L
+    public let capacity: Int       // tokens
+    public let kvDim: Int          // n_kv_heads * head_dim
+    /// keys[p] and values[p]: (capacity, kvDim) each, row = token position.
+    let keys: UnsafeMutablePointer<Float>
+    let values: UnsafeMutablePointer<Float>
+
+    public init(positions: Int, capacity: Int, kvDim: Int) throws {
+        let (perSlot, o1) = capacity.multipliedReportingOverflow(by: kvDim)
+        let (total, o2) = perSlot.multipliedReportingOverflow(by: positions)
+        guard !o1, !o2, total <= 1 << 34 else {
+            throw RTXError(.outOfMemory, "KV cache of \(capacity) tokens × \(positions) positions × \(kvDim) is too large")
+        }
+        guard let k = malloc(total * 4), let v = malloc(total * 4) else {
+            throw RTXError(.outOfMemory, "cannot allocate a KV cache of \(2 * total * 4) bytes")
+        }
+        self.keys = k.bindMemory(to: Float.self, capacity: total)
+        self.values = v.bindMemory(to: Float.self, capacity: total)
+        self.positions = positions
+        self.capacity = capacity
+        self.kvDim = kvDim
+    }
+
+    deinit { free(keys); free(values) }
+
+    public var byteCount: Int { 2 * positions * capacity * kvDim * 4 }
+
+    /// Rows of position p's cache, starting at token `token`.
+    @inline(__always) func keys(position p: Int, token: Int = 0) -> UnsafeMutablePointer<Float> {
+        keys + (p * capacity + token) * kvDim
+    }
+    @inline(__always) func values(position p: Int, token: Int = 0) -> UnsafeMutablePointer<Float> {
+        values + (p * capacity + token) * kvDim
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

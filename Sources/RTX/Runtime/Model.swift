@@ -1,0 +1,79 @@
+// Model.swift — a loaded model: checkpoint + architecture + recursion plan +
+// weights + tokenizer. Immutable once loaded; share it between threads freely.
+
+public final class Model: @unchecked Sendable {
+    public let gguf: GGUFFile
+    public let architecture: any Architecture.Type
+    public let hyper: HyperParameters
+    public let recipe: BlockRecipe
+    public let plan: RecursionPlan
+    public let weights: ModelWeights
+    public let tokenizer: any Tokenizer
+    /// The chat format (as data, never an evaluated template).
+    public let chat: ChatTemplate
+
+    /// Load and validate a GGUF checkpoint. `progress` gets values in [0, 1];
+    /// returning false aborts with `.aborted`.
+    public init(path: String, progress: ((Float) -> Bool)? = nil) throws {
+        func report(_ f: Float) throws {
+            if let progress, !progress(f) { throw RTXError(.aborted, "loading '\(path)' was cancelled by the progress callback") }
+        }
+        try report(0)
+        let gguf = try GGUFFile(path: path)
+        try report(0.2)
+        guard let archName = try gguf.string("general.architecture") else {
+            throw RTXError.format("\(gguf.fileName): required key 'general.architecture' is missing")
+        }
+        guard let arch = ArchitectureRegistry.lookup(archName) else {
+            throw RTXError.unsupported("\(gguf.fileName): architecture '\(archName)' is not supported (RTX knows: \(ArchitectureRegistry.all.map { $0.name }.joined(separator: ", ")))")
+        }
+        let hyper = try arch.hyperParameters(from: gguf)
+        let plan = RecursionPlan.vanilla(depth: hyper.layerCount)
+
+        let bind = WeightBinder(gguf: gguf)
+        let d = hyper.embeddingLength
+        var layers: [LayerWeights] = []
+        for j in 0..<plan.storedLayers {
+            func m(_ role: BlockRole, _ rows: Int, _ cols: Int) throws -> WeightMatrix {
+                try bind.matrix(arch.ggufName(role, layer: j), rows: rows, columns: cols)
+            }
+            layers.append(LayerWeights(
+                attnNorm: try bind.vector(arch.ggufName(.attnNorm, layer: j), length: d),
+                ffnNorm: try bind.vector(arch.ggufName(.ffnNorm, layer: j), length: d),
+                attnQ: try m(.attnQ, hyper.qDim, d),
+                attnK: try m(.attnK, hyper.kvDim, d),
+                attnV: try m(.attnV, hyper.kvDim, d),
+                attnOutput: try m(.attnOutput, d, hyper.qDim),
+                ffnGate: try m(.ffnGate, hyper.feedForwardLength, d),
+                ffnUp: try m(.ffnUp, hyper.feedForwardLength, d),
+                ffnDown: try m(.ffnDown, d, hyper.feedForwardLength)))
+            try report(0.2 + 0.7 * Float(j + 1) / Float(plan.storedLayers))
+        }
+        let embedding = try bind.matrix(arch.ggufName(.tokenEmbedding), rows: hyper.vocabularySize, columns: d)
+        let tied = gguf.tensor(arch.ggufName(.output)) == nil
+        let output = tied ? embedding : try bind.matrix(arch.ggufName(.output), rows: hyper.vocabularySize, columns: d)
+        self.weights = ModelWeights(
+            tokenEmbedding: embedding,
+            outputNorm: try bind.vector(arch.ggufName(.outputNorm), length: d),
+            output: output, layers: layers, outputIsTied: tied)
+
+        let vocabulary = try Vocabulary(gguf: gguf)
+        guard vocabulary.tokens.count == hyper.vocabularySize else {
+            throw RTXError.format("\(gguf.fileName): the tokenizer has \(vocabulary.tokens.count) tokens but the model's vocabulary is \(hyper.vocabularySize)")
+        }
+        self.tokenizer = try makeTokenizer(vocabulary)
+        let template = try gguf.string("tokenizer.chat_template")
+        self.chat = ChatTemplate(template: template, vocabulary: vocabulary)
+
+        self.gguf = gguf
+        self.architecture = arch
+        self.hyper = hyper
+        self.recipe = arch.recipe
+        self.plan = plan
+        try report(1)
+    }
+
+    /// Parameters stored in the file (all tensors).
+    public var storedParameterCount: Int { gguf.tensors.reduce(0) { $0 + $1.elementCount } }
+    public var vocabularySize: Int { hyper.vocabularySize }
+}

@@ -1,0 +1,157 @@
+// Sampler.swift — token selection from logits: repetition penalty, then greedy or
+// temperature with top-k, top-p and min-p filters. Seeded, so reproducible.
+
+public struct SamplingParameters: Sendable, Equatable {
+    public var temperature: Float = 0.8      // <= 0: greedy
+    public var topK: Int = 40                // <= 0: off
+    public var topP: Float = 0.95            // >= 1: off
+    public var minP: Float = 0.05            // <= 0: off
+    public var repeatPenalty: Float = 1.0    // 1: off
+    public var repeatLastN: Int = 64
+    public var seed: UInt64 = 0
+
+    public init(temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
+                repeatPenalty: Float = 1.0, repeatLastN: Int = 64, seed: UInt64 = 0) {
+        self.temperature = temperature; self.topK = topK; self.topP = topP; self.minP = minP
+        self.repeatPenalty = repeatPenalty; self.repeatLastN = repeatLastN; self.seed = seed
+    }
+
+    public static let greedy = SamplingParameters(temperature: 0)
+
+    public func validate() throws {
+        guard temperature.isFinite else { throw RTXError.invalid("temperature \(temperature) is not finite") }
+        guard topP.isFinite, topP > 0 else { throw RTXError.invalid("top_p \(topP) must be > 0") }
+        guard minP.isFinite, minP < 1 else { throw RTXError.invalid("min_p \(minP) must be < 1") }
+        guard repeatPenalty.isFinite, repeatPenalty > 0 else { throw RTXError.invalid("repeat_penalty \(repeatPenalty) must be > 0") }
+        guard repeatLastN >= 0 else { throw RTXError.invalid("repeat_last_n \(repeatLastN) must be >= 0") }
+    }
+}
+
+/// SplitMix64-seeded xoshiro256** generator.
+struct RandomSource {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
+
+    init(seed: UInt64) {
+        var x = seed
+        func next() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s = (next(), next(), next(), next())
+    }
+
+    mutating func next() -> UInt64 {
+        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3; s.2 ^= t
+        s.3 = s.3 << 45 | s.3 >> 19
+        return result
+    }
+
+    /// Uniform in [0, 1).
+    mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+}
+
+public struct Sampler: Sendable {
+    public let parameters: SamplingParameters
+    private var rng: RandomSource
+    /// Recent tokens (prompt and generated), for the repetition penalty.
+    public private(set) var history: [Int32] = []
+    private var candidates: [(id: Int32, logit: Float)] = []
+
+    public init(_ parameters: SamplingParameters) throws {
+        try parameters.validate()
+        self.parameters = parameters
+        self.rng = RandomSource(seed: parameters.seed)
+    }
+
+    public mutating func accept(_ token: Int32) {
+        history.append(token)
+        let keep = max(parameters.repeatLastN, 1) * 4
+        if history.count > keep * 2 { history.removeFirst(history.count - keep) }
+    }
+
+    /// Choose a token from `logits` and add it to the history.
+    public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
+        let p = parameters
+        candidates.removeAll(keepingCapacity: true)
+        candidates.reserveCapacity(logits.count)
+        for (i, l) in logits.enumerated() { candidates.append((Int32(i), l)) }
+        if p.repeatPenalty != 1, p.repeatLastN > 0 {
+            for t in Set(history.suffix(p.repeatLastN)) where Int(t) < candidates.count {
+                let l = candidates[Int(t)].logit
+                candidates[Int(t)].logit = l > 0 ? l / p.repeatPenalty : l * p.repeatPenalty
+            }
+        }
+        let token: Int32
+        if p.temperature <= 0 {
+            var best = 0
+            for i in 1..<candidates.count where candidates[i].logit > candidates[best].logit { best = i }
+            token = candidates[best].id
+        } else {
+            token = sampleStochastic(p)
+        }
+        accept(token)
+        return token
+    }
+
+    private mutating func sampleStochastic(_ p: SamplingParameters) -> Int32 {
+        // Top-k (and a sort that top-p needs anyway).
+        let k = p.topK > 0 ? min(p.topK, candidates.count) : candidates.count
+        if k < candidates.count {
+            candidates = Array(partialTopK(candidates, k))
+        } else {
+            candidates.sort { $0.logit > $1.logit }
+        }
+        // Softmax with temperature.
+        let maxLogit = candidates[0].logit
+        var probs = candidates.map { Double(($0.logit - maxLogit) / p.temperature) }.map { exp($0) }
+        var total = probs.reduce(0, +)
+        // Min-p: drop tokens below min_p × the top probability.
+        if p.minP > 0 {
+            let floor = probs[0] * Double(p.minP)
+            var keep = probs.count
+            while keep > 1 && probs[keep - 1] < floor { keep -= 1 }
+            probs.removeLast(probs.count - keep)
+            total = probs.reduce(0, +)
+        }
+        // Top-p: smallest prefix whose mass reaches top_p.
+        if p.topP < 1 {
+            var acc = 0.0
+            var keep = probs.count
+            for (i, q) in probs.enumerated() {
+                acc += q / total
+                if acc >= Double(p.topP) { keep = i + 1; break }
+            }
+            probs.removeLast(probs.count - keep)
+            total = probs.reduce(0, +)
+        }
+        var r = rng.uniform() * total
+        for (i, q) in probs.enumerated() {
+            r -= q
+            if r < 0 { return candidates[i].id }
+        }
+        return candidates[probs.count - 1].id
+    }
+
+    private func partialTopK(_ c: [(id: Int32, logit: Float)], _ k: Int) -> [(id: Int32, logit: Float)] {
+        // Keep a sorted buffer of the k largest (k is small in practice).
+        var top: [(id: Int32, logit: Float)] = []
+        top.reserveCapacity(k + 1)
+        for e in c {
+            if top.count == k, let last = top.last, e.logit <= last.logit { continue }
+            var lo = 0, hi = top.count
+            while lo < hi { let mid = (lo + hi) / 2; if top[mid].logit >= e.logit { lo = mid + 1 } else { hi = mid } }
+            top.insert(e, at: lo)
+            if top.count > k { top.removeLast() }
+        }
+        return top
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,157 @@
+// GenerateAPI.swift — rtx.h §6-7: samplers and generation (push and pull).
+import CRTXABI
+import RTX
+
+@_cdecl("rtx_sampling_default_params")
+public func rtx_sampling_default_params(_ out: UnsafeMutablePointer<rtx_sampling_params>?) {
+    guard let out else { return }
+    let d = SamplingParameters()
+    out.pointee = rtx_sampling_params(
+        struct_size: UInt32(MemoryLayout<rtx_sampling_params>.size), temperature: d.temperature,
+        top_k: Int32(d.topK), top_p: d.topP, min_p: d.minP, repeat_penalty: d.repeatPenalty,
+        repeat_last_n: Int32(d.repeatLastN), seed: d.seed)
+}
+
+func samplingParameters(_ p: rtx_sampling_params) throws -> SamplingParameters {
+    try checkStructSize(p.struct_size, MemoryLayout<rtx_sampling_params>.size, "rtx_sampling_params")
+    return SamplingParameters(temperature: p.temperature, topK: Int(p.top_k), topP: p.top_p, minP: p.min_p,
+                              repeatPenalty: p.repeat_penalty, repeatLastN: Int(p.repeat_last_n), seed: p.seed)
+}
+
+@_cdecl("rtx_sampler_create")
+public func rtx_sampler_create(_ params: UnsafePointer<rtx_sampling_params>?, _ outSampler: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded("rtx_sampler_create") {
+        let out = try required(outSampler, "out_sampler")
+        out.pointee = nil
+        let p = try samplingParameters(try required(params, "params").pointee)
+        out.pointee = box(SamplerHandle(try Sampler(p)))
+    }
+}
+
+@_cdecl("rtx_sampler_free")
+public func rtx_sampler_free(_ sampler: OpaquePointer?) { release(sampler, SamplerHandle.self) }
+
+@_cdecl("rtx_sampler_sample")
+public func rtx_sampler_sample(_ sampler: OpaquePointer?, _ logits: UnsafePointer<Float>?, _ n: Int,
+                               _ outToken: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded("rtx_sampler_sample") {
+        let h = try unbox(sampler, SamplerHandle.self, "sampler")
+        guard n > 0 else { throw RTXError.invalid("n_vocab must be > 0") }
+        let out = try required(outToken, "out_token")
+        out.pointee = h.sampler.sample(UnsafeBufferPointer(start: try required(logits, "logits"), count: n))
+    }
+}
+
+@_cdecl("rtx_sampler_accept")
+public func rtx_sampler_accept(_ sampler: OpaquePointer?, _ token: Int32) -> Int32 {
+    guarded("rtx_sampler_accept") {
+        let h = try unbox(sampler, SamplerHandle.self, "sampler")
+        guard token >= 0 else { throw RTXError(.tokenOutOfRange, "token \(token) is negative") }
+        h.sampler.accept(token)
+    }
+}
+
+@_cdecl("rtx_generate_default_params")
+public func rtx_generate_default_params(_ out: UnsafeMutablePointer<rtx_generate_params>?) {
+    guard let out else { return }
+    out.pointee = rtx_generate_params()
+    out.pointee.struct_size = UInt32(MemoryLayout<rtx_generate_params>.size)
+    out.pointee.max_tokens = 128
+    rtx_sampling_default_params(&out.pointee.sampling)
+    out.pointee.add_bos = true
+    out.pointee.parse_special = true
+    out.pointee.stop_at_eos = true
+}
+
+func generationOptions(_ params: UnsafePointer<rtx_generate_params>?) throws -> GenerationOptions {
+    var o = GenerationOptions()
+    guard let params else { return o }
+    let p = params.pointee
+    try checkStructSize(p.struct_size, MemoryLayout<rtx_generate_params>.size, "rtx_generate_params")
+    o.maxTokens = Int(p.max_tokens)
+    o.sampling = try samplingParameters(p.sampling)
+    if p.n_stop > 0 {
+        let stops = try required(p.stop, "params.stop")
+        o.stop = try (0..<p.n_stop).map { String(cString: try required(stops[$0], "params.stop[\($0)]")) }
+    }
+    o.addBOS = p.add_bos
+    o.parseSpecial = p.parse_special
+    o.stopAtEndOfGeneration = p.stop_at_eos
+    return o
+}
+
+func fillResult(_ g: Generator, _ out: UnsafeMutablePointer<rtx_generate_result>) throws {
+    try checkStructSize(out.pointee.struct_size, MemoryLayout<rtx_generate_result>.size, "rtx_generate_result")
+    out.pointee.n_prompt_tokens = Int32(g.promptTokenCount)
+    out.pointee.n_generated = Int32(g.generatedCount)
+    out.pointee.stop_reason = g.stopReason.rawValue
+    out.pointee.prompt_seconds = g.promptSeconds
+    out.pointee.generate_seconds = g.generateSeconds
+}
+
+@_cdecl("rtx_generate")
+public func rtx_generate(_ ctx: OpaquePointer?, _ prompt: UnsafePointer<CChar>?, _ params: UnsafePointer<rtx_generate_params>?,
+                         _ onToken: (@convention(c) (Int32, UnsafePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Bool)?,
+                         _ user: UnsafeMutableRawPointer?, _ result: UnsafeMutablePointer<rtx_generate_result>?) -> Int32 {
+    guarded("rtx_generate") {
+        let ch = try unbox(ctx, ContextHandle.self, "ctx")
+        let prompt = String(cString: try required(prompt, "prompt"))
+        if let result { try checkStructSize(result.pointee.struct_size, MemoryLayout<rtx_generate_result>.size, "rtx_generate_result") }
+        let g = try Generator(session: ch.session, prompt: prompt, options: try generationOptions(params))
+        while let item = try g.next() {
+            guard let token = item.token else {
+                if !item.text.isEmpty, let onToken {
+                    _ = item.text.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { onToken(-1, $0.baseAddress, $0.count, user) } }
+                }
+                break
+            }
+            if let onToken {
+                let go = item.text.withUnsafeBufferPointer { b in
+                    b.withMemoryRebound(to: CChar.self) { onToken(token, $0.baseAddress, $0.count, user) }
+                }
+                if !go { g.cancel() }
+            }
+        }
+        if let result { try fillResult(g, result) }
+    }
+}
+
+@_cdecl("rtx_generator_create")
+public func rtx_generator_create(_ ctx: OpaquePointer?, _ prompt: UnsafePointer<CChar>?, _ params: UnsafePointer<rtx_generate_params>?,
+                                 _ outGenerator: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded("rtx_generator_create") {
+        let out = try required(outGenerator, "out_generator")
+        out.pointee = nil
+        let ch = try unbox(ctx, ContextHandle.self, "ctx")
+        let prompt = String(cString: try required(prompt, "prompt"))
+        let g = try Generator(session: ch.session, prompt: prompt, options: try generationOptions(params))
+        out.pointee = box(GeneratorHandle(g, ch))
+    }
+}
+
+@_cdecl("rtx_generator_next")
+public func rtx_generator_next(_ generator: OpaquePointer?, _ out: UnsafeMutablePointer<rtx_generated_token>?) -> Int32 {
+    guarded("rtx_generator_next") {
+        let h = try unbox(generator, GeneratorHandle.self, "generator")
+        let out = try required(out, "out")
+        try checkStructSize(out.pointee.struct_size, MemoryLayout<rtx_generated_token>.size, "rtx_generated_token")
+        let item = try h.generator.next()
+            ?? GeneratedToken(token: nil, text: [], stopReason: h.generator.stopReason)
+        h.setText(item.text)
+        out.pointee.token = item.token ?? -1
+        out.pointee.text_len = item.text.count
+        out.pointee.stop_reason = item.token == nil ? item.stopReason.rawValue : 0
+        out.pointee.text = UnsafePointer(h.text)
+    }
+}
+
+@_cdecl("rtx_generator_result")
+public func rtx_generator_result(_ generator: OpaquePointer?, _ out: UnsafeMutablePointer<rtx_generate_result>?) -> Int32 {
+    guarded("rtx_generator_result") {
+        let h = try unbox(generator, GeneratorHandle.self, "generator")
+        try fillResult(h.generator, try required(out, "out"))
+    }
+}
+
+@_cdecl("rtx_generator_free")
+public func rtx_generator_free(_ generator: OpaquePointer?) { release(generator, GeneratorHandle.self) }

@@ -1,0 +1,66 @@
+// Perplexity.swift — `rtx perplexity`, llama.cpp's method so the figures compare:
+// the text is cut into chunks of --ctx tokens, the first token of each chunk is
+// replaced by BOS when the model adds BOS, and only the second half of each chunk
+// is scored (each token predicted with at least ctx/2 tokens of context).
+import ArgumentParser
+import RTX
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Perplexity: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Perplexity of a model on a text file (llama.cpp's method).")
+
+    @OptionGroup var common: RunOptions
+
+    @Option(name: [.short, .long], help: "Text file.")
+    var file: String = "/usr/share/common-licenses/GPL-3"
+
+    @Option(help: "Chunks to score at most (0 = all).")
+    var chunks: Int = 0
+
+    func run() throws {
+        let model = try common.load()
+        let ctx = common.ctx > 0 ? common.ctx : 512
+        let text = try readTextFile(file)
+        let tokens = model.tokenizer.encode(text, addBOS: model.tokenizer.vocabulary.addBOS, parseSpecial: false)
+        var nChunks = tokens.count / ctx
+        if chunks > 0 { nChunks = min(nChunks, chunks) }
+        guard nChunks > 0 else { throw CLIError("\(file) has \(tokens.count) tokens, fewer than one chunk of \(ctx)") }
+        let session: Session
+        do {
+            session = try Session(model: model, options: .init(contextLength: ctx, batchSize: min(common.batch, ctx), threads: common.threads))
+        } catch let e as RTXError { throw CLIError(e.message) }
+        printErr("perplexity: \(tokens.count) tokens, \(nChunks) chunks of \(ctx), threads \(session.threads)")
+        let first = ctx / 2
+        var nll = 0.0
+        var count = 0
+        let t0 = monotonicSeconds()
+        for c in 0..<nChunks {
+            var chunk = Array(tokens[(c * ctx)..<((c + 1) * ctx)])
+            if model.tokenizer.vocabulary.addBOS, let bos = model.tokenizer.vocabulary.bos { chunk[0] = bos }
+            session.reset()
+            do { try session.evaluate(chunk, allLogits: true) } catch let e as RTXError { throw CLIError(e.message) }
+            for i in first..<(ctx - 1) {
+                let logits = try session.logits(at: i)
+                nll += negativeLogLikelihood(logits, target: Int(chunk[i + 1]))
+                count += 1
+            }
+            let ppl = exp(nll / Double(count))
+            writeOut(Array("[\(c + 1)]\(fixed(ppl, 4)) ".utf8))
+        }
+        writeOut(Array("\n".utf8))
+        let ppl = exp(nll / Double(count))
+        let seconds = monotonicSeconds() - t0
+        print("Final estimate: PPL = \(fixed(ppl, 4)) over \(count) scored tokens (\(nChunks) chunks of \(ctx)), \(fixed(seconds, 1)) s, \(fixed(Double(nChunks * ctx) / seconds, 1)) tokens/s")
+    }
+}
+
+/// -log softmax(logits)[target], computed in double.
+func negativeLogLikelihood(_ logits: UnsafeBufferPointer<Float>, target: Int) -> Double {
+    var maxLogit = -Float.infinity
+    for l in logits where l > maxLogit { maxLogit = l }
+    var sum = 0.0
+    for l in logits { sum += exp(Double(l - maxLogit)) }
+    return log(sum) - Double(logits[target] - maxLogit)
+}

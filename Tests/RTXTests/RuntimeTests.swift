@@ -1,0 +1,115 @@
+// RuntimeTests.swift — sessions: batched prompt vs token-by-token decode, the KV
+// cache limits, bad tokens, and generation on the real model.
+import Testing
+@testable import RTX
+
+@Suite struct RuntimeTests {
+    @Test func batchedPromptAndTokenByTokenDecodeGiveTheSameLogits() throws {
+        for type in [TensorType.f32, .q8_0] {
+            let model = try Model(path: try TinyLlama(weightType: type).write("batch"))
+            let tokens: [Int32] = [5, 17, 260, 99, 100, 3, 42, 255, 258, 7, 8, 9, 10, 11, 12, 13, 14]
+            let batched = try Session(model: model, options: .init(contextLength: 64))
+            try batched.evaluate(tokens, allLogits: true)
+            let single = try Session(model: model, options: .init(contextLength: 64))
+            for (i, t) in tokens.enumerated() {
+                try single.evaluate([t])
+                let a = try batched.logits(at: i), b = try single.logits()
+                var maxDiff: Float = 0, scale: Float = 0
+                for j in 0..<a.count { maxDiff = max(maxDiff, abs(a[j] - b[j])); scale = max(scale, abs(a[j])) }
+                // The decode path quantizes activations to 8 bits for quantized
+                // weights (like llama.cpp); f32 weights must agree to rounding.
+                let tolerance: Float = type == .f32 ? 1e-4 : 0.05
+                #expect(maxDiff <= tolerance * max(scale, 1), "\(type) token \(i): max |Δ| \(maxDiff), scale \(scale)")
+            }
+        }
+    }
+
+    @Test func fullContextIsAnErrorAndAppendsNothing() throws {
+        let model = try Model(path: try TinyLlama().write("full"))
+        let s = try Session(model: model, options: .init(contextLength: 8))
+        try s.evaluate([1, 2, 3, 4, 5, 6])
+        let e = try #require(throws: RTXError.self) { try s.evaluate([7, 8, 9]) }
+        #expect(e.code == .contextFull)
+        #expect(s.count == 6)
+        try s.evaluate([7, 8])
+        #expect(s.count == 8)
+    }
+
+    @Test func outOfRangeTokensAreRejected() throws {
+        let model = try Model(path: try TinyLlama().write("range"))
+        let s = try Session(model: model, options: .init(contextLength: 8))
+        for bad: Int32 in [-1, Int32(model.vocabularySize), Int32.max] {
+            let e = try #require(throws: RTXError.self) { try s.evaluate([1, bad]) }
+            #expect(e.code == .tokenOutOfRange)
+        }
+        #expect(s.count == 0)
+    }
+
+    @Test func realModelGreedyGenerationIsDeterministicAndStopsAtMaxTokens() throws {
+        guard let path = realModelPath() else {
+            Issue.record("the real model is missing: run `make models`")
+            return
+        }
+        let model = try Model(path: path)
+        #expect(model.hyper.layerCount == 30 && model.hyper.embeddingLength == 576)
+        var options = GenerationOptions()
+        options.maxTokens = 12
+        options.sampling = .greedy
+        func run() throws -> [Int32] {
+            let s = try Session(model: model, options: .init(contextLength: 256))
+            let g = try Generator(session: s, prompt: "The capital of France is", options: options)
+            while let item = try g.next(), item.token != nil {}
+            #expect(g.stopReason == .maxTokens || g.stopReason == .endOfGeneration)
+            return g.tokens
+        }
+        let a = try run(), b = try run()
+        #expect(a == b)
+        #expect(a.count == 12)
+        let text = String(decoding: model.tokenizer.decode(a), as: UTF8.self)
+        #expect(text.contains("Paris"), "got: \(text)")
+    }
+}
+
+@Suite struct SamplerTests {
+    func logits(_ values: [Float]) -> [Float] { values }
+
+    @Test func greedyPicksTheArgmax() throws {
+        var s = try Sampler(.greedy)
+        let l: [Float] = [0.1, 3, -2, 2.9]
+        #expect(l.withUnsafeBufferPointer { s.sample($0) } == 1)
+    }
+
+    @Test func sameSeedSameTokensAndTopKOneIsGreedy() throws {
+        let l: [Float] = (0..<100).map { Float(($0 * 37) % 11) / 3 }
+        var p = SamplingParameters(temperature: 1.0, topK: 0, topP: 1, minP: 0, seed: 7)
+        var a = try Sampler(p), b = try Sampler(p)
+        let ra = (0..<50).map { _ in l.withUnsafeBufferPointer { a.sample($0) } }
+        let rb = (0..<50).map { _ in l.withUnsafeBufferPointer { b.sample($0) } }
+        #expect(ra == rb)
+        #expect(Set(ra).count > 1)
+        p.topK = 1
+        var c = try Sampler(p)
+        let top = l.indices.max { l[$0] < l[$1] }!
+        #expect((0..<20).allSatisfy { _ in l.withUnsafeBufferPointer { c.sample($0) } == Int32(top) })
+    }
+
+    @Test func repetitionPenaltyDemotesRecentTokens() throws {
+        var s = try Sampler(SamplingParameters(temperature: 0, repeatPenalty: 2, repeatLastN: 8))
+        s.accept(0)
+        let l: [Float] = [2.0, 1.5]
+        #expect(l.withUnsafeBufferPointer { s.sample($0) } == 1)
+    }
+
+    @Test func invalidParametersAreRejected() {
+        #expect(throws: RTXError.self) { try Sampler(SamplingParameters(temperature: .nan)) }
+        #expect(throws: RTXError.self) { try Sampler(SamplingParameters(topP: 0)) }
+    }
+
+    @Test func incompleteUTF8SuffixIsHeldBack() {
+        #expect(incompleteUTF8Suffix(Array("abc".utf8)) == 0)
+        let euro = Array("€".utf8)  // 3 bytes
+        #expect(incompleteUTF8Suffix(Array(euro.prefix(1))) == 1)
+        #expect(incompleteUTF8Suffix(Array(euro.prefix(2))) == 2)
+        #expect(incompleteUTF8Suffix(euro) == 0)
+    }
+}

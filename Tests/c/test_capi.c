@@ -1,0 +1,890 @@
+/*
+ * test_capi.c — a plain C consumer of librtx: checks the contract of
+ * include/rtx.h from the outside (ABI and layouts, NULL/bad-argument
+ * handling, the hostile-GGUF corpus, tokenizer, evaluation, sampling and
+ * generation on a real model).
+ *
+ *   python3 Tests/data/make_bad_gguf.py /tmp/rtx-bad
+ *   cc -std=c11 -O1 -Wall -Wextra -pthread Tests/c/test_capi.c $(pkg-config --cflags --libs rtx) -lm -o test_capi
+ *   ./test_capi .models/SmolLM2-135M-Instruct.Q4_1.gguf /tmp/rtx-bad
+ *
+ * argv[1]: the real model (SmolLM2-135M-Instruct, any quantization).
+ * argv[2]: a folder written by make_bad_gguf.py (its manifest.tsv lists
+ *          filename<TAB>expected status name<TAB>description; a description
+ *          containing "[warn]" also requires a warning in the log).
+ * Prints one line per check, then exactly "capi: N passed, M failed";
+ * exits 1 if any check failed. RTX_TEST_VERBOSE=1 echoes the library log.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "rtx.h"
+
+/* ---- check bookkeeping ------------------------------------------------- */
+
+static int n_passed, n_failed;
+
+static bool check(bool ok, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s ", ok ? "ok  " : "FAIL");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+    if (ok) n_passed++; else n_failed++;
+    return ok;
+}
+
+static const char *last_error_short(void) {
+    static char buf[200];
+    const char *e = rtx_last_error();
+    if (!e) return "(NULL message)";
+    snprintf(buf, sizeof buf, "%s", e);
+    if (strlen(e) >= sizeof buf) strcpy(buf + sizeof buf - 4, "...");
+    return buf;
+}
+
+static bool has_message(void) {
+    const char *e = rtx_last_error();
+    return e != NULL && e[0] != '\0';
+}
+
+/* The status must be `want` (by name) and, unless it is RTX_OK, come with a message. */
+static bool expect_status(rtx_status got, rtx_status want, const char *what) {
+    bool ok = got == want && (want == RTX_OK || has_message());
+    if (got == want && want != RTX_OK)
+        return check(ok, "%s -> %s%s (%s)", what, rtx_status_name(got), ok ? "" : " but rtx_last_error() is empty",
+                     last_error_short());
+    if (got == want) return check(true, "%s -> %s", what, rtx_status_name(got));
+    return check(false, "%s -> %s, expected %s (%s)", what, rtx_status_name(got), rtx_status_name(want),
+                 got == RTX_OK ? "" : last_error_short());
+}
+
+#define EXPECT_INVALID(call) expect_status((call), RTX_ERR_INVALID_ARGUMENT, #call)
+
+/* ---- logging, callbacks ------------------------------------------------ */
+
+static int n_warnings;     /* log lines at RTX_LOG_WARN or RTX_LOG_ERROR */
+static bool verbose_log;
+
+static void log_sink(int32_t level, const char *message, void *user_data) {
+    (void)user_data;
+    if (level <= RTX_LOG_WARN) __atomic_add_fetch(&n_warnings, 1, __ATOMIC_SEQ_CST);
+    if (verbose_log) fprintf(stderr, "  [rtx log %d] %s\n", (int)level, message ? message : "(null)");
+}
+
+typedef struct {
+    int calls;
+    float last;
+    bool monotonic, in_range;
+    bool stop;                 /* return false (abort) */
+} progress_state;
+
+static bool on_progress(float p, void *ud) {
+    progress_state *s = ud;
+    if (s->calls > 0 && p < s->last) s->monotonic = false;
+    if (!(p >= 0.0f && p <= 1.0f)) s->in_range = false;
+    s->last = p;
+    s->calls++;
+    return !s->stop;
+}
+
+typedef struct {
+    int polls;
+    int abort_at;              /* abort on this poll (1-based); 0 = never */
+} abort_state;
+
+static bool on_abort(void *ud) {
+    abort_state *s = ud;
+    s->polls++;
+    return s->abort_at > 0 && s->polls >= s->abort_at;
+}
+
+#define MAX_COLLECT 512
+typedef struct {
+    int32_t tokens[MAX_COLLECT];
+    size_t n;
+    char text[16384];
+    size_t text_len;
+    size_t stop_after;         /* callback returns false after this many tokens; 0 = never */
+} collector;
+
+static bool on_token(int32_t token, const char *text, size_t text_len, void *ud) {
+    collector *c = ud;
+    if (c->n < MAX_COLLECT) c->tokens[c->n] = token;
+    c->n++;
+    if (text && text_len && c->text_len + text_len < sizeof c->text) {
+        memcpy(c->text + c->text_len, text, text_len);
+        c->text_len += text_len;
+    }
+    return !(c->stop_after && c->n >= c->stop_after);
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static int32_t argmax(const float *v, size_t n) {
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return (int32_t)best;
+}
+
+static bool all_finite(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return false;
+    return true;
+}
+
+static bool same_tokens(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
+    return na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0);
+}
+
+static void print_tokens(const char *label, const int32_t *t, size_t n) {
+    printf("     %s:", label);
+    for (size_t i = 0; i < n && i < 32; i++) printf(" %d", (int)t[i]);
+    printf("\n");
+}
+
+/* Tokenize into a malloc'd array (NULL on failure). */
+static int32_t *tokenize(const rtx_model *m, const char *text, bool add_bos, bool parse_special, size_t *n) {
+    size_t need = 0;
+    size_t cap = strlen(text) + 16;
+    int32_t *t = malloc(cap * sizeof *t);
+    rtx_status st = rtx_tokenize(m, text, strlen(text), add_bos, parse_special, t, cap, &need);
+    if (st == RTX_ERR_BUFFER_TOO_SMALL) {
+        free(t);
+        t = malloc((need ? need : 1) * sizeof *t);
+        cap = need;
+        st = rtx_tokenize(m, text, strlen(text), add_bos, parse_special, t, cap, &need);
+    }
+    if (st != RTX_OK) { free(t); return NULL; }
+    *n = need;
+    return t;
+}
+
+/* Detokenize into a malloc'd NUL-terminated buffer (NULL on failure). */
+static char *detokenize(const rtx_model *m, const int32_t *t, size_t n, bool special, size_t *len) {
+    size_t need = 0;
+    char small[1];
+    rtx_status st = rtx_detokenize(m, t, n, special, small, 0, &need);
+    if (st != RTX_OK && st != RTX_ERR_BUFFER_TOO_SMALL) return NULL;
+    char *buf = malloc(need + 1);
+    st = rtx_detokenize(m, t, n, special, buf, need + 1, len);
+    if (st != RTX_OK) { free(buf); return NULL; }
+    buf[*len] = '\0';
+    return buf;
+}
+
+static void default_gen(rtx_generate_params *gp, int max_tokens) {
+    rtx_generate_default_params(gp);
+    gp->max_tokens = max_tokens;
+    gp->sampling.temperature = 0.0f;
+    gp->add_bos = false;
+    gp->parse_special = true;
+    gp->stop_at_eos = false;
+}
+
+/* ---- 1. version & ABI -------------------------------------------------- */
+
+static void test_abi(void) {
+    check(rtx_abi_version() == RTX_API_VERSION, "rtx_abi_version() == RTX_API_VERSION (%d vs %d)",
+          (int)rtx_abi_version(), RTX_API_VERSION);
+    const char *v = rtx_version();
+    check(v != NULL && v[0] != '\0', "rtx_version() = \"%s\"", v ? v : "(null)");
+
+    struct { const char *name; size_t size; } layouts[] = {
+        {"rtx_model_params", sizeof(rtx_model_params)},
+        {"rtx_context_params", sizeof(rtx_context_params)},
+        {"rtx_sampling_params", sizeof(rtx_sampling_params)},
+        {"rtx_generate_params", sizeof(rtx_generate_params)},
+        {"rtx_model_info", sizeof(rtx_model_info)},
+        {"rtx_generate_result", sizeof(rtx_generate_result)},
+        {"rtx_generated_token", sizeof(rtx_generated_token)},
+        {"rtx_chat_message", sizeof(rtx_chat_message)},
+    };
+    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
+        size_t lib = rtx_struct_size(layouts[i].name);
+        check(lib == layouts[i].size, "rtx_struct_size(\"%s\") = %zu, sizeof = %zu", layouts[i].name, lib, layouts[i].size);
+    }
+    check(rtx_struct_size("rtx_no_such_struct") == 0, "rtx_struct_size(unknown name) == 0");
+    check(rtx_struct_size(NULL) == 0, "rtx_struct_size(NULL) == 0");
+
+    /* default params carry their own size */
+    rtx_model_params mp; memset(&mp, 0xAB, sizeof mp); rtx_model_default_params(&mp);
+    rtx_context_params cp; memset(&cp, 0xAB, sizeof cp); rtx_context_default_params(&cp);
+    rtx_sampling_params sp; memset(&sp, 0xAB, sizeof sp); rtx_sampling_default_params(&sp);
+    rtx_generate_params gp; memset(&gp, 0xAB, sizeof gp); rtx_generate_default_params(&gp);
+    check(mp.struct_size == sizeof mp && mp.progress == NULL, "rtx_model_default_params sets struct_size, no progress callback");
+    check(cp.struct_size == sizeof cp && cp.n_batch == 512 && cp.abort == NULL,
+          "rtx_context_default_params: struct_size, n_batch 512 (got %u), no abort callback", cp.n_batch);
+    check(sp.struct_size == sizeof sp && sp.repeat_penalty == 1.0f, "rtx_sampling_default_params: struct_size, repeat_penalty 1");
+    check(gp.struct_size == sizeof gp && gp.sampling.struct_size == sizeof gp.sampling && gp.stop_at_eos && gp.stop == NULL,
+          "rtx_generate_default_params: struct_size, nested sampling struct_size, stop_at_eos, no stop strings");
+
+    static const struct { rtx_status s; const char *name; } names[] = {
+        {RTX_OK, "RTX_OK"}, {RTX_ERR_INVALID_ARGUMENT, "RTX_ERR_INVALID_ARGUMENT"}, {RTX_ERR_IO, "RTX_ERR_IO"},
+        {RTX_ERR_FORMAT, "RTX_ERR_FORMAT"}, {RTX_ERR_UNSUPPORTED, "RTX_ERR_UNSUPPORTED"},
+        {RTX_ERR_OUT_OF_MEMORY, "RTX_ERR_OUT_OF_MEMORY"}, {RTX_ERR_CONTEXT_FULL, "RTX_ERR_CONTEXT_FULL"},
+        {RTX_ERR_TOKEN_OUT_OF_RANGE, "RTX_ERR_TOKEN_OUT_OF_RANGE"}, {RTX_ERR_BUFFER_TOO_SMALL, "RTX_ERR_BUFFER_TOO_SMALL"},
+        {RTX_ERR_ABORTED, "RTX_ERR_ABORTED"}, {RTX_ERR_INTERNAL, "RTX_ERR_INTERNAL"},
+    };
+    bool names_ok = true;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *n = rtx_status_name(names[i].s);
+        if (!n || strcmp(n, names[i].name) != 0) {
+            names_ok = false;
+            printf("     rtx_status_name(%d) = \"%s\", expected \"%s\"\n", (int)names[i].s, n ? n : "(null)", names[i].name);
+        }
+    }
+    check(names_ok, "rtx_status_name of every status");
+    const char *unknown = rtx_status_name((rtx_status)999);
+    check(unknown != NULL && unknown[0] != '\0', "rtx_status_name(999) is a non-empty string (\"%s\")", unknown ? unknown : "(null)");
+    check(rtx_last_error() != NULL, "rtx_last_error() is never NULL");
+}
+
+/* ---- 2. NULL handles and pointers -------------------------------------- */
+
+static void test_null_arguments(const char *model_path) {
+    rtx_model_params mp; rtx_model_default_params(&mp);
+    rtx_context_params cp; rtx_context_default_params(&cp);
+    rtx_sampling_params sp; rtx_sampling_default_params(&sp);
+    rtx_generate_params gp; rtx_generate_default_params(&gp);
+    rtx_model *m = NULL;
+    rtx_context *ctx = NULL;
+    rtx_sampler *smp = NULL;
+    rtx_generator *gen = NULL;
+    rtx_model_info info; memset(&info, 0, sizeof info); info.struct_size = sizeof info;
+    rtx_generate_result res; memset(&res, 0, sizeof res); res.struct_size = sizeof res;
+    rtx_generated_token gt; memset(&gt, 0, sizeof gt); gt.struct_size = sizeof gt;
+    int32_t tok = 1;
+    size_t n = 0;
+    uint32_t u = 0;
+    char buf[64];
+    float logits[4] = {0};
+    const float *lp = NULL;
+    rtx_chat_message msg = {"user", "hi"};
+
+    EXPECT_INVALID(rtx_model_load(NULL, &mp, &m));
+    check(m == NULL, "rtx_model_load(NULL path) leaves *out_model NULL");
+    EXPECT_INVALID(rtx_model_load(model_path, &mp, NULL));
+    expect_status(rtx_model_load("/nonexistent/dir/model.gguf", &mp, &m), RTX_ERR_IO, "rtx_model_load(missing file)");
+    expect_status(rtx_model_load("/", &mp, &m), RTX_ERR_IO, "rtx_model_load(a directory)");
+    rtx_model_params bad_mp = mp; bad_mp.struct_size = 0;
+    EXPECT_INVALID(rtx_model_load(model_path, &bad_mp, &m));
+    rtx_model_free(m); /* in case a bad struct_size was accepted */
+    m = NULL;
+
+    EXPECT_INVALID(rtx_model_get_info(NULL, &info));
+    EXPECT_INVALID(rtx_model_meta(NULL, "general.architecture", buf, sizeof buf, &n));
+    EXPECT_INVALID(rtx_model_tensor_f32(NULL, "output_norm.weight", logits, 4, &n));
+    EXPECT_INVALID(rtx_tokenize(NULL, "hi", 2, false, false, &tok, 1, &n));
+    EXPECT_INVALID(rtx_detokenize(NULL, &tok, 1, false, buf, sizeof buf, &n));
+    EXPECT_INVALID(rtx_chat_apply(NULL, &msg, 1, true, buf, sizeof buf, &n));
+
+    EXPECT_INVALID(rtx_context_create(NULL, &cp, &ctx));
+    check(ctx == NULL, "rtx_context_create(NULL model) leaves *out_ctx NULL");
+    EXPECT_INVALID(rtx_context_reset(NULL));
+    EXPECT_INVALID(rtx_context_n_past(NULL, &u));
+    EXPECT_INVALID(rtx_context_n_ctx(NULL, &u));
+    EXPECT_INVALID(rtx_eval(NULL, &tok, 1, false));
+    EXPECT_INVALID(rtx_get_logits(NULL, -1, &lp, &n));
+
+    EXPECT_INVALID(rtx_sampler_create(&sp, NULL));
+    EXPECT_INVALID(rtx_sampler_sample(NULL, logits, 4, &tok));
+    EXPECT_INVALID(rtx_sampler_accept(NULL, 1));
+
+    EXPECT_INVALID(rtx_generate(NULL, "hi", &gp, on_token, NULL, &res));
+    EXPECT_INVALID(rtx_generator_create(NULL, "hi", &gp, &gen));
+    check(gen == NULL, "rtx_generator_create(NULL ctx) leaves *out_generator NULL");
+    EXPECT_INVALID(rtx_generator_next(NULL, &gt));
+    EXPECT_INVALID(rtx_generator_result(NULL, &res));
+
+    /* a sampler is model-free: its own argument checks can run here */
+    if (expect_status(rtx_sampler_create(&sp, &smp), RTX_OK, "rtx_sampler_create(defaults)")) {
+        EXPECT_INVALID(rtx_sampler_sample(smp, NULL, 4, &tok));
+        EXPECT_INVALID(rtx_sampler_sample(smp, logits, 0, &tok));
+        EXPECT_INVALID(rtx_sampler_sample(smp, logits, 4, NULL));
+        rtx_sampling_params bad_sp = sp; bad_sp.struct_size = 0;
+        rtx_sampler *s2 = NULL;
+        EXPECT_INVALID(rtx_sampler_create(&bad_sp, &s2));
+        rtx_sampler_free(s2);
+        logits[2] = 5.0f;
+        rtx_sampling_params greedy = sp; greedy.temperature = 0.0f;
+        rtx_sampler *g = NULL;
+        if (rtx_sampler_create(&greedy, &g) == RTX_OK) {
+            tok = -1;
+            rtx_status st = rtx_sampler_sample(g, logits, 4, &tok);
+            check(st == RTX_OK && tok == 2, "greedy sampler picks the argmax of a 4-logit vector (got %d)", (int)tok);
+        }
+        rtx_sampler_free(g);
+    }
+    rtx_sampler_free(smp);
+
+    rtx_model_free(NULL);
+    rtx_context_free(NULL);
+    rtx_sampler_free(NULL);
+    rtx_generator_free(NULL);
+    rtx_set_log_callback(NULL, NULL);
+    rtx_set_log_callback(log_sink, NULL);
+    check(true, "rtx_*_free(NULL) and rtx_set_log_callback(NULL) are safe");
+}
+
+/* rtx_last_error is thread-local: a failure on another thread leaves ours alone. */
+static void *thread_fail(void *arg) {
+    (void)arg;
+    rtx_context_reset(NULL);
+    static char copy[256];
+    snprintf(copy, sizeof copy, "%s", rtx_last_error());
+    return copy;
+}
+
+static void test_thread_local_error(void) {
+    uint32_t u;
+    rtx_context_n_past(NULL, &u);
+    char mine[256];
+    snprintf(mine, sizeof mine, "%s", rtx_last_error());
+    pthread_t th;
+    void *other = NULL;
+    if (pthread_create(&th, NULL, thread_fail, NULL) != 0) { check(false, "pthread_create"); return; }
+    pthread_join(th, &other);
+    check(other && ((char *)other)[0] != '\0' && strcmp(mine, rtx_last_error()) == 0,
+          "rtx_last_error() is per thread (other thread: \"%s\")", other ? (char *)other : "");
+}
+
+/* ---- 3. hostile GGUF corpus -------------------------------------------- */
+
+static void test_tiny_model(rtx_model *m) {
+    rtx_model_info info; memset(&info, 0, sizeof info); info.struct_size = sizeof info;
+    if (!expect_status(rtx_model_get_info(m, &info), RTX_OK, "valid_tiny: rtx_model_get_info")) return;
+    check(info.n_vocab == 300 && info.n_embd == 64 && info.n_positions == 2 && info.n_head == 4 && info.n_head_kv == 2 &&
+              info.n_loops == 1 && info.n_unique_layers == 2 && strcmp(info.architecture, "llama") == 0 &&
+              info.bos_token == 1 && info.eos_token == 2 && info.n_ctx_train == 256,
+          "valid_tiny: info (vocab %d, embd %d, positions %d, heads %d/%d, loops %d, unique %d, arch %s, bos %d, eos %d, ctx %d)",
+          info.n_vocab, info.n_embd, info.n_positions, info.n_head, info.n_head_kv, info.n_loops, info.n_unique_layers,
+          info.architecture, info.bos_token, info.eos_token, info.n_ctx_train);
+
+    rtx_context_params cp; rtx_context_default_params(&cp);
+    cp.n_ctx = 64;
+    cp.n_threads = 2;
+    rtx_context *ctx = NULL;
+    if (!expect_status(rtx_context_create(m, &cp, &ctx), RTX_OK, "valid_tiny: rtx_context_create(n_ctx 64)")) return;
+    size_t n = 0;
+    int32_t *toks = tokenize(m, "Hello world, the cat is on the mat", false, false, &n);
+    if (check(toks != NULL && n > 0, "valid_tiny: tokenize (%zu tokens)", n)) {
+        size_t len = 0;
+        char *back = detokenize(m, toks, n, false, &len);
+        check(back && strcmp(back, "Hello world, the cat is on the mat") == 0, "valid_tiny: detokenize round trip (\"%s\")",
+              back ? back : "(failed)");
+        free(back);
+        if (expect_status(rtx_eval(ctx, toks, n, true), RTX_OK, "valid_tiny: rtx_eval(prompt, all_logits)")) {
+            const float *lg = NULL;
+            size_t nv = 0;
+            bool ok = true;
+            for (size_t i = 0; i < n && ok; i++)
+                ok = rtx_get_logits(ctx, (int32_t)i, &lg, &nv) == RTX_OK && nv == 300 && all_finite(lg, nv);
+            check(ok, "valid_tiny: finite logits for every prompt token");
+            uint32_t past = 0;
+            rtx_context_n_past(ctx, &past);
+            check(past == n, "valid_tiny: n_past %u == %zu", past, n);
+        }
+    }
+    free(toks);
+    rtx_generate_params gp;
+    default_gen(&gp, 4);
+    collector c; memset(&c, 0, sizeof c);
+    rtx_generate_result res; memset(&res, 0, sizeof res); res.struct_size = sizeof res;
+    rtx_status st = rtx_generate(ctx, " and", &gp, on_token, &c, &res);
+    check(st == RTX_OK && c.n == 4 && res.n_generated == 4, "valid_tiny: rtx_generate 4 tokens (%s, %zu streamed, %d counted)",
+          rtx_status_name(st), c.n, res.n_generated);
+    rtx_context_free(ctx);
+}
+
+static char *trim_newline(char *s) {
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = '\0';
+    return s;
+}
+
+static void test_bad_files(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/manifest.tsv", dir);
+    FILE *f = fopen(path, "r");
+    if (!check(f != NULL, "open %s", path)) return;
+    char line[8192];
+    int files = 0;
+    rtx_model_params mp; rtx_model_default_params(&mp);
+    while (fgets(line, sizeof line, f)) {
+        trim_newline(line);
+        if (!line[0] || line[0] == '#') continue;
+        char *name = line, *want = strchr(name, '\t'), *desc = "";
+        if (!want) { check(false, "manifest line without a status: %s", line); continue; }
+        *want++ = '\0';
+        char *tab = strchr(want, '\t');
+        if (tab) { *tab = '\0'; desc = tab + 1; }
+        files++;
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        bool need_warning = strstr(desc, "[warn]") != NULL;
+        int warnings_before = __atomic_load_n(&n_warnings, __ATOMIC_SEQ_CST);
+        rtx_model *m = NULL;
+        rtx_status st = rtx_model_load(path, &mp, &m);
+        int warned = __atomic_load_n(&n_warnings, __ATOMIC_SEQ_CST) - warnings_before;
+        const char *got = rtx_status_name(st);
+        bool ok = got && strcmp(got, want) == 0;
+        if (st != RTX_OK) {
+            ok = ok && has_message() && m == NULL;
+            check(ok, "load %-32s -> %s (want %s)%s: %s", name, got, want, m ? " [handle returned on failure]" : "",
+                  has_message() ? last_error_short() : "[EMPTY MESSAGE]");
+        } else if (need_warning) {
+            check(ok && warned > 0, "load %-32s -> %s (want %s) with %d warning(s) logged (want >= 1) — %s", name, got, want,
+                  warned, desc);
+        } else {
+            check(ok && m != NULL, "load %-32s -> %s (want %s)", name, got, want);
+        }
+        if (st == RTX_OK && m && strcmp(name, "valid_tiny.gguf") == 0) test_tiny_model(m);
+        rtx_model_free(m);
+    }
+    fclose(f);
+    check(files >= 20, "manifest lists %d files", files);
+}
+
+/* ---- 4. the real model ------------------------------------------------- */
+
+static const char *PROMPT_USER = "Name three colors of the rainbow.";
+
+static void test_info_meta(rtx_model *m, const char *path) {
+    rtx_model_info info; memset(&info, 0, sizeof info); info.struct_size = sizeof info;
+    if (!expect_status(rtx_model_get_info(m, &info), RTX_OK, "rtx_model_get_info")) return;
+    struct stat sb;
+    long long fsize = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+    check(info.n_vocab == 49152, "info.n_vocab = %d (49152)", info.n_vocab);
+    check(info.n_embd == 576, "info.n_embd = %d (576)", info.n_embd);
+    check(info.n_positions == 30 && info.n_unique_layers == 30 && info.n_loops == 1,
+          "info depth: positions %d, unique %d, loops %d (30, 30, 1)", info.n_positions, info.n_unique_layers, info.n_loops);
+    check(info.n_head == 9 && info.n_head_kv == 3, "info heads %d / kv %d (9 / 3)", info.n_head, info.n_head_kv);
+    check(info.n_ctx_train == 8192, "info.n_ctx_train = %d (8192)", info.n_ctx_train);
+    check(info.bos_token == 1 && info.eos_token == 2, "info bos %d eos %d (1, 2)", info.bos_token, info.eos_token);
+    check(info.n_params > 100000000LL && info.n_params < 200000000LL, "info.n_params = %lld (~135M)", (long long)info.n_params);
+    check(info.file_bytes == fsize, "info.file_bytes = %lld (file: %lld)", (long long)info.file_bytes, fsize);
+    check(strcmp(info.architecture, "llama") == 0, "info.architecture = \"%s\"", info.architecture);
+
+    rtx_model_info small = info; small.struct_size = 0;
+    EXPECT_INVALID(rtx_model_get_info(m, &small));
+    EXPECT_INVALID(rtx_model_get_info(m, NULL));
+
+    char buf[256];
+    size_t len = 0;
+    rtx_status st = rtx_model_meta(m, "general.architecture", buf, sizeof buf, &len);
+    check(st == RTX_OK && len == 5 && strcmp(buf, "llama") == 0, "meta general.architecture = \"%s\" (len %zu)",
+          st == RTX_OK ? buf : "", len);
+    st = rtx_model_meta(m, "llama.block_count", buf, sizeof buf, &len);
+    check(st == RTX_OK && strcmp(buf, "30") == 0, "meta llama.block_count = \"%s\"", st == RTX_OK ? buf : "");
+    st = rtx_model_meta(m, "tokenizer.ggml.tokens", buf, sizeof buf, &len);
+    check(st == RTX_OK && strcmp(buf, "[49152 items]") == 0, "meta tokenizer.ggml.tokens renders as \"[49152 items]\" (got \"%s\")",
+          st == RTX_OK ? buf : "");
+    len = 0;
+    st = rtx_model_meta(m, "general.architecture", buf, 5, &len);
+    check(st == RTX_ERR_BUFFER_TOO_SMALL && len == 5, "meta into a 5-byte buffer -> %s, needed length %zu (5)",
+          rtx_status_name(st), len);
+    EXPECT_INVALID(rtx_model_meta(m, "no.such.key", buf, sizeof buf, &len));
+    EXPECT_INVALID(rtx_model_meta(m, NULL, buf, sizeof buf, &len));
+
+    float norm[576];
+    size_t count = 0;
+    st = rtx_model_tensor_f32(m, "output_norm.weight", norm, 576, &count);
+    check(st == RTX_OK && count == 576 && all_finite(norm, 576), "tensor_f32 output_norm.weight: %s, %zu values",
+          rtx_status_name(st), count);
+    count = 0;
+    st = rtx_model_tensor_f32(m, "output_norm.weight", norm, 10, &count);
+    check(st == RTX_ERR_BUFFER_TOO_SMALL && count == 576, "tensor_f32 with capacity 10 -> %s, needed %zu (576)",
+          rtx_status_name(st), count);
+    EXPECT_INVALID(rtx_model_tensor_f32(m, "no_such.weight", norm, 576, &count));
+}
+
+static void test_tokenizer(rtx_model *m) {
+    const char *text = "Hello, world! \xF0\x9F\x91\x8B caf\xC3\xA9 \xE2\x80\x94 \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E \xF0\x9F\xA4\x96\xF0\x9F\x9A\x80";
+    size_t tl = strlen(text);
+    size_t need = 0;
+    int32_t one[1];
+
+    rtx_status st = rtx_tokenize(m, text, tl, false, false, NULL, 0, &need);
+    check(st == RTX_ERR_BUFFER_TOO_SMALL && need > 1, "tokenize size query (NULL, 0) -> %s, needs %zu", rtx_status_name(st), need);
+    size_t need1 = 0;
+    st = rtx_tokenize(m, text, tl, false, false, one, 1, &need1);
+    check(st == RTX_ERR_BUFFER_TOO_SMALL && need1 == need && need1 > 1, "tokenize into 1 slot -> %s, needs %zu",
+          rtx_status_name(st), need1);
+    size_t n = 0;
+    int32_t *toks = tokenize(m, text, false, false, &n);
+    if (!check(toks != NULL && n > 1, "tokenize UTF-8 text with emoji: %zu tokens", n)) { free(toks); return; }
+    bool in_range = true;
+    for (size_t i = 0; i < n; i++) in_range = in_range && toks[i] >= 0 && toks[i] < 49152;
+    check(in_range, "all token ids in [0, n_vocab)");
+
+    size_t len = 0;
+    char *back = detokenize(m, toks, n, false, &len);
+    check(back && len == tl && memcmp(back, text, tl) == 0, "detokenize round trip (%zu bytes: \"%s\")", len, back ? back : "");
+    free(back);
+
+    char small[4];
+    size_t needed = 0;
+    st = rtx_detokenize(m, toks, n, false, small, sizeof small, &needed);
+    check(st == RTX_ERR_BUFFER_TOO_SMALL && needed == tl, "detokenize into 4 bytes -> %s, needs %zu (%zu)", rtx_status_name(st),
+          needed, tl);
+
+    /* token by token, bytes concatenate to the text (pieces may split a UTF-8 sequence) */
+    char joined[512];
+    size_t jl = 0;
+    bool pieces_ok = true;
+    for (size_t i = 0; i < n && pieces_ok; i++) {
+        size_t pl = 0;
+        pieces_ok = rtx_detokenize(m, &toks[i], 1, false, joined + jl, sizeof joined - jl, &pl) == RTX_OK;
+        jl += pl;
+    }
+    check(pieces_ok && jl == tl && memcmp(joined, text, tl) == 0, "token-by-token detokenize concatenates to the text");
+    free(toks);
+
+    /* BOS and special tokens */
+    toks = tokenize(m, "Hi", true, false, &n);
+    check(toks && n >= 2 && toks[0] == 1, "tokenize(add_bos) starts with BOS 1 (got %d)", toks && n ? toks[0] : -99);
+    if (toks) {
+        char *plain = detokenize(m, toks, n, false, &len);
+        char *special = detokenize(m, toks, n, true, &len);
+        check(plain && strcmp(plain, "Hi") == 0, "detokenize(render_special=false) hides BOS (\"%s\")", plain ? plain : "");
+        check(special && strcmp(special, "<|im_start|>Hi") == 0, "detokenize(render_special=true) shows BOS (\"%s\")",
+              special ? special : "");
+        free(plain);
+        free(special);
+    }
+    free(toks);
+    toks = tokenize(m, "<|im_start|>user", false, true, &n);
+    check(toks && n >= 2 && toks[0] == 1, "parse_special: \"<|im_start|>user\" -> [1, ...] (%zu tokens, first %d)", n,
+          toks && n ? toks[0] : -99);
+    free(toks);
+    toks = tokenize(m, "<|im_start|>user", false, false, &n);
+    check(toks && n > 2 && toks[0] != 1, "without parse_special the marker is plain text (%zu tokens)", n);
+    free(toks);
+    st = rtx_tokenize(m, "", 0, false, false, one, 1, &need);
+    check(st == RTX_OK && need == 0, "tokenize(\"\") -> 0 tokens (%s, %zu)", rtx_status_name(st), need);
+
+    int32_t bad[2] = {-1, 49152};
+    char buf[32];
+    expect_status(rtx_detokenize(m, &bad[0], 1, false, buf, sizeof buf, &len), RTX_ERR_TOKEN_OUT_OF_RANGE, "detokenize([-1])");
+    expect_status(rtx_detokenize(m, &bad[1], 1, false, buf, sizeof buf, &len), RTX_ERR_TOKEN_OUT_OF_RANGE,
+                  "detokenize([n_vocab])");
+    EXPECT_INVALID(rtx_tokenize(m, NULL, 3, false, false, one, 1, &need));
+}
+
+static char *chat_prompt(rtx_model *m, const char *user) {
+    rtx_chat_message msgs[2] = {{"system", "You are a helpful assistant."}, {"user", user}};
+    size_t need = 0;
+    char tiny[8];
+    rtx_status st = rtx_chat_apply(m, msgs, 2, true, tiny, sizeof tiny, &need);
+    check(st == RTX_ERR_BUFFER_TOO_SMALL && need > sizeof tiny, "chat_apply into 8 bytes -> %s, needs %zu", rtx_status_name(st), need);
+    char *buf = malloc(need + 1);
+    size_t len = 0;
+    st = rtx_chat_apply(m, msgs, 2, true, buf, need + 1, &len);
+    if (!expect_status(st, RTX_OK, "chat_apply into the reported size + 1")) { free(buf); return NULL; }
+    const char *tail = "<|im_start|>assistant\n";
+    check(len == need && strlen(buf) == len && strstr(buf, "<|im_start|>user\nName three colors") &&
+              strstr(buf, "<|im_end|>") && len >= strlen(tail) && strcmp(buf + len - strlen(tail), tail) == 0,
+          "chat_apply renders ChatML ending in the assistant prefix (%zu bytes)", len);
+    st = rtx_chat_apply(m, msgs, 2, true, buf, need, &len);
+    check(st == RTX_ERR_BUFFER_TOO_SMALL, "chat_apply with no room for the NUL -> %s", rtx_status_name(st));
+    rtx_chat_message bad = {NULL, "x"};
+    EXPECT_INVALID(rtx_chat_apply(m, &bad, 1, true, tiny, sizeof tiny, &need));
+    /* the failed calls may have scribbled on buf: render it again */
+    if (rtx_chat_apply(m, msgs, 2, true, buf, len + 1, &len) != RTX_OK) { free(buf); return NULL; }
+    return buf;
+}
+
+static rtx_context *new_context(rtx_model *m, uint32_t n_ctx, abort_state *abort) {
+    rtx_context_params cp;
+    rtx_context_default_params(&cp);
+    cp.n_ctx = n_ctx;
+    if (abort) { cp.abort = on_abort; cp.abort_user_data = abort; }
+    rtx_context *ctx = NULL;
+    rtx_status st = rtx_context_create(m, &cp, &ctx);
+    if (st != RTX_OK) {
+        check(false, "rtx_context_create(n_ctx %u) -> %s: %s", n_ctx, rtx_status_name(st), last_error_short());
+        return NULL;
+    }
+    return ctx;
+}
+
+static uint32_t n_past(rtx_context *ctx) {
+    uint32_t v = 0xFFFFFFFFu;
+    rtx_context_n_past(ctx, &v);
+    return v;
+}
+
+static void test_generation(rtx_model *m, const char *prompt) {
+    rtx_context *ctx = new_context(m, 256, NULL);
+    if (!ctx) return;
+    uint32_t nc = 0;
+    check(rtx_context_n_ctx(ctx, &nc) == RTX_OK && nc == 256, "rtx_context_n_ctx = %u (256)", nc);
+    check(n_past(ctx) == 0, "fresh context: n_past 0");
+
+    size_t np = 0;
+    int32_t *ptoks = tokenize(m, prompt, false, true, &np);
+    if (!check(ptoks && np > 10, "chat prompt tokenizes (%zu tokens)", np)) { rtx_context_free(ctx); free(ptoks); return; }
+
+    /* manual greedy decode: eval + rtx_get_logits + argmax */
+    enum { N_GEN = 16 };
+    int32_t manual[N_GEN];
+    size_t n_manual = 0;
+    rtx_status st = rtx_eval(ctx, ptoks, np, false);
+    if (expect_status(st, RTX_OK, "rtx_eval(prompt)")) {
+        check(n_past(ctx) == np, "n_past after prompt = %u (%zu)", n_past(ctx), np);
+        const float *lg = NULL;
+        size_t nv = 0;
+        st = rtx_get_logits(ctx, -1, &lg, &nv);
+        check(st == RTX_OK && nv == 49152 && lg && all_finite(lg, nv), "rtx_get_logits(-1): %s, %zu finite logits",
+              rtx_status_name(st), nv);
+        EXPECT_INVALID(rtx_get_logits(ctx, (int32_t)np, &lg, &nv));
+        EXPECT_INVALID(rtx_get_logits(ctx, -1, NULL, &nv));
+        for (int i = 0; i < N_GEN; i++) {
+            if (rtx_get_logits(ctx, -1, &lg, &nv) != RTX_OK) break;
+            int32_t t = argmax(lg, nv);
+            manual[n_manual++] = t;
+            if (i + 1 < N_GEN && rtx_eval(ctx, &t, 1, false) != RTX_OK) break;
+        }
+        check(n_manual == N_GEN, "manual greedy decode produced %zu tokens", n_manual);
+
+        /* out-of-range tokens leave the context alone */
+        uint32_t before = n_past(ctx);
+        int32_t bad = -1;
+        expect_status(rtx_eval(ctx, &bad, 1, false), RTX_ERR_TOKEN_OUT_OF_RANGE, "rtx_eval([-1])");
+        bad = 49152;
+        expect_status(rtx_eval(ctx, &bad, 1, false), RTX_ERR_TOKEN_OUT_OF_RANGE, "rtx_eval([n_vocab])");
+        int32_t mixed[3] = {1, 2, 49152};
+        expect_status(rtx_eval(ctx, mixed, 3, false), RTX_ERR_TOKEN_OUT_OF_RANGE, "rtx_eval([1, 2, n_vocab])");
+        check(n_past(ctx) == before, "n_past unchanged by rejected evals (%u == %u)", n_past(ctx), before);
+        EXPECT_INVALID(rtx_eval(ctx, NULL, 1, false));
+    }
+
+    /* rtx_generate, temperature 0, must match the manual decode */
+    check(rtx_context_reset(ctx) == RTX_OK && n_past(ctx) == 0, "rtx_context_reset -> n_past 0");
+    rtx_generate_params gp;
+    default_gen(&gp, N_GEN);
+    collector c; memset(&c, 0, sizeof c);
+    rtx_generate_result res; memset(&res, 0, sizeof res); res.struct_size = sizeof res;
+    st = rtx_generate(ctx, prompt, &gp, on_token, &c, &res);
+    if (expect_status(st, RTX_OK, "rtx_generate(16 tokens, temperature 0)")) {
+        bool same = same_tokens(c.tokens, c.n, manual, n_manual);
+        if (!same) { print_tokens("generate", c.tokens, c.n); print_tokens("manual  ", manual, n_manual); }
+        check(same, "rtx_generate tokens == eval + argmax tokens (%zu tokens)", c.n);
+        check(res.n_prompt_tokens == (int32_t)np && res.n_generated == N_GEN && res.stop_reason == RTX_STOP_MAX_TOKENS &&
+                  res.prompt_seconds >= 0 && res.generate_seconds >= 0,
+              "generate result: prompt %d (%zu), generated %d, stop %d (MAX_TOKENS), %.3fs + %.3fs", res.n_prompt_tokens, np,
+              res.n_generated, res.stop_reason, res.prompt_seconds, res.generate_seconds);
+        /* streamed text == detokenized tokens, when none is a control token */
+        size_t l1 = 0, l2 = 0;
+        char *plain = detokenize(m, c.tokens, c.n, false, &l1);
+        char *special = detokenize(m, c.tokens, c.n, true, &l2);
+        if (plain && special && l1 == l2 && memcmp(plain, special, l1) == 0)
+            check(c.text_len == l1 && memcmp(c.text, plain, l1) == 0, "streamed text == detokenize(tokens) (\"%.*s\")",
+                  (int)c.text_len, c.text);
+        free(plain);
+        free(special);
+    }
+
+    /* the pull-style generator streams the same tokens */
+    rtx_context_reset(ctx);
+    rtx_generator *gen = NULL;
+    st = rtx_generator_create(ctx, prompt, &gp, &gen);
+    if (expect_status(st, RTX_OK, "rtx_generator_create")) {
+        int32_t pulled[64];
+        size_t n_pulled = 0;
+        rtx_generated_token gt;
+        memset(&gt, 0, sizeof gt);
+        gt.struct_size = sizeof gt;
+        int32_t final_reason = -1;
+        for (int guard = 0; guard < 64; guard++) {
+            st = rtx_generator_next(gen, &gt);
+            if (st != RTX_OK) break;
+            if (gt.token < 0) { final_reason = gt.stop_reason; break; }
+            pulled[n_pulled++] = gt.token;
+        }
+        check(st == RTX_OK, "rtx_generator_next until done: %s", rtx_status_name(st));
+        bool same = same_tokens(pulled, n_pulled, c.tokens, c.n);
+        if (!same) print_tokens("generator", pulled, n_pulled);
+        check(same, "generator tokens == rtx_generate tokens (%zu)", n_pulled);
+        check(final_reason == RTX_STOP_MAX_TOKENS, "generator stop_reason %d (MAX_TOKENS)", final_reason);
+        st = rtx_generator_next(gen, &gt);
+        check(st == RTX_OK && gt.token == -1, "rtx_generator_next after the end: still done (%s, token %d)", rtx_status_name(st),
+              gt.token);
+        rtx_generate_result gr; memset(&gr, 0, sizeof gr); gr.struct_size = sizeof gr;
+        st = rtx_generator_result(gen, &gr);
+        check(st == RTX_OK && gr.n_generated == N_GEN && gr.n_prompt_tokens == (int32_t)np,
+              "rtx_generator_result: generated %d, prompt %d", gr.n_generated, gr.n_prompt_tokens);
+        rtx_generated_token bad_gt = gt; bad_gt.struct_size = 0;
+        EXPECT_INVALID(rtx_generator_next(gen, &bad_gt));
+    }
+    rtx_generator_free(gen);
+
+    /* the token callback can stop generation */
+    rtx_context_reset(ctx);
+    memset(&c, 0, sizeof c);
+    c.stop_after = 3;
+    memset(&res, 0, sizeof res); res.struct_size = sizeof res;
+    st = rtx_generate(ctx, prompt, &gp, on_token, &c, &res);
+    check(st == RTX_OK && c.n == 3 && res.n_generated == 3 && res.stop_reason == RTX_STOP_CALLBACK,
+          "callback returning false stops: %s, %zu streamed, stop %d (CALLBACK)", rtx_status_name(st), c.n, res.stop_reason);
+
+    /* a NULL callback and NULL result are allowed */
+    rtx_context_reset(ctx);
+    gp.max_tokens = 2;
+    expect_status(rtx_generate(ctx, prompt, &gp, NULL, NULL, NULL), RTX_OK, "rtx_generate(NULL callback, NULL result)");
+    rtx_generate_params bad_gp = gp; bad_gp.struct_size = 0;
+    EXPECT_INVALID(rtx_generate(ctx, prompt, &bad_gp, NULL, NULL, NULL));
+    EXPECT_INVALID(rtx_generate(ctx, NULL, &gp, NULL, NULL, NULL));
+
+    /* seeded sampling is reproducible */
+    rtx_context_reset(ctx);
+    rtx_generate_params sp;
+    default_gen(&sp, 12);
+    sp.sampling.temperature = 0.9f;
+    sp.sampling.top_k = 40;
+    sp.sampling.top_p = 0.95f;
+    sp.sampling.seed = 42;
+    collector s1, s2;
+    memset(&s1, 0, sizeof s1);
+    memset(&s2, 0, sizeof s2);
+    rtx_status a = rtx_generate(ctx, prompt, &sp, on_token, &s1, NULL);
+    rtx_context_reset(ctx);
+    rtx_status b = rtx_generate(ctx, prompt, &sp, on_token, &s2, NULL);
+    check(a == RTX_OK && b == RTX_OK && s1.n == 12 && same_tokens(s1.tokens, s1.n, s2.tokens, s2.n),
+          "same seed, same sampled tokens (%zu)", s1.n);
+
+    rtx_context_free(ctx);
+    free(ptoks);
+}
+
+static void test_context_full(rtx_model *m, const char *prompt) {
+    rtx_context *ctx = new_context(m, 16, NULL);
+    if (!ctx) return;
+    int32_t toks[17];
+    for (int i = 0; i < 17; i++) toks[i] = 100 + i;
+    expect_status(rtx_eval(ctx, toks, 17, false), RTX_ERR_CONTEXT_FULL, "n_ctx 16: rtx_eval(17 tokens)");
+    check(n_past(ctx) == 0, "n_past unchanged after CONTEXT_FULL (%u)", n_past(ctx));
+    expect_status(rtx_eval(ctx, toks, 10, false), RTX_OK, "n_ctx 16: rtx_eval(10 tokens)");
+    expect_status(rtx_eval(ctx, toks, 7, false), RTX_ERR_CONTEXT_FULL, "n_ctx 16 with 10 cached: rtx_eval(7 tokens)");
+    check(n_past(ctx) == 10, "n_past still 10 (%u)", n_past(ctx));
+    expect_status(rtx_eval(ctx, toks, 6, false), RTX_OK, "n_ctx 16 with 10 cached: rtx_eval(6 tokens) fills it");
+    expect_status(rtx_eval(ctx, toks, 1, false), RTX_ERR_CONTEXT_FULL, "full context: rtx_eval(1 token)");
+    check(n_past(ctx) == 16, "n_past 16 (%u)", n_past(ctx));
+
+    /* generation that runs out of room stops with RTX_STOP_CONTEXT_FULL */
+    rtx_context_reset(ctx);
+    rtx_generate_params gp;
+    default_gen(&gp, 100);
+    collector c; memset(&c, 0, sizeof c);
+    rtx_generate_result res; memset(&res, 0, sizeof res); res.struct_size = sizeof res;
+    rtx_status st = rtx_generate(ctx, "The quick brown fox jumps over", &gp, on_token, &c, &res);
+    check(st == RTX_OK && res.stop_reason == RTX_STOP_CONTEXT_FULL && res.n_generated >= 1 && res.n_generated <= 16,
+          "rtx_generate past n_ctx 16: %s, stop %d (CONTEXT_FULL), %d generated", rtx_status_name(st), res.stop_reason,
+          res.n_generated);
+    rtx_context_reset(ctx);
+    st = rtx_generate(ctx, prompt, &gp, on_token, &c, &res);
+    check(st == RTX_ERR_CONTEXT_FULL && has_message(), "rtx_generate with a prompt longer than n_ctx -> %s",
+          rtx_status_name(st));
+    rtx_context_free(ctx);
+}
+
+static void test_abort(rtx_model *m, const char *prompt) {
+    abort_state ab = {0, 1};
+    rtx_context *ctx = new_context(m, 256, &ab);
+    if (!ctx) return;
+    size_t np = 0;
+    int32_t *ptoks = tokenize(m, prompt, false, true, &np);
+    if (ptoks) {
+        expect_status(rtx_eval(ctx, ptoks, np, false), RTX_ERR_ABORTED, "abort callback returning true: rtx_eval");
+        check(ab.polls >= 1, "abort callback was polled (%d)", ab.polls);
+        ab.polls = 0;
+        ab.abort_at = 5;
+        rtx_context_reset(ctx);
+        expect_status(rtx_eval(ctx, ptoks, np, false), RTX_ERR_ABORTED, "abort on the 5th poll: rtx_eval");
+        ab.polls = 0;
+        ab.abort_at = 3;
+        rtx_context_reset(ctx);
+        rtx_generate_params gp;
+        default_gen(&gp, 8);
+        expect_status(rtx_generate(ctx, prompt, &gp, NULL, NULL, NULL), RTX_ERR_ABORTED, "abort during rtx_generate");
+        ab.abort_at = 0;
+        rtx_context_reset(ctx);
+        expect_status(rtx_eval(ctx, ptoks, np, false), RTX_OK, "the context works again after reset");
+        check(n_past(ctx) == np, "n_past %u after the clean eval (%zu)", n_past(ctx), np);
+    }
+    free(ptoks);
+    rtx_context_free(ctx);
+}
+
+static void test_real_model(const char *path) {
+    progress_state ps = {0, 0.0f, true, true, false};
+    rtx_model_params mp;
+    rtx_model_default_params(&mp);
+    mp.progress = on_progress;
+    mp.progress_user_data = &ps;
+    rtx_model *m = NULL;
+    ps.stop = true;
+    expect_status(rtx_model_load(path, &mp, &m), RTX_ERR_ABORTED, "rtx_model_load with a progress callback returning false");
+    check(m == NULL, "aborted load returns no model");
+    rtx_model_free(m);
+    m = NULL;
+    memset(&ps, 0, sizeof ps);
+    ps.monotonic = ps.in_range = true;
+    if (!expect_status(rtx_model_load(path, &mp, &m), RTX_OK, "rtx_model_load(real model)")) return;
+    check(ps.calls >= 1 && ps.monotonic && ps.in_range && ps.last == 1.0f,
+          "progress: %d calls, non-decreasing, in [0,1], ends at 1 (last %.3f)", ps.calls, ps.last);
+
+    test_info_meta(m, path);
+    test_tokenizer(m);
+    char *prompt = chat_prompt(m, PROMPT_USER);
+    if (prompt) {
+        test_generation(m, prompt);
+        test_context_full(m, prompt);
+        test_abort(m, prompt);
+    }
+    free(prompt);
+
+    /* a model serves several contexts at once */
+    rtx_context *a = new_context(m, 32, NULL), *b = new_context(m, 32, NULL);
+    int32_t t[3] = {1, 9690, 28};
+    if (a && b) {
+        rtx_status sa = rtx_eval(a, t, 3, false), sb = rtx_eval(b, t, 2, false);
+        check(sa == RTX_OK && sb == RTX_OK && n_past(a) == 3 && n_past(b) == 2, "two contexts on one model keep separate caches");
+    }
+    rtx_context_free(a);
+    rtx_context_free(b);
+    rtx_model_free(m);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s MODEL.gguf BAD_GGUF_DIR\n", argv[0]);
+        return 2;
+    }
+    const char *v = getenv("RTX_TEST_VERBOSE");
+    verbose_log = v && v[0] && strcmp(v, "0") != 0;
+    rtx_set_log_callback(log_sink, NULL);
+
+    printf("== ABI\n");
+    test_abi();
+    printf("== NULL handles and bad arguments\n");
+    test_null_arguments(argv[1]);
+    test_thread_local_error();
+    printf("== hostile GGUF corpus (%s)\n", argv[2]);
+    test_bad_files(argv[2]);
+    printf("== real model (%s)\n", argv[1]);
+    test_real_model(argv[1]);
+
+    rtx_set_log_callback(NULL, NULL);
+    printf("capi: %d passed, %d failed\n", n_passed, n_failed);
+    return n_failed > 0 ? 1 : 0;
+}

@@ -1,0 +1,306 @@
+/*
+ * rtx.h — the C ABI of RTX, an inference engine for (relaxed) recursive
+ * transformers. One header, grouped by concept:
+ *
+ *   1. version & ABI        5. context (KV cache) & evaluation
+ *   2. status & errors      6. sampling
+ *   3. callbacks & logging  7. generation
+ *   4. model & tokenizer
+ *
+ * Conventions
+ * - Every function that can fail returns an rtx_status; results come back
+ *   through out-parameters. On failure, rtx_last_error() returns a message
+ *   naming what was wrong (thread-local: it describes the last failed call on
+ *   the calling thread, and stays valid until the next failing call there).
+ * - NULL handles and bad arguments return RTX_ERR_INVALID_ARGUMENT; no input
+ *   ever aborts the process.
+ * - Parameter structs start with `struct_size`; obtain them from the matching
+ *   rtx_*_default_params() so that fields can be added without breaking the ABI.
+ * - Threading: a loaded rtx_model is immutable and may be shared by any number
+ *   of threads and contexts. An rtx_context, rtx_sampler or rtx_generator is
+ *   used by one thread at a time.
+ * - Ownership: what rtx_*_create/load returns is freed by the matching
+ *   rtx_*_free (which accepts NULL). A context must be freed before its model.
+ * - Strings are UTF-8, passed with explicit lengths where they may contain NUL.
+ */
+#ifndef RTX_H
+#define RTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define RTX_API __attribute__((visibility("default")))
+#else
+#define RTX_API
+#endif
+
+/* ======================================================================== */
+/* 1. Version & ABI                                                          */
+/* ======================================================================== */
+
+/** Incremented on every incompatible change of this header. */
+#define RTX_API_VERSION 1
+
+/** Library version, e.g. "0.1.0". Static storage. */
+RTX_API const char *rtx_version(void);
+/** RTX_API_VERSION the library was built with; bindings compare it at load time. */
+RTX_API int32_t rtx_abi_version(void);
+/** sizeof() of each public params/info struct as the library sees it, by name
+ *  ("rtx_model_params", "rtx_context_params", "rtx_sampling_params",
+ *  "rtx_generate_params", "rtx_model_info", "rtx_generate_result",
+ *  "rtx_generated_token", "rtx_chat_message"); 0 for an unknown name.
+ *  Lets bindings verify their mirrored layouts. */
+RTX_API size_t rtx_struct_size(const char *name);
+
+/* ======================================================================== */
+/* 2. Status & errors                                                        */
+/* ======================================================================== */
+
+typedef enum rtx_status {
+    RTX_OK = 0,
+    RTX_ERR_INVALID_ARGUMENT = 1, /* NULL handle or pointer, bad size, bad option */
+    RTX_ERR_IO = 2,               /* file missing, unreadable, cannot map or write */
+    RTX_ERR_FORMAT = 3,           /* corrupt, truncated or inconsistent checkpoint */
+    RTX_ERR_UNSUPPORTED = 4,      /* valid file, but a type/architecture RTX lacks */
+    RTX_ERR_OUT_OF_MEMORY = 5,    /* allocation failed or over the memory budget */
+    RTX_ERR_CONTEXT_FULL = 6,     /* the KV cache has no room for more tokens */
+    RTX_ERR_TOKEN_OUT_OF_RANGE = 7, /* a token id outside [0, n_vocab) */
+    RTX_ERR_BUFFER_TOO_SMALL = 8, /* output buffer too small; the needed size is reported */
+    RTX_ERR_ABORTED = 9,          /* an abort or progress callback asked to stop */
+    RTX_ERR_INTERNAL = 10,        /* a bug in RTX: please report the message */
+} rtx_status;
+
+/** Name of a status code ("RTX_ERR_FORMAT"). Static storage. */
+RTX_API const char *rtx_status_name(rtx_status status);
+/** Message of the last failed call on this thread ("" if none). Valid until
+ *  the next failing call on this thread. */
+RTX_API const char *rtx_last_error(void);
+
+/* ======================================================================== */
+/* 3. Callbacks & logging                                                    */
+/* ======================================================================== */
+
+typedef enum rtx_log_level { RTX_LOG_ERROR = 0, RTX_LOG_WARN = 1, RTX_LOG_INFO = 2, RTX_LOG_DEBUG = 3 } rtx_log_level;
+/** Receives library log lines (no trailing newline). May be called from any thread. */
+typedef void (*rtx_log_callback)(int32_t level, const char *message, void *user_data);
+/** Install a process-wide log sink (NULL restores the default: warnings and
+ *  errors to stderr). */
+RTX_API void rtx_set_log_callback(rtx_log_callback callback, void *user_data);
+
+/** Progress in [0, 1]; return false to abort the operation (RTX_ERR_ABORTED). */
+typedef bool (*rtx_progress_callback)(float progress, void *user_data);
+/** Polled during long evaluations; return true to abort (RTX_ERR_ABORTED). */
+typedef bool (*rtx_abort_callback)(void *user_data);
+
+/* ======================================================================== */
+/* 4. Model & tokenizer                                                      */
+/* ======================================================================== */
+
+typedef struct rtx_model rtx_model;
+
+typedef struct rtx_model_params {
+    uint32_t struct_size;             /* = sizeof(rtx_model_params) */
+    rtx_progress_callback progress;   /* optional */
+    void *progress_user_data;
+} rtx_model_params;
+
+RTX_API void rtx_model_default_params(rtx_model_params *out);
+
+/** Load a GGUF checkpoint (vanilla or recursive). The file is memory-mapped
+ *  and validated (every header field, offset and size) before use. */
+RTX_API rtx_status rtx_model_load(const char *path, const rtx_model_params *params, rtx_model **out_model);
+/** Free a model (NULL is fine). All its contexts must be freed first. */
+RTX_API void rtx_model_free(rtx_model *model);
+
+typedef struct rtx_model_info {
+    uint32_t struct_size;     /* = sizeof(rtx_model_info); set by the caller */
+    int32_t n_vocab;
+    int32_t n_embd;
+    int32_t n_positions;      /* unrolled depth L (layers of the vanilla model) */
+    int32_t n_unique_layers;  /* K: layers stored in the shared block */
+    int32_t n_loops;          /* B: times the shared block runs (1 = vanilla) */
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t n_ctx_train;
+    int32_t bos_token;        /* -1 if none */
+    int32_t eos_token;        /* -1 if none */
+    int64_t n_params;         /* parameters stored in the file */
+    int64_t file_bytes;
+    char architecture[32];    /* "llama", ... (NUL-terminated) */
+} rtx_model_info;
+
+/** Fill *out (the caller sets out->struct_size first). */
+RTX_API rtx_status rtx_model_get_info(const rtx_model *model, rtx_model_info *out);
+
+/** Copy a metadata value rendered as text (numbers in decimal, arrays as
+ *  "[n items]") into buf (NUL-terminated). *out_len gets the text length;
+ *  RTX_ERR_BUFFER_TOO_SMALL if buf_size <= length. Unknown key: RTX_ERR_INVALID_ARGUMENT. */
+RTX_API rtx_status rtx_model_meta(const rtx_model *model, const char *key, char *buf, size_t buf_size, size_t *out_len);
+
+/** Dequantize a stored tensor by name into out[0..capacity). *out_count gets the
+ *  element count; RTX_ERR_BUFFER_TOO_SMALL if capacity is smaller. */
+RTX_API rtx_status rtx_model_tensor_f32(const rtx_model *model, const char *name, float *out, size_t capacity, size_t *out_count);
+
+/** Text → token ids. add_bos prepends BOS when the model has one; parse_special
+ *  turns special-token text such as "<|im_start|>" into its id. On
+ *  RTX_ERR_BUFFER_TOO_SMALL, *out_count holds the needed count. */
+RTX_API rtx_status rtx_tokenize(const rtx_model *model, const char *text, size_t text_len,
+                                bool add_bos, bool parse_special,
+                                int32_t *tokens, size_t capacity, size_t *out_count);
+
+/** Token ids → UTF-8 bytes (not NUL-terminated; invalid byte sequences are
+ *  passed through as the model's bytes). render_special includes the text of
+ *  control tokens. On RTX_ERR_BUFFER_TOO_SMALL, *out_len holds the needed size. */
+RTX_API rtx_status rtx_detokenize(const rtx_model *model, const int32_t *tokens, size_t n_tokens,
+                                  bool render_special, char *buf, size_t buf_size, size_t *out_len);
+
+typedef struct rtx_chat_message {
+    const char *role;     /* "system", "user", "assistant" */
+    const char *content;
+} rtx_chat_message;
+
+/** Render messages in the model's chat format (ChatML for SmolLM2), with the
+ *  assistant prefix when add_generation_prompt. NUL-terminated into buf; on
+ *  RTX_ERR_BUFFER_TOO_SMALL, *out_len holds the needed length. */
+RTX_API rtx_status rtx_chat_apply(const rtx_model *model, const rtx_chat_message *messages, size_t n_messages,
+                                  bool add_generation_prompt, char *buf, size_t buf_size, size_t *out_len);
+
+/* ======================================================================== */
+/* 5. Context (KV cache) & evaluation                                        */
+/* ======================================================================== */
+
+typedef struct rtx_context rtx_context;
+
+typedef struct rtx_context_params {
+    uint32_t struct_size;      /* = sizeof(rtx_context_params) */
+    uint32_t n_ctx;            /* KV cache capacity in tokens (0 = min(model's n_ctx_train, 4096)) */
+    uint32_t n_batch;          /* max tokens per internal forward pass (default 512) */
+    int32_t n_threads;         /* 0 = physical cores */
+    rtx_abort_callback abort;  /* optional, polled between layers */
+    void *abort_user_data;
+} rtx_context_params;
+
+RTX_API void rtx_context_default_params(rtx_context_params *out);
+RTX_API rtx_status rtx_context_create(rtx_model *model, const rtx_context_params *params, rtx_context **out_ctx);
+RTX_API void rtx_context_free(rtx_context *ctx);
+/** Forget every cached token (the context is reusable afterwards). */
+RTX_API rtx_status rtx_context_reset(rtx_context *ctx);
+/** Tokens now in the KV cache. */
+RTX_API rtx_status rtx_context_n_past(const rtx_context *ctx, uint32_t *out_n_past);
+/** The capacity chosen at creation. */
+RTX_API rtx_status rtx_context_n_ctx(const rtx_context *ctx, uint32_t *out_n_ctx);
+
+/** Append tokens to the sequence and run the model over them (prompt batches
+ *  go through GEMM). Afterwards the logits of the last token are readable;
+ *  with all_logits, those of every token of this call. Errors:
+ *  RTX_ERR_TOKEN_OUT_OF_RANGE, RTX_ERR_CONTEXT_FULL (nothing is appended),
+ *  RTX_ERR_ABORTED. */
+RTX_API rtx_status rtx_eval(rtx_context *ctx, const int32_t *tokens, size_t n_tokens, bool all_logits);
+
+/** Logits (n_vocab floats) of token `index` of the last rtx_eval call
+ *  (-1 = last token). The pointer stays valid until the next call that
+ *  changes the context. */
+RTX_API rtx_status rtx_get_logits(const rtx_context *ctx, int32_t index, const float **out_logits, size_t *out_n_vocab);
+
+/* ======================================================================== */
+/* 6. Sampling                                                               */
+/* ======================================================================== */
+
+typedef struct rtx_sampling_params {
+    uint32_t struct_size;   /* = sizeof(rtx_sampling_params) */
+    float temperature;      /* <= 0: greedy (argmax) */
+    int32_t top_k;          /* <= 0: off */
+    float top_p;            /* >= 1: off */
+    float min_p;            /* <= 0: off */
+    float repeat_penalty;   /* 1: off (llama.cpp's rule: divide positive logits, multiply negative) */
+    int32_t repeat_last_n;  /* window of recent tokens the penalty looks at */
+    uint64_t seed;          /* same seed + same inputs = same tokens */
+} rtx_sampling_params;
+
+RTX_API void rtx_sampling_default_params(rtx_sampling_params *out);
+
+typedef struct rtx_sampler rtx_sampler;
+RTX_API rtx_status rtx_sampler_create(const rtx_sampling_params *params, rtx_sampler **out_sampler);
+RTX_API void rtx_sampler_free(rtx_sampler *sampler);
+/** Sample from logits[0..n_vocab). The token joins the sampler's history
+ *  (used by the repetition penalty). */
+RTX_API rtx_status rtx_sampler_sample(rtx_sampler *sampler, const float *logits, size_t n_vocab, int32_t *out_token);
+/** Add a token to the history without sampling (e.g. the prompt). */
+RTX_API rtx_status rtx_sampler_accept(rtx_sampler *sampler, int32_t token);
+
+/* ======================================================================== */
+/* 7. Generation                                                             */
+/* ======================================================================== */
+
+/** Streaming callback: one generated token and the text it completes (may be
+ *  empty while a UTF-8 sequence is incomplete). Return false to stop. */
+typedef bool (*rtx_token_callback)(int32_t token, const char *text, size_t text_len, void *user_data);
+
+typedef struct rtx_generate_params {
+    uint32_t struct_size;            /* = sizeof(rtx_generate_params) */
+    int32_t max_tokens;              /* tokens to generate at most */
+    rtx_sampling_params sampling;
+    const char *const *stop;         /* stop strings (not included in the output) */
+    size_t n_stop;
+    bool add_bos;                    /* prepend BOS when the model has one */
+    bool parse_special;              /* special-token text in the prompt becomes ids */
+    bool stop_at_eos;                /* stop at EOS / end-of-turn tokens (default true) */
+} rtx_generate_params;
+
+RTX_API void rtx_generate_default_params(rtx_generate_params *out);
+
+typedef enum rtx_stop_reason {
+    RTX_STOP_NONE = 0,        /* still running */
+    RTX_STOP_MAX_TOKENS = 1,
+    RTX_STOP_EOS = 2,
+    RTX_STOP_STRING = 3,
+    RTX_STOP_CALLBACK = 4,    /* the token callback returned false */
+    RTX_STOP_CONTEXT_FULL = 5,
+} rtx_stop_reason;
+
+typedef struct rtx_generate_result {
+    uint32_t struct_size;     /* set by the caller */
+    int32_t n_prompt_tokens;
+    int32_t n_generated;
+    int32_t stop_reason;      /* rtx_stop_reason */
+    double prompt_seconds;    /* prompt processing wall time */
+    double generate_seconds;  /* generation wall time */
+} rtx_generate_result;
+
+/** Run prompt (appended to what the context holds) and generate, streaming
+ *  through on_token. result may be NULL. */
+RTX_API rtx_status rtx_generate(rtx_context *ctx, const char *prompt, const rtx_generate_params *params,
+                                rtx_token_callback on_token, void *user_data, rtx_generate_result *result);
+
+/** Pull-style generation (for bindings and event loops). */
+typedef struct rtx_generator rtx_generator;
+
+typedef struct rtx_generated_token {
+    uint32_t struct_size;     /* set by the caller */
+    int32_t token;            /* -1 when done */
+    const char *text;         /* valid until the next call on this generator */
+    size_t text_len;
+    int32_t stop_reason;      /* RTX_STOP_NONE while running */
+} rtx_generated_token;
+
+/** Evaluates the prompt and prepares to generate. The generator borrows ctx
+ *  until it is freed. */
+RTX_API rtx_status rtx_generator_create(rtx_context *ctx, const char *prompt, const rtx_generate_params *params,
+                                        rtx_generator **out_generator);
+/** Produce the next token. When generation is over, out->token = -1 and
+ *  out->stop_reason says why (out->text may hold text held back for stop-string matching). */
+RTX_API rtx_status rtx_generator_next(rtx_generator *generator, rtx_generated_token *out);
+/** Timings and counts so far. */
+RTX_API rtx_status rtx_generator_result(const rtx_generator *generator, rtx_generate_result *out);
+RTX_API void rtx_generator_free(rtx_generator *generator);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RTX_H */
