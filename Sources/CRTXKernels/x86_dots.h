@@ -22,8 +22,8 @@ K float FN(f16)(uint16_t h) { return _cvtsh_ss(h); }
 
 // 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15), then high (16..31).
 K __m256i FN(nibbles32)(const uint8_t *qs) {
-    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    const __m256i b = _mm256_srlv_epi64(t, _mm256_set_epi64x(4, 4, 0, 0));
     return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
 }
 
@@ -89,97 +89,78 @@ K float FN(dot_bf16)(const void *w, const void *x, int64_t n) {
 // ---------------------------------------------------------------------------
 // 32-block quants · block_q8x. Unsigned weight codes q times int8 y, then the
 // zero point via s = d_x Σy:  Q4_0: d(d_x Σqy − 8s); Q4_1: d d_x Σqy + m s; etc.
+// Each block: scales as one 4-lane product [d·d_x, m·s or d·s, -, -]; lane 0
+// scales the 8 integer partial sums, lane 1 accumulates the zero-point term.
 // ---------------------------------------------------------------------------
-K float FN(dot_q4_0)(const void *w, const void *x, int64_t n) {
-    const block_q4_0 *a = w;
-    const block_q8x *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    float off = 0.0f;
-    for (int64_t i = 0; i < n / 32; i++) {
-        const float d = FN(f16)(a[i].d);
-        const __m256 p = FN(dot_u8_i8)(FN(nibbles32)(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d), p, acc);
-        off += d * b[i].s;
-    }
-    return FN(hsum)(acc) - 8.0f * off;
+// [d, m, -, -] from two adjacent fp16 (Q4_1/Q5_1 d,m).
+K __m128 FN(half2)(const uint16_t *dm) {
+    int v;
+    memcpy(&v, dm, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
 }
+// [d, d, -, -] from one fp16 followed by at least 2 more bytes of the block.
+K __m128 FN(half1)(const uint16_t *d) { return _mm_moveldup_ps(FN(half2)(d)); }
+// [d_x, s, -, -] of an activation block.
+K __m128 FN(xds)(const block_q8x *b) { return _mm_castpd_ps(_mm_load_sd((const double *)&b->d)); }
 
-K float FN(dot_q4_1)(const void *w, const void *x, int64_t n) {
-    const block_q4_1 *a = w;
-    const block_q8x *b = x;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float off = 0.0f;
-    const int64_t nb = n / 32;
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {  // two blocks per step: independent chains
-        const __m256 p0 = FN(dot_u8_i8)(FN(nibbles32)(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
-        const __m256 p1 = FN(dot_u8_i8)(FN(nibbles32)(a[i + 1].qs), _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i + 1].d) * b[i + 1].d), p1, acc1);
-        off += FN(f16)(a[i].m) * b[i].s + FN(f16)(a[i + 1].m) * b[i + 1].s;
-    }
-    for (; i < nb; i++) {
-        const __m256 p = FN(dot_u8_i8)(FN(nibbles32)(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), p, acc0);
-        off += FN(f16)(a[i].m) * b[i].s;
-    }
-    return FN(hsum)(_mm256_add_ps(acc0, acc1)) + off;
+K __m256 FN(blk_q4_0)(const block_q4_0 *a, const block_q8x *b, __m256 acc, __m128 *off) {
+    const __m128 sc = _mm_mul_ps(FN(half1)(&a->d), FN(xds)(b));  // [d d_x, d s]
+    *off = _mm_add_ps(*off, sc);
+    const __m256 p = FN(dot_u8_i8)(FN(nibbles32)(a->qs), _mm256_loadu_si256((const __m256i *)b->qs));
+    return _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), p, acc);
 }
-
-K float FN(dot_q5_0)(const void *w, const void *x, int64_t n) {
-    const block_q5_0 *a = w;
-    const block_q8x *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    float off = 0.0f;
-    for (int64_t i = 0; i < n / 32; i++) {
-        const float d = FN(f16)(a[i].d);
-        const __m256i q = _mm256_or_si256(FN(nibbles32)(a[i].qs), FN(bit4_from_bits32)(a[i].qh));
-        const __m256 p = FN(dot_u8_i8)(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d), p, acc);
-        off += d * b[i].s;
-    }
-    return FN(hsum)(acc) - 16.0f * off;
+K __m256 FN(blk_q4_1)(const block_q4_1 *a, const block_q8x *b, __m256 acc, __m128 *off) {
+    const __m128 sc = _mm_mul_ps(FN(half2)(&a->d), FN(xds)(b));  // [d d_x, m s]
+    *off = _mm_add_ps(*off, sc);
+    const __m256 p = FN(dot_u8_i8)(FN(nibbles32)(a->qs), _mm256_loadu_si256((const __m256i *)b->qs));
+    return _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), p, acc);
 }
-
-K float FN(dot_q5_1)(const void *w, const void *x, int64_t n) {
-    const block_q5_1 *a = w;
-    const block_q8x *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    float off = 0.0f;
-    for (int64_t i = 0; i < n / 32; i++) {
-        const __m256i q = _mm256_or_si256(FN(nibbles32)(a[i].qs), FN(bit4_from_bits32)(a[i].qh));
-        const __m256 p = FN(dot_u8_i8)(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), p, acc);
-        off += FN(f16)(a[i].m) * b[i].s;
-    }
-    return FN(hsum)(acc) + off;
+K __m256 FN(blk_q5_0)(const block_q5_0 *a, const block_q8x *b, __m256 acc, __m128 *off) {
+    const __m128 sc = _mm_mul_ps(FN(half1)(&a->d), FN(xds)(b));
+    *off = _mm_add_ps(*off, sc);
+    const __m256i q = _mm256_or_si256(FN(nibbles32)(a->qs), FN(bit4_from_bits32)(a->qh));
+    const __m256 p = FN(dot_u8_i8)(q, _mm256_loadu_si256((const __m256i *)b->qs));
+    return _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), p, acc);
 }
-
+K __m256 FN(blk_q5_1)(const block_q5_1 *a, const block_q8x *b, __m256 acc, __m128 *off) {
+    const __m128 sc = _mm_mul_ps(FN(half2)(&a->d), FN(xds)(b));
+    *off = _mm_add_ps(*off, sc);
+    const __m256i q = _mm256_or_si256(FN(nibbles32)(a->qs), FN(bit4_from_bits32)(a->qh));
+    const __m256 p = FN(dot_u8_i8)(q, _mm256_loadu_si256((const __m256i *)b->qs));
+    return _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), p, acc);
+}
 // Signed·signed via |w| · (y with w's sign).
-K float FN(dot_q8_0)(const void *w, const void *x, int64_t n) {
-    const block_q8_0 *a = w;
-    const block_q8x *b = x;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    const int64_t nb = n / 32;
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-        const __m256i w1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
-        const __m256i y0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
-        const __m256i y1 = _mm256_loadu_si256((const __m256i *)b[i + 1].qs);
-        const __m256 p0 = FN(dot_u8_i8)(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(y0, w0));
-        const __m256 p1 = FN(dot_u8_i8)(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(y1, w1));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i + 1].d) * b[i + 1].d), p1, acc1);
-    }
-    for (; i < nb; i++) {
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-        const __m256i y0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
-        const __m256 p0 = FN(dot_u8_i8)(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(y0, w0));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(FN(f16)(a[i].d) * b[i].d), p0, acc0);
-    }
-    return FN(hsum)(_mm256_add_ps(acc0, acc1));
+K __m256 FN(blk_q8_0)(const block_q8_0 *a, const block_q8x *b, __m256 acc, __m128 *off) {
+    (void)off;
+    const __m128 sc = _mm_mul_ss(FN(half2)(&a->d), FN(xds)(b));
+    const __m256i w = _mm256_loadu_si256((const __m256i *)a->qs), y = _mm256_loadu_si256((const __m256i *)b->qs);
+    const __m256 p = FN(dot_u8_i8)(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w));
+    return _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), p, acc);
 }
+
+// Two blocks per step on independent accumulators; returns Σ lane-0 products
+// and zero-point sum (lane 1 of off) as {dot, off}.
+#define DOT_BLOCKS(BLK, WT, ZP)                                                        \
+    const WT *a = w;                                                                   \
+    const block_q8x *b = x;                                                            \
+    const int64_t nb = n / 32;                                                         \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                     \
+    __m128 off0 = _mm_setzero_ps(), off1 = _mm_setzero_ps();                           \
+    int64_t i = 0;                                                                     \
+    for (; i + 2 <= nb; i += 2) {                                                      \
+        acc0 = BLK(a + i, b + i, acc0, &off0);                                         \
+        acc1 = BLK(a + i + 1, b + i + 1, acc1, &off1);                                 \
+    }                                                                                  \
+    if (i < nb) acc0 = BLK(a + i, b + i, acc0, &off0);                                 \
+    const __m128 off = _mm_add_ps(off0, off1);                                         \
+    return FN(hsum)(_mm256_add_ps(acc0, acc1)) + (ZP) * _mm_cvtss_f32(_mm_movehdup_ps(off));
+
+K float FN(dot_q4_0)(const void *w, const void *x, int64_t n) { DOT_BLOCKS(FN(blk_q4_0), block_q4_0, -8.0f) }
+K float FN(dot_q4_1)(const void *w, const void *x, int64_t n) { DOT_BLOCKS(FN(blk_q4_1), block_q4_1, 1.0f) }
+K float FN(dot_q5_0)(const void *w, const void *x, int64_t n) { DOT_BLOCKS(FN(blk_q5_0), block_q5_0, -16.0f) }
+K float FN(dot_q5_1)(const void *w, const void *x, int64_t n) { DOT_BLOCKS(FN(blk_q5_1), block_q5_1, 1.0f) }
+K float FN(dot_q8_0)(const void *w, const void *x, int64_t n) { DOT_BLOCKS(FN(blk_q8_0), block_q8_0, 0.0f) }
+#undef DOT_BLOCKS
 
 // ---------------------------------------------------------------------------
 // K-quants · block_q8k

@@ -413,7 +413,7 @@ static char *trim_newline(char *s) {
 }
 
 static void test_bad_files(const char *dir) {
-    char path[4096];
+    char path[4096 + 8192];
     snprintf(path, sizeof path, "%s/manifest.tsv", dir);
     FILE *f = fopen(path, "r");
     if (!check(f != NULL, "open %s", path)) return;

@@ -47,18 +47,22 @@ int main(int argc, char **argv) {
     rtx_status st = rtx_model_load(model_path, &model_params, &model);
     if (st != RTX_OK) return fail("load", st);
 
-    /* 2. Render the conversation in the model's chat format. Ask for the
-     *    size first, then render into a buffer of that size + 1 (the NUL). */
+    /* 2. Render the conversation in the model's chat format. On
+     *    RTX_ERR_BUFFER_TOO_SMALL the needed length comes back: grow and retry. */
     rtx_chat_message messages[] = {
         {"system", "You are a helpful assistant."},
         {"user", user_text},
     };
     size_t n_messages = sizeof messages / sizeof messages[0];
-    size_t prompt_len = 0;
-    st = rtx_chat_apply(model, messages, n_messages, true, NULL, 0, &prompt_len);
-    if (st != RTX_OK && st != RTX_ERR_BUFFER_TOO_SMALL) { rtx_model_free(model); return fail("chat template", st); }
-    char *prompt = malloc(prompt_len + 1);
-    st = rtx_chat_apply(model, messages, n_messages, true, prompt, prompt_len + 1, &prompt_len);
+    size_t prompt_cap = 256, prompt_len = 0;
+    char *prompt = malloc(prompt_cap);
+    st = rtx_chat_apply(model, messages, n_messages, true, prompt, prompt_cap, &prompt_len);
+    if (st == RTX_ERR_BUFFER_TOO_SMALL) {
+        prompt_cap = prompt_len + 1; /* + the NUL */
+        free(prompt);
+        prompt = malloc(prompt_cap);
+        st = rtx_chat_apply(model, messages, n_messages, true, prompt, prompt_cap, &prompt_len);
+    }
     if (st != RTX_OK) { free(prompt); rtx_model_free(model); return fail("chat template", st); }
 
     /* 3. A context holds the KV cache of one conversation. */

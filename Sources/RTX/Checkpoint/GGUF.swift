@@ -64,7 +64,7 @@ public indirect enum GGUFValue: Sendable, Equatable {
     public var rendered: String {
         switch self {
         case .string(let s): return s
-        case .array(let t, let items): return "[\(items.count) \(t)]"
+        case .array(_, let items): return "[\(items.count) items]"
         case .bool(let b): return b ? "true" : "false"
         case .float32(let v): return "\(v)"
         case .float64(let v): return "\(v)"

@@ -64,7 +64,41 @@ struct WeightBinder {
         guard t.dims.count == 2, t.dims[0] == columns, t.dims[1] == rows else {
             throw RTXError.format("\(gguf.fileName): tensor '\(name)' has shape \(t.dims), expected [\(columns), \(rows)]")
         }
+        let bad = nonFiniteCount(t)
+        if bad > 0 {
+            Log.write(.warn, "\(gguf.fileName): tensor '\(name)' has \(bad) NaN/infinite values or block scales; its outputs will be garbage")
+        }
         return WeightMatrix(name: name, data: gguf.bytes(of: t), type: t.type, rows: rows, columns: columns)
+    }
+
+    /// Values (float types) or block scales (quantized types) that are NaN or infinite.
+    func nonFiniteCount(_ t: GGUFTensor) -> Int {
+        let p = gguf.bytes(of: t)
+        let blocks = t.byteCount / t.type.blockBytes
+        // Byte offsets of the f16 scales inside one block, per type.
+        let f16Scales: [Int]
+        switch t.type {
+        case .f32:
+            var n = 0
+            for i in 0..<t.elementCount where !p.loadUnaligned(fromByteOffset: 4 * i, as: Float.self).isFinite { n += 1 }
+            return n
+        case .f16: f16Scales = [0]
+        case .bf16:
+            var n = 0
+            for i in 0..<t.elementCount where p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7F80 == 0x7F80 { n += 1 }
+            return n
+        case .q4_0, .q5_0, .q8_0: f16Scales = [0]
+        case .q4_1, .q4_K: f16Scales = [0, 2]
+        case .q6_K: f16Scales = [208]
+        default:
+            if t.type.name == "q5_1" { f16Scales = [0, 2] } else { return 0 }
+        }
+        var n = 0
+        let stride = t.type.blockBytes
+        for b in 0..<blocks {
+            for o in f16Scales where p.loadUnaligned(fromByteOffset: b * stride + o, as: UInt16.self) & 0x7C00 == 0x7C00 { n += 1 }
+        }
+        return n
     }
 
     func vector(_ name: String, length: Int) throws -> [Float] {

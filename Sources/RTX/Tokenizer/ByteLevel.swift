@@ -43,11 +43,4 @@ enum ByteLevel {
         }
         return out
     }
-
-    /// The byte-level spelling of raw bytes.
-    static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        var text = String.UnicodeScalarView()
-        for byte in bytes { text.append(characterOfByte[Int(byte)]) }
-        return String(text)
-    }
 }

@@ -1,0 +1,299 @@
+// TokenizerTests.swift — byte-level BPE, pre-tokenizers and chat formats on tiny
+// hand-built vocabularies. Agreement with HF `tokenizers` on the real SmolLM2
+// vocabulary is checked in Tests/python/test_tokenizer.py.
+
+import Testing
+@testable import RTX
+
+/// A byte-level vocabulary: control tokens 0...2 (<|endoftext|>, <|im_start|>, <|im_end|>),
+/// user-defined token 3 (<tool>), then one token per byte (except `missingBytes`), then
+/// `extra` tokens (merge results).
+private func tinyVocabulary(merges: [String] = [], extra: [String] = [], missingBytes: Set<UInt8> = [],
+                            moreSpecials: [String] = [], bos: Int32? = 1, preTokenizer: String = "smollm") -> Vocabulary {
+    var tokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool>"]
+    var types: [TokenType] = [.control, .control, .control, .userDefined]
+    for byte in 0...255 where !missingBytes.contains(UInt8(byte)) {
+        tokens.append(String(ByteLevel.characterOfByte[byte]))
+        types.append(.normal)
+    }
+    tokens += extra
+    types += extra.map { _ in .normal }
+    tokens += moreSpecials
+    types += moreSpecials.map { _ in .control }
+    return Vocabulary(model: "gpt2", preTokenizer: preTokenizer, tokens: tokens, tokenTypes: types, scores: [],
+                      merges: merges, bos: bos, eos: 2, unknown: 0, padding: nil, endOfGeneration: [],
+                      addBOS: false, addSpacePrefix: false)
+}
+
+private func id(_ token: String, in vocabulary: Vocabulary) -> Int32 {
+    Int32(vocabulary.tokens.firstIndex(of: token)!)
+}
+
+private func ids(_ tokens: [String], in vocabulary: Vocabulary) -> [Int32] {
+    tokens.map { id($0, in: vocabulary) }
+}
+
+private func formatError(_ vocabulary: Vocabulary) -> RTXError? {
+    do {
+        _ = try BPETokenizer(vocabulary: vocabulary)
+        return nil
+    } catch let error as RTXError {
+        return error
+    } catch {
+        return nil
+    }
+}
+
+// MARK: - Merging
+
+@Test func mergesApplyInRankOrderNotTextOrder() throws {
+    let abFirst = tinyVocabulary(merges: ["a b", "b c"], extra: ["ab", "bc"])
+    let bcFirst = tinyVocabulary(merges: ["b c", "a b"], extra: ["ab", "bc"])
+    #expect(try BPETokenizer(vocabulary: abFirst).encode("abc", addBOS: false, parseSpecial: false)
+            == ids(["ab", "c"], in: abFirst))
+    #expect(try BPETokenizer(vocabulary: bcFirst).encode("abc", addBOS: false, parseSpecial: false)
+            == ids(["a", "bc"], in: bcFirst))
+}
+
+@Test func equalRankMergesTakeTheLeftmostPairFirst() throws {
+    let vocabulary = tinyVocabulary(merges: ["a a"], extra: ["aa"])
+    let tokenizer = try BPETokenizer(vocabulary: vocabulary)
+    #expect(tokenizer.encode("aaa", addBOS: false, parseSpecial: false) == ids(["aa", "a"], in: vocabulary))
+    #expect(tokenizer.encode("aaaa", addBOS: false, parseSpecial: false) == ids(["aa", "aa"], in: vocabulary))
+}
+
+@Test func mergedTokensMergeFurtherAndSpacesAreSpelledAsGDot() throws {
+    let vocabulary = tinyVocabulary(merges: ["h e", "l l", "he ll", "hell o", "Ġ hello"],
+                                    extra: ["he", "ll", "hell", "hello", "Ġhello"])
+    let tokenizer = try BPETokenizer(vocabulary: vocabulary)
+    #expect(tokenizer.encode("hello hello", addBOS: false, parseSpecial: false)
+            == ids(["hello", "Ġhello"], in: vocabulary))
+}
+
+@Test func mergesNeverCrossWordBoundaries() throws {
+    // "a b" would merge "a" and "b", but the pre-tokenizer puts them in different words.
+    let vocabulary = tinyVocabulary(merges: ["a b"], extra: ["ab"], preTokenizer: "gpt2")
+    let tokenizer = try BPETokenizer(vocabulary: vocabulary)
+    #expect(tokenizer.encode("a!b", addBOS: false, parseSpecial: false) == ids(["a", "!", "b"], in: vocabulary))
+}
+
+// MARK: - Bytes
+
+@Test func charactersWithoutTokensFallBackToTheirByteLevelTokens() throws {
+    let vocabulary = tinyVocabulary()
+    let tokenizer = try BPETokenizer(vocabulary: vocabulary)
+    // "é" is C3 A9, spelled "Ã" "©" at byte level.
+    let encoded = tokenizer.encode("é", addBOS: false, parseSpecial: false)
+    #expect(encoded == ids(["Ã", "©"], in: vocabulary))
+    #expect(tokenizer.decode(encoded) == [0xC3, 0xA9])
+}
+
+@Test func bytesWhoseCharacterIsNotATokenAreDropped() throws {
+    let vocabulary = tinyVocabulary(missingBytes: [0x07])
+    let tokenizer = try BPETokenizer(vocabulary: vocabulary)
+    #expect(tokenizer.encode("a\u{07}b", addBOS: false, parseSpecial: false) == ids(["a", "b"], in: vocabulary))
+}
+
+@Test func decodeOfATokenEndingMidCharacterGivesTheRawBytes() throws {
+    let vocabulary = tinyVocabulary()
+    let tokenizer = try BPETokenizer(vocabulary: vocabulary)
+    let firstHalf = ids(["Ã"], in: vocabulary)  // byte C3: a lead byte with no continuation
+    #expect(tokenizer.decode(firstHalf) == [0xC3])
+    #expect(tokenizer.bytes(of: id("Ċ", in: vocabulary), renderSpecial: false) == [0x0A])
+    #expect(tokenizer.bytes(of: -1, renderSpecial: true) == [])
+    #expect(tokenizer.bytes(of: Int32(vocabulary.tokens.count), renderSpecial: true) == [])
+}
+
+@Test func decodeRoundTripsEncodeOnMixedScriptsWhitespaceAndEmoji() throws {
+    let vocabulary = tinyVocabulary(merges: ["Ġ Ġ", "ĠĠ ĠĠ"], extra: ["ĠĠ", "ĠĠĠĠ"])
+    let tokenizer = try BPETokenizer(vocabulary: vocabulary)
+    for text in ["", " ", "  x  ", "\n\n\t\r\n", "don't I'LL", "3.14159 1,000,000", "中文 العربية Русский हिन्दी",
+                 "👨‍👩‍👧‍👦 e\u{301} \u{FFFD}", "def f(x):\n        return x\n"] {
+        let encoded = tokenizer.encode(text, addBOS: false, parseSpecial: true)
+        #expect(tokenizer.decode(encoded) == Array(text.utf8), "\(text.debugDescription)")
+    }
+}
+
+// MARK: - Special tokens and BOS
+
+@Test func controlTokensInTextAreParsedOnlyWithParseSpecial() throws {
+    let vocabulary = tinyVocabulary()
+    let tokenizer = try BPETokenizer(vocabulary: vocabulary)
+    let text = "<|im_start|>hi<|im_end|>"
+    #expect(tokenizer.encode(text, addBOS: false, parseSpecial: true) == [1] + ids(["h", "i"], in: vocabulary) + [2])
+    let literal = tokenizer.encode(text, addBOS: false, parseSpecial: false)
+    #expect(!literal.contains(1) && !literal.contains(2))
+    #expect(tokenizer.decode(literal) == Array(text.utf8))
+}
+
+@Test func userDefinedTokensAreParsedEvenWithoutParseSpecial() throws {
+    let vocabulary = tinyVocabulary()
+    let tokenizer = try BPETokenizer(vocabulary: vocabulary)
+    #expect(tokenizer.encode("x<tool>", addBOS: false, parseSpecial: false) == ids(["x"], in: vocabulary) + [3])
+    #expect(tokenizer.decode([3]) == Array("<tool>".utf8))
+}
+
+@Test func overlappingSpecialTokensMatchLongestFirst() throws {
+    let vocabulary = tinyVocabulary(moreSpecials: ["<|im_start|>user"])
+    let tokenizer = try BPETokenizer(vocabulary: vocabulary)
+    let longer = id("<|im_start|>user", in: vocabulary)
+    #expect(tokenizer.encode("<|im_start|>user<|im_start|>", addBOS: false, parseSpecial: true) == [longer, 1])
+}
+
+@Test func controlTokensRenderTheirTextOnlyWithRenderSpecial() throws {
+    let tokenizer = try BPETokenizer(vocabulary: tinyVocabulary())
+    #expect(tokenizer.decode([1, 2], renderSpecial: false) == [])
+    #expect(tokenizer.decode([1, 2], renderSpecial: true) == Array("<|im_start|><|im_end|>".utf8))
+}
+
+@Test func bosIsPrependedOnlyWhenAskedForAndTheVocabularyHasOne() throws {
+    let withBOS = try BPETokenizer(vocabulary: tinyVocabulary(bos: 1))
+    let withoutBOS = try BPETokenizer(vocabulary: tinyVocabulary(bos: nil))
+    #expect(withBOS.encode("a", addBOS: true, parseSpecial: false).first == 1)
+    #expect(withBOS.encode("", addBOS: true, parseSpecial: false) == [1])
+    #expect(withBOS.encode("a", addBOS: false, parseSpecial: false).count == 1)
+    #expect(withoutBOS.encode("a", addBOS: true, parseSpecial: false).count == 1)
+    #expect(withBOS.encode("", addBOS: false, parseSpecial: true) == [])
+}
+
+@Test func endOfGenerationIncludesEndOfTurnControlTokens() throws {
+    let tokenizer = try BPETokenizer(vocabulary: tinyVocabulary())
+    #expect(tokenizer.isEndOfGeneration(0))  // <|endoftext|>
+    #expect(tokenizer.isEndOfGeneration(2))  // <|im_end|>, also eos
+    #expect(!tokenizer.isEndOfGeneration(1))
+}
+
+// MARK: - Constructor errors
+
+@Test func mergeNamingAMissingTokenIsRejectedByName() {
+    let error = formatError(tinyVocabulary(merges: ["a zz"]))
+    #expect(error?.code == .format)
+    #expect(error?.message.contains("'zz'") == true)
+}
+
+@Test func mergeWhoseResultIsNotATokenIsRejected() {
+    let error = formatError(tinyVocabulary(merges: ["a b"]))
+    #expect(error?.code == .format)
+    #expect(error?.message.contains("'ab'") == true)
+}
+
+@Test func malformedMergeIsRejected() {
+    let error = formatError(tinyVocabulary(merges: ["ab"], extra: ["ab"]))
+    #expect(error?.code == .format)
+    #expect(error?.message.contains("merge 0") == true)
+}
+
+@Test func bosOutsideTheVocabularyIsRejected() {
+    let error = formatError(tinyVocabulary(bos: 100_000))
+    #expect(error?.code == .format)
+    #expect(error?.message.contains("bos") == true)
+}
+
+@Test func tokenTypeCountMismatchIsRejected() {
+    var vocabulary = tinyVocabulary()
+    vocabulary.tokenTypes.removeLast()
+    let error = formatError(vocabulary)
+    #expect(error?.code == .format)
+    #expect(error?.message.contains("token types") == true)
+}
+
+@Test func scoreCountMismatchIsRejected() {
+    var vocabulary = tinyVocabulary()
+    vocabulary.scores = [0, 0]
+    #expect(formatError(vocabulary)?.message.contains("scores") == true)
+}
+
+@Test func tokenContainingNULIsRejectedByIndex() {
+    var vocabulary = tinyVocabulary()
+    vocabulary.tokens.append("a\u{0}b")
+    vocabulary.tokenTypes.append(.normal)
+    #expect(formatError(vocabulary)?.message.contains("token \(vocabulary.tokens.count - 1)") == true)
+}
+
+// MARK: - Pre-tokenizers
+
+private func words(_ text: String, _ name: String) -> [String] {
+    let prepared = ScalarText(text)
+    var ranges: [Range<Int>] = []
+    PreTokenizer(name: name).split(prepared, 0..<prepared.count, into: &ranges)
+    return ranges.map {
+        String(decoding: prepared.bytes[prepared.byteOffsets[$0.lowerBound]..<prepared.byteOffsets[$0.upperBound]],
+               as: UTF8.self)
+    }
+}
+
+@Test func gpt2PatternSplitsContractionsSpacesAndPunctuation() {
+    #expect(words("I'll don't  go!!\n\n  x ", "gpt2")
+            == ["I", "'ll", " don", "'t", " ", " go", "!!", "\n\n ", " x", " "])
+    #expect(words("I'LL 2024", "gpt2") == ["I", "'", "LL", " 2024"])
+}
+
+@Test func smollmIsolatesEveryDigitBeforeTheGPT2Pattern() {
+    #expect(words("Hello  world 2024!", "smollm") == ["Hello", " ", " world", " ", "2", "0", "2", "4", "!"])
+    #expect(words("3.14", "smollm") == ["3", ".", "1", "4"])
+}
+
+@Test func llama3PatternGroupsDigitsByThreeAndContractionsCaselessly() {
+    #expect(words("I'LL  go\r\n\r\n 12345", "llama3") == ["I", "'LL", " ", " go", "\r\n\r\n", " ", "123", "45"])
+    #expect(words("\tword ...\n", "llama3") == ["\tword", " ...\n"])
+}
+
+@Test func whitespaceFollowsTheUnicodeWhiteSpaceProperty() {
+    // U+00A0 and U+3000 are \s; U+200B (zero width space) is not.
+    // Only U+0020 is the optional space before a letter run.
+    #expect(words("a\u{A0}\u{A0}b", "gpt2") == ["a", "\u{A0}", "\u{A0}", "b"])
+    #expect(words("a\u{3000}b", "gpt2") == ["a", "\u{3000}", "b"])
+    #expect(words("a\u{200B}b", "gpt2") == ["a", "\u{200B}", "b"])
+}
+
+// MARK: - Chat formats
+
+private let smolLM2Template = """
+{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system
+You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>
+' }}{% endif %}{{'<|im_start|>' + message['role'] + '
+' + message['content'] + '<|im_end|>' + '
+'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant
+' }}{% endif %}
+"""
+
+@Test func smolLM2TemplateIsChatMLWithItsDefaultSystemPrompt() {
+    let template = ChatTemplate(template: smolLM2Template, vocabulary: tinyVocabulary())
+    #expect(template.format == .chatML)
+    #expect(template.defaultSystem == "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+    #expect(template.render([ChatMessage(role: "user", content: "hi")])
+            == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+            + "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+}
+
+@Test func chatMLKeepsTheCallersSystemMessageInsteadOfTheDefault() {
+    let template = ChatTemplate(format: .chatML, defaultSystem: "default")
+    let messages = [ChatMessage(role: "system", content: "S"), ChatMessage(role: "user", content: "U"),
+                    ChatMessage(role: "assistant", content: "A")]
+    #expect(template.render(messages, addGenerationPrompt: false)
+            == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n")
+}
+
+@Test func defaultSystemPromptIsNotTakenFromAJinjaExpression() {
+    let qwenLike = "{{ '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+    #expect(ChatFormat.defaultSystemPrompt(in: qwenLike) == nil)
+    let escaped = "{{ '<|im_start|>system\\nBe brief.<|im_end|>\\n' }}"
+    #expect(ChatFormat.defaultSystemPrompt(in: escaped) == "Be brief.")
+}
+
+@Test func gemmaFormatPrependsSystemToTheFirstUserTurnAndCallsTheAssistantModel() {
+    let format = ChatFormat.detect(template: "{{ bos_token }}<start_of_turn>", vocabulary: tinyVocabulary())
+    #expect(format == .gemma)
+    let messages = [ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: "Hi"),
+                    ChatMessage(role: "assistant", content: "Hello"), ChatMessage(role: "user", content: "Bye")]
+    #expect(format.render(messages, addGenerationPrompt: true, defaultSystem: nil)
+            == "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n"
+            + "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n")
+}
+
+@Test func formatIsDetectedFromTheVocabularyWhenThereIsNoTemplate() {
+    #expect(ChatFormat.detect(template: nil, vocabulary: tinyVocabulary()) == .chatML)
+    var plain = tinyVocabulary()
+    plain.tokens[1] = "<s>"; plain.tokens[2] = "</s>"
+    #expect(ChatFormat.detect(template: nil, vocabulary: plain) == .plain)
+}

@@ -1,0 +1,622 @@
+// test_kernels.c — every CRTXKernels kernel against a plain reference written
+// here, on random and adversarial shapes, on every dispatch path this CPU has.
+// Usage: test_kernels [quant_vectors.bin]   (or RTX_QUANT_VECTORS=path)
+//        test_kernels --bench                (micro-benchmarks, no checks)
+#include "rtx_kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int n_pass, n_fail, verbose;  // verbose: RTXK_TEST_VERBOSE=1 prints passes too
+
+#define CHECK(cond, ...)                                   \
+    do {                                                   \
+        if (cond) {                                        \
+            n_pass++;                                      \
+            if (verbose) { printf("ok   [%s] ", rtxk_path_name(rtxk_active_path())); printf(__VA_ARGS__); printf("\n"); } \
+        } else {                                           \
+            n_fail++;                                      \
+            if (n_fail <= 40) {                            \
+                printf("FAIL [%s] ", rtxk_path_name(rtxk_active_path())); \
+                printf(__VA_ARGS__);                       \
+                printf("\n");                              \
+            }                                              \
+        }                                                  \
+    } while (0)
+
+// ---------------------------------------------------------------------------
+// Random numbers (splitmix64)
+// ---------------------------------------------------------------------------
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd_u64(void) {
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static float rnd_uniform(void) { return (float)((rnd_u64() >> 40) * (1.0 / 16777216.0)); }  // [0,1)
+static float rnd_normal(void) {
+    float u1 = rnd_uniform() + 1e-7f, u2 = rnd_uniform();
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
+}
+static void fill_normal(float *x, int64_t n, float scale) {
+    for (int64_t i = 0; i < n; i++) x[i] = scale * rnd_normal();
+}
+
+// ---------------------------------------------------------------------------
+// Naive references
+// ---------------------------------------------------------------------------
+// IEEE half -> float, written the textbook way (independent of the library's).
+static float ref_half(uint16_t h) {
+    const int s = h >> 15, e = (h >> 10) & 0x1F, m = h & 0x3FF;
+    float v;
+    if (e == 0) v = ldexpf((float)m, -24);
+    else if (e == 31) v = m ? NAN : INFINITY;
+    else v = ldexpf((float)(m | 0x400), e - 25);
+    return s ? -v : v;
+}
+static float ref_bf16(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+// Element e of block b of a row of `type`, from the ggml block definitions.
+static float ref_elem(const uint8_t *row, int type, int64_t e) {
+    switch (type) {
+    case RTXK_F32: { float f; memcpy(&f, row + 4 * e, 4); return f; }
+    case RTXK_F16: return ref_half(rd16(row + 2 * e));
+    case RTXK_BF16: return ref_bf16(rd16(row + 2 * e));
+    default: break;
+    }
+    const int64_t be = rtxk_block_elems(type), bb = rtxk_block_bytes(type);
+    const uint8_t *b = row + (e / be) * bb;
+    const int j = (int)(e % be);
+    switch (type) {
+    case RTXK_Q4_0: {  // d, qs[16]: element j<16 low nibble of qs[j], j>=16 high nibble of qs[j-16]
+        const int q = j < 16 ? (b[2 + j] & 15) : (b[2 + j - 16] >> 4);
+        return ref_half(rd16(b)) * (float)(q - 8);
+    }
+    case RTXK_Q4_1: {
+        const int q = j < 16 ? (b[4 + j] & 15) : (b[4 + j - 16] >> 4);
+        return ref_half(rd16(b)) * (float)q + ref_half(rd16(b + 2));
+    }
+    case RTXK_Q5_0: {  // d, qh[4] (bit j = 5th bit of element j), qs[16]
+        const uint32_t qh = b[2] | (b[3] << 8) | (b[4] << 16) | ((uint32_t)b[5] << 24);
+        const int q = (j < 16 ? (b[6 + j] & 15) : (b[6 + j - 16] >> 4)) | (((qh >> j) & 1) << 4);
+        return ref_half(rd16(b)) * (float)(q - 16);
+    }
+    case RTXK_Q5_1: {
+        const uint32_t qh = b[4] | (b[5] << 8) | (b[6] << 16) | ((uint32_t)b[7] << 24);
+        const int q = (j < 16 ? (b[8 + j] & 15) : (b[8 + j - 16] >> 4)) | (((qh >> j) & 1) << 4);
+        return ref_half(rd16(b)) * (float)q + ref_half(rd16(b + 2));
+    }
+    case RTXK_Q8_0: return (float)(int8_t)b[2 + j] * ref_half(rd16(b));
+    case RTXK_Q4_K: {  // d, dmin, scales[12], qs[128]; sub-block s = j/32 of 8, 6-bit scale/min
+        const uint8_t *sc = b + 4, *qs = b + 16;
+        const int s = j / 32;
+        int scale, min;
+        if (s < 4) { scale = sc[s] & 63; min = sc[s + 4] & 63; }
+        else {
+            scale = (sc[s + 4] & 0xF) | ((sc[s - 4] >> 6) << 4);
+            min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
+        }
+        const int chunk = j / 64, l = j % 32;
+        const int q = (s % 2 == 0) ? (qs[32 * chunk + l] & 15) : (qs[32 * chunk + l] >> 4);
+        return ref_half(rd16(b)) * (float)scale * (float)q - ref_half(rd16(b + 2)) * (float)min;
+    }
+    case RTXK_Q6_K: {  // ql[128], qh[64], scales[16] (int8, per 16), d
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        const int half = j / 128, r = j % 128, g = r / 32, l = r % 32;
+        const uint8_t lo = ql[64 * half + l + (g % 2) * 32];
+        const int low4 = g < 2 ? (lo & 15) : (lo >> 4);
+        const int high2 = (qh[32 * half + l] >> (2 * g)) & 3;
+        const int q = (low4 | (high2 << 4)) - 32;
+        return ref_half(rd16(b + 208)) * (float)sc[8 * half + 2 * g + l / 16] * (float)q;
+    }
+    }
+    return NAN;
+}
+
+static int types[] = { RTXK_F32, RTXK_F16, RTXK_BF16, RTXK_Q4_0, RTXK_Q4_1, RTXK_Q5_0,
+                       RTXK_Q5_1, RTXK_Q8_0, RTXK_Q4_K, RTXK_Q6_K };
+#define N_TYPES (int)(sizeof(types) / sizeof(types[0]))
+
+static size_t row_bytes(int type, int64_t cols) {
+    return (size_t)(cols / rtxk_block_elems(type) * rtxk_block_bytes(type));
+}
+
+// Random row of `type`: float types from N(0, 1); quant types random bytes with
+// sane fp16 scales (|d| ~ 1/(code range), so values are O(1)).
+static void random_row(uint8_t *row, int type, int64_t cols) {
+    if (type == RTXK_F32 || type == RTXK_F16 || type == RTXK_BF16) {
+        float *tmp = malloc((size_t)cols * sizeof(float));
+        fill_normal(tmp, cols, 1.0f);
+        rtxk_quantize_row(row, tmp, type, cols);
+        free(tmp);
+        return;
+    }
+    const size_t nbytes = row_bytes(type, cols);
+    for (size_t i = 0; i < nbytes; i++) row[i] = (uint8_t)rnd_u64();
+    const int64_t be = rtxk_block_elems(type), bb = rtxk_block_bytes(type);
+    for (int64_t b = 0; b < cols / be; b++) {
+        uint8_t *blk = row + b * bb;
+        const float d = (0.2f + rnd_uniform()) * (be == 256 ? 0.02f : 0.15f) * (rnd_uniform() < 0.5f ? -1.f : 1.f);
+        const uint16_t hd = rtxk_fp32_to_fp16(d), hm = rtxk_fp32_to_fp16(-0.5f * rnd_uniform());
+        switch (type) {
+        case RTXK_Q4_1: case RTXK_Q5_1: case RTXK_Q4_K:
+            memcpy(blk, &hd, 2); memcpy(blk + 2, &hm, 2); break;
+        case RTXK_Q6_K: memcpy(blk + 208, &hd, 2); break;
+        default: memcpy(blk, &hd, 2); break;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Formats
+// ---------------------------------------------------------------------------
+static void test_type_table(void) {
+    static const struct { int t; int64_t e, b; const char *name; } want[] = {
+        { RTXK_F32, 1, 4, "f32" }, { RTXK_F16, 1, 2, "f16" }, { RTXK_BF16, 1, 2, "bf16" },
+        { RTXK_Q4_0, 32, 18, "q4_0" }, { RTXK_Q4_1, 32, 20, "q4_1" }, { RTXK_Q5_0, 32, 22, "q5_0" },
+        { RTXK_Q5_1, 32, 24, "q5_1" }, { RTXK_Q8_0, 32, 34, "q8_0" }, { RTXK_Q4_K, 256, 144, "q4_K" },
+        { RTXK_Q6_K, 256, 210, "q6_K" },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        CHECK(rtxk_type_supported(want[i].t) && rtxk_block_elems(want[i].t) == want[i].e &&
+              rtxk_block_bytes(want[i].t) == want[i].b && !strcmp(rtxk_type_name(want[i].t), want[i].name),
+              "type table %s", want[i].name);
+    }
+    CHECK(!rtxk_type_supported(10) && rtxk_block_elems(10) == 0 && !strcmp(rtxk_type_name(10), "?"), "unsupported type 10");
+}
+
+static void test_fp16(void) {
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        const float f = rtxk_fp16_to_fp32((uint16_t)h), r = ref_half((uint16_t)h);
+        if (isnan(r) ? !isnan(f) : memcmp(&f, &r, 4) != 0) bad++;
+        else if (!isnan(r) && rtxk_fp32_to_fp16(f) != h) bad++;  // exact round trip
+    }
+    CHECK(bad == 0, "fp16 exhaustive round trip: %d bad", bad);
+    // round to nearest even at a tie: 1 + 2^-11 lies between 1 and 1 + 2^-10
+    CHECK(rtxk_fp32_to_fp16(1.0f + ldexpf(1, -11)) == 0x3C00, "fp16 tie to even");
+    CHECK(rtxk_fp32_to_fp16(1e6f) == 0x7C00 && rtxk_fp32_to_fp16(-1e-9f) == 0x8000, "fp16 overflow/underflow");
+}
+
+static void test_dequant_naive(void) {
+    const int64_t cols_list[] = { 256, 512, 1792 };
+    for (int ti = 0; ti < N_TYPES; ti++)
+        for (int ci = 0; ci < 3; ci++) {
+            const int type = types[ti];
+            const int64_t n = cols_list[ci];
+            uint8_t *row = malloc(row_bytes(type, n));
+            float *got = malloc((size_t)n * 4);
+            random_row(row, type, n);
+            rtxk_dequantize_row(got, row, type, n);
+            int64_t bad = 0;
+            for (int64_t e = 0; e < n; e++) {
+                const float r = ref_elem(row, type, e);
+                if (memcmp(&r, &got[e], 4)) bad++;
+            }
+            CHECK(bad == 0, "dequant %s n=%lld vs naive: %lld mismatches", rtxk_type_name(type), (long long)n, (long long)bad);
+            free(row);
+            free(got);
+        }
+}
+
+// Bit exactness against gguf.quants.dequantize (vectors from gen_quant_vectors.py).
+static void test_dequant_gguf(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { printf("skip: gguf vectors %s not found (run Tests/c/gen_quant_vectors.py)\n", path); return; }
+    char magic[8];
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "RTXQ", 4)) { CHECK(0, "bad vector file %s", path); fclose(f); return; }
+    int32_t hdr[2];
+    int records = 0;
+    while (fread(hdr, 4, 2, f) == 2) {
+        const int type = hdr[0];
+        const int64_t n = hdr[1];
+        if (!rtxk_type_supported(type)) { CHECK(0, "vector file: unsupported type %d", type); break; }
+        const size_t nb = row_bytes(type, n);
+        uint8_t *raw = malloc(nb);
+        float *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+        if (fread(raw, 1, nb, f) != nb || fread(want, 4, (size_t)n, f) != (size_t)n) {
+            CHECK(0, "vector file truncated");
+            free(raw); free(want); free(got);
+            break;
+        }
+        rtxk_dequantize_row(got, raw, type, n);
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < n; i++)
+            if (memcmp(&got[i], &want[i], 4)) { bad++; if (first < 0) first = i; }
+        CHECK(bad == 0, "dequant %s vs gguf: %lld of %lld differ (first at %lld: %g vs %g)", rtxk_type_name(type),
+              (long long)bad, (long long)n, (long long)first, first >= 0 ? got[first] : 0.0, first >= 0 ? want[first] : 0.0);
+        records++;
+        free(raw); free(want); free(got);
+    }
+    fclose(f);
+    CHECK(records >= 10, "gguf vector file has %d records", records);
+}
+
+// quantize -> dequantize stays within each format's rounding error.
+static void test_quant_roundtrip(void) {
+    const int qtypes[] = { RTXK_F32, RTXK_F16, RTXK_BF16, RTXK_Q8_0, RTXK_Q4_0, RTXK_Q4_1, RTXK_Q5_0, RTXK_Q5_1 };
+    const int64_t n = 32 * 37;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    uint8_t *q = malloc(n * 4);
+    for (size_t ti = 0; ti < sizeof qtypes / sizeof qtypes[0]; ti++) {
+        const int type = qtypes[ti];
+        fill_normal(x, n, 3.0f);
+        for (int j = 0; j < 32; j++) { x[j] = 0.0f; x[32 + j] = 5.0f; x[64 + j] = -1e-3f * (float)j; }  // flat / constant / tiny blocks
+        x[100] = 80.0f;  // spike
+        const size_t bytes = rtxk_quantize_row(q, x, type, n);
+        CHECK(bytes == row_bytes(type, n), "quantize %s returns %zu bytes", rtxk_type_name(type), bytes);
+        rtxk_dequantize_row(y, q, type, n);
+        int64_t bad = 0;
+        double worst = 0;
+        for (int64_t b = 0; b < n / 32; b++) {
+            float mn = x[32 * b], mx = x[32 * b], amax = 0;
+            for (int j = 0; j < 32; j++) {
+                const float v = x[32 * b + j];
+                mn = fminf(mn, v); mx = fmaxf(mx, v); amax = fmaxf(amax, fabsf(v));
+            }
+            for (int j = 0; j < 32; j++) {
+                const int64_t i = 32 * b + j;
+                const double err = fabs((double)x[i] - y[i]);
+                double tol;
+                switch (type) {
+                case RTXK_F32: tol = 0; break;
+                case RTXK_F16: tol = fabs(x[i]) * ldexp(1, -11) + ldexp(1, -25); break;
+                case RTXK_BF16: tol = fabs(x[i]) * ldexp(1, -8); break;
+                case RTXK_Q8_0: tol = 0.6 * amax / 127; break;            // half a step (+ fp16 scale rounding)
+                case RTXK_Q4_0: tol = 1.01 * amax / 8; break;             // a full step at the clamped end
+                case RTXK_Q5_0: tol = 1.01 * amax / 16; break;
+                case RTXK_Q4_1: tol = 0.55 * (mx - mn) / 15 + 1e-3 * amax; break;
+                default: tol = 0.55 * (mx - mn) / 31 + 1e-3 * amax; break;  // Q5_1
+                }
+                if (err > tol) bad++;
+                if (tol > 0 && err / tol > worst) worst = err / tol;
+            }
+        }
+        CHECK(bad == 0, "quantize round trip %s: %lld elements over tolerance (worst %.2f x tol)", rtxk_type_name(type), (long long)bad, worst);
+    }
+    CHECK(rtxk_quantize_row(q, x, RTXK_Q4_K, 256) == 0, "quantize q4_K unsupported returns 0");
+    CHECK(rtxk_quantize_row(q, x, RTXK_Q8_0, 33) == 0, "quantize size not multiple of block returns 0");
+    free(x); free(y); free(q);
+}
+
+// ---------------------------------------------------------------------------
+// Matmul: reference = dequantize W (checked above), dot in double.
+// Tolerances, relative to |x_i|·|w_r| (the scale of a dot product):
+//   float weights, or m >= 8 (dequantized tiles + sgemm): 1e-5 — float rounding only.
+//   quantized weights with m < 8 (quantized GEMV): 2.5e-2 — activations are rounded to
+//   8 bits per 32 (or 256) values: |error| <= |w|·|x|·sqrt(32)/254 for a block holding
+//   one spike, ~1e-3 for Gaussian data.
+// ---------------------------------------------------------------------------
+static void check_matmul(int type, int64_t m, int64_t cols, int64_t rows, int pad, int acc) {
+    const int64_t ldx = cols + (pad ? 5 : 0), ldy = rows + (pad ? 3 : 0);
+    const size_t rb = row_bytes(type, cols), stride = rb + (pad ? 64 : 0);
+    uint8_t *w = malloc(stride * rows);
+    float *x = malloc((size_t)(m * ldx) * 4), *y = malloc((size_t)(m * ldy) * 4), *y0 = malloc((size_t)(m * ldy) * 4);
+    float *wd = malloc((size_t)(rows * cols) * 4);
+    for (int64_t r = 0; r < rows; r++) {
+        random_row(w + r * stride, type, cols);
+        rtxk_dequantize_row(wd + r * cols, w + r * stride, type, cols);
+    }
+    fill_normal(x, m * ldx, 1.0f);
+    if (m > 1) x[ldx + cols / 2] = 40.0f;  // a spike in row 1
+    fill_normal(y0, m * ldy, 1.0f);
+    memcpy(y, y0, (size_t)(m * ldy) * 4);
+    if (acc) rtxk_matmul_acc(y, ldy, x, ldx, w, type, stride, m, cols, rows);
+    else rtxk_matmul(y, ldy, x, ldx, w, type, stride, m, cols, rows);
+
+    const int quantized_gemv = m < 8 && type != RTXK_F32 && type != RTXK_F16 && type != RTXK_BF16;
+    const double tol = quantized_gemv ? 2.5e-2 : 1e-5;
+    double worst = 0;
+    int64_t bad = 0, pad_bad = 0;
+    for (int64_t i = 0; i < m; i++) {
+        double xn = 0;
+        for (int64_t c = 0; c < cols; c++) xn += (double)x[i * ldx + c] * x[i * ldx + c];
+        for (int64_t r = 0; r < rows; r++) {
+            double dot = 0, wn = 0;
+            for (int64_t c = 0; c < cols; c++) {
+                dot += (double)x[i * ldx + c] * wd[r * cols + c];
+                wn += (double)wd[r * cols + c] * wd[r * cols + c];
+            }
+            const double want = (acc ? y0[i * ldy + r] : 0.0) + dot;
+            const double err = fabs(y[i * ldy + r] - want) / (sqrt(xn * wn) + 1e-30);
+            if (!(err <= tol)) bad++;
+            if (err > worst || isnan(err)) worst = err;
+        }
+        for (int64_t r = rows; r < ldy; r++) if (y[i * ldy + r] != y0[i * ldy + r]) pad_bad++;
+    }
+    CHECK(bad == 0 && pad_bad == 0, "matmul%s %s m=%lld cols=%lld rows=%lld pad=%d: %lld bad, worst rel %.3g (tol %.0e), %lld padding writes",
+          acc ? "_acc" : "", rtxk_type_name(type), (long long)m, (long long)cols, (long long)rows, pad,
+          (long long)bad, worst, tol, (long long)pad_bad);
+    free(w); free(x); free(y); free(y0); free(wd);
+}
+
+static void test_matmul(void) {
+    const int64_t ms[] = { 1, 2, 3, 7, 8, 33, 130 };
+    const int64_t rows_list[] = { 1, 3, 17, 129 };
+    const int64_t cols32[] = { 32, 96, 544, 800 }, cols256[] = { 256, 512, 768, 1280 };
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        const int type = types[ti];
+        const int64_t *cl = rtxk_block_elems(type) == 256 ? cols256 : cols32;
+        for (int mi = 0; mi < 7; mi++)
+            for (int ri = 0; ri < 4; ri++)
+                for (int ci = 0; ci < 4; ci++) {
+                    // keep the slow double reference affordable: skip the largest m·rows·cols
+                    if (ms[mi] * rows_list[ri] * cl[ci] > 8000000) continue;
+                    const int variant = (mi + ri + ci) % 4;  // padding / accumulate rotate over shapes
+                    check_matmul(type, ms[mi], cl[ci], rows_list[ri], variant & 1, variant >> 1);
+                }
+        check_matmul(type, 130, cl[1], 129, 1, 1);
+        check_matmul(type, 1, cl[3], 129, 1, 1);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Elementwise, norm, RoPE, attention, argmax
+// ---------------------------------------------------------------------------
+static void test_rmsnorm(void) {
+    const int64_t dims[] = { 1, 7, 64, 576, 1001 };
+    for (int di = 0; di < 5; di++)
+        for (int64_t n_rows = 1; n_rows <= 33; n_rows += 16) {
+            const int64_t dim = dims[di];
+            float *x = malloc(n_rows * dim * 4), *w = malloc(dim * 4), *o = malloc(n_rows * dim * 4);
+            fill_normal(x, n_rows * dim, 2.0f);
+            fill_normal(w, dim, 1.0f);
+            const float eps = 1e-5f;
+            rtxk_rmsnorm(o, x, w, n_rows, dim, eps);
+            double worst = 0;
+            int exact = 1;
+            for (int64_t r = 0; r < n_rows; r++) {
+                double ss = 0, ssf = 0;
+                for (int64_t i = 0; i < dim; i++) { ss += (double)x[r * dim + i] * x[r * dim + i]; ssf += (double)(x[r * dim + i] * x[r * dim + i]); }
+                const double inv = 1.0 / sqrt(ss / dim + eps);
+                const float scale = 1.0f / sqrtf((float)(ssf / (double)dim) + eps);  // ggml's exact recipe
+                for (int64_t i = 0; i < dim; i++) {
+                    const double want = x[r * dim + i] * inv * w[i];
+                    worst = fmax(worst, fabs(o[r * dim + i] - want) / (fabs(want) + 1e-6));
+                    if (o[r * dim + i] != (x[r * dim + i] * scale) * w[i]) exact = 0;
+                }
+            }
+            CHECK(worst < 1e-5 && exact, "rmsnorm rows=%lld dim=%lld: rel err %.3g, ggml-exact %d", (long long)n_rows, (long long)dim, worst, exact);
+            // in place
+            memcpy(o, x, n_rows * dim * 4);
+            float *o2 = malloc(n_rows * dim * 4);
+            rtxk_rmsnorm(o2, x, w, n_rows, dim, eps);
+            rtxk_rmsnorm(o, o, w, n_rows, dim, eps);
+            CHECK(!memcmp(o, o2, n_rows * dim * 4), "rmsnorm in place dim=%lld", (long long)dim);
+            free(x); free(w); free(o); free(o2);
+        }
+}
+
+static void test_silu_add_argmax(void) {
+    const int64_t ns[] = { 1, 7, 33, 1000, 100003 };
+    for (int k = 0; k < 5; k++) {
+        const int64_t n = ns[k];
+        float *g = malloc(n * 4), *u = malloc(n * 4), *o = malloc(n * 4), *y = malloc(n * 4);
+        fill_normal(g, n, 4.0f);
+        fill_normal(u, n, 1.0f);
+        g[0] = -100.0f;  // exp overflow side
+        rtxk_silu_mul(o, g, u, n);
+        double worst = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const double want = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+            worst = fmax(worst, fabs(o[i] - want) / (fabs(want) + 1e-30));
+        }
+        CHECK(worst < 1e-5, "silu_mul n=%lld: rel err %.3g", (long long)n, worst);
+        memcpy(y, g, n * 4);
+        rtxk_silu_mul(y, y, u, n);
+        CHECK(!memcmp(y, o, n * 4), "silu_mul in place n=%lld", (long long)n);
+
+        memcpy(y, u, n * 4);
+        rtxk_add(y, g, n);
+        int ok = 1;
+        for (int64_t i = 0; i < n; i++) if (y[i] != u[i] + g[i]) ok = 0;
+        CHECK(ok, "add n=%lld", (long long)n);
+
+        int64_t best = 0;
+        for (int64_t i = 1; i < n; i++) if (u[i] > u[best]) best = i;
+        CHECK(rtxk_argmax(u, n) == best, "argmax n=%lld", (long long)n);
+        if (n > 3) {  // ties: the first wins
+            u[n - 1] = u[1] = 1e9f;
+            CHECK(rtxk_argmax(u, n) == 1, "argmax tie n=%lld", (long long)n);
+        }
+        free(g); free(u); free(o); free(y);
+    }
+}
+
+static void test_rope(void) {
+    const struct { int64_t n_tok, n_heads, hd, n_rot; float base; } cases[] = {
+        { 1, 9, 64, 64, 10000.f }, { 5, 3, 64, 64, 100000.f }, { 3, 4, 80, 32, 10000.f },
+        { 7, 1, 2, 2, 500000.f }, { 2, 2, 256, 256, 1000000.f }, { 4, 5, 18, 10, 10000.f },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int neox = 0; neox < 2; neox++) {
+            const int64_t n_tok = cases[c].n_tok, nh = cases[c].n_heads, hd = cases[c].hd, nr = cases[c].n_rot;
+            const int64_t n = n_tok * nh * hd;
+            float *x = malloc(n * 4), *y = malloc(n * 4);
+            int32_t *pos = malloc(n_tok * 4);
+            for (int64_t t = 0; t < n_tok; t++) pos[t] = (int32_t)(c == 0 ? 5000 : (rnd_u64() % 90));
+            fill_normal(x, n, 1.0f);
+            memcpy(y, x, n * 4);
+            rtxk_rope(y, pos, n_tok, nh, hd, nr, cases[c].base, neox);
+            const float theta_scale = powf(cases[c].base, -2.0f / (float)nr);
+            double worst_ggml = 0, worst_exact = 0;
+            for (int64_t t = 0; t < n_tok; t++)
+                for (int64_t h = 0; h < nh; h++) {
+                    const float *xh = x + (t * nh + h) * hd;
+                    const float *yh = y + (t * nh + h) * hd;
+                    float theta = (float)pos[t];  // ggml's float recurrence
+                    for (int64_t i = 0; i < nr / 2; i++) {
+                        const int64_t i0 = neox ? i : 2 * i, i1 = neox ? i + nr / 2 : 2 * i + 1;
+                        const double th = pos[t] * pow(cases[c].base, -2.0 * i / nr);  // exact angle
+                        const double w0 = xh[i0] * cos(th) - xh[i1] * sin(th), w1 = xh[i0] * sin(th) + xh[i1] * cos(th);
+                        const float c0 = cosf(theta), s0 = sinf(theta);
+                        const float g0 = xh[i0] * c0 - xh[i1] * s0, g1 = xh[i0] * s0 + xh[i1] * c0;
+                        worst_ggml = fmax(worst_ggml, fmax(fabs(yh[i0] - g0), fabs(yh[i1] - g1)));
+                        worst_exact = fmax(worst_exact, fmax(fabs(yh[i0] - w0), fabs(yh[i1] - w1)));
+                        theta *= theta_scale;
+                    }
+                    for (int64_t d = nr; d < hd; d++) if (yh[d] != xh[d]) worst_ggml = 1e9;  // untouched tail
+                }
+            // vs the exact angle: float theta drifts ~pos·i·2^-24 rad, so only for small positions
+            const double tol_exact = c == 0 ? 1e9 : 1e-3;
+            CHECK(worst_ggml < 1e-5 && worst_exact < tol_exact, "rope case %zu neox=%d: vs ggml %.3g, vs exact %.3g",
+                  c, neox, worst_ggml, worst_exact);
+            free(x); free(y); free(pos);
+        }
+}
+
+static void test_attention(void) {
+    const struct { int64_t n_tok, pos0, n_head, n_kv, hd, window; } cases[] = {
+        { 1, 0, 1, 1, 8, 0 }, { 1, 40, 9, 3, 64, 0 }, { 7, 0, 4, 2, 16, 0 }, { 3, 5, 8, 1, 80, 0 },
+        { 5, 20, 4, 4, 1, 4 }, { 6, 30, 6, 2, 32, 1 }, { 9, 0, 2, 1, 24, 16 }, { 33, 100, 4, 2, 256, 64 },
+        { 1, 300, 8, 4, 64, 0 }, { 2, 3, 2, 2, 5, 200 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int64_t T = cases[c].n_tok, p0 = cases[c].pos0, nh = cases[c].n_head, nkv = cases[c].n_kv, hd = cases[c].hd, win = cases[c].window;
+        const int64_t n_ctx = p0 + T + 3, kvd = nkv * hd;
+        float *q = malloc(T * nh * hd * 4), *k = malloc(n_ctx * kvd * 4), *v = malloc(n_ctx * kvd * 4), *o = malloc(T * nh * hd * 4);
+        fill_normal(q, T * nh * hd, 1.0f);
+        fill_normal(k, n_ctx * kvd, 1.0f);
+        fill_normal(v, n_ctx * kvd, 1.0f);
+        for (int64_t i = (p0 + T) * kvd; i < n_ctx * kvd; i++) k[i] = v[i] = NAN;  // rows past the query must not be read
+        const float scale = 1.0f / sqrtf((float)hd) * (c == 3 ? 8.0f : 1.0f);  // case 3: peaky softmax
+        rtxk_attention(o, q, k, v, T, p0, nh, nkv, hd, scale, win);
+        double worst = 0;
+        double *s = malloc(n_ctx * sizeof(double));
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t h = 0; h < nh; h++) {
+                const int64_t g = h / (nh / nkv), p = p0 + t;
+                const int64_t lo = win > 0 ? (p - win + 1 > 0 ? p - win + 1 : 0) : 0;
+                double mx = -INFINITY, sum = 0;
+                for (int64_t j = lo; j <= p; j++) {
+                    double d = 0;
+                    for (int64_t e = 0; e < hd; e++) d += (double)q[(t * nh + h) * hd + e] * k[j * kvd + g * hd + e];
+                    s[j] = d * scale;
+                    mx = fmax(mx, s[j]);
+                }
+                for (int64_t j = lo; j <= p; j++) { s[j] = exp(s[j] - mx); sum += s[j]; }
+                for (int64_t e = 0; e < hd; e++) {
+                    double want = 0;
+                    for (int64_t j = lo; j <= p; j++) want += s[j] / sum * v[j * kvd + g * hd + e];
+                    const double err = fabs(o[(t * nh + h) * hd + e] - want);
+                    if (!(err <= worst)) worst = isnan(err) ? INFINITY : fmax(worst, err);
+                }
+            }
+        CHECK(worst < 2e-5, "attention T=%lld pos0=%lld heads=%lld/%lld hd=%lld window=%lld: max err %.3g",
+              (long long)T, (long long)p0, (long long)nh, (long long)nkv, (long long)hd, (long long)win, worst);
+        // out aliasing q gives the same result
+        float *o2 = malloc(T * nh * hd * 4);
+        memcpy(o2, q, T * nh * hd * 4);
+        rtxk_attention(o2, o2, k, v, T, p0, nh, nkv, hd, scale, win);
+        CHECK(!memcmp(o, o2, T * nh * hd * 4), "attention in place case %zu", c);
+        free(q); free(k); free(v); free(o); free(o2); free(s);
+    }
+}
+
+static void test_threads_and_paths(void) {
+    const int saved = rtxk_get_threads();
+    rtxk_set_threads(3);
+    CHECK(rtxk_get_threads() == 3, "set_threads(3)");
+    check_matmul(RTXK_Q4_1, 1, 800, 129, 1, 0);
+    check_matmul(RTXK_Q4_1, 33, 800, 129, 1, 1);
+    rtxk_set_threads(1);
+    check_matmul(RTXK_Q6_K, 2, 512, 17, 0, 0);
+    rtxk_set_threads(saved);
+    CHECK(rtxk_default_threads() >= 1, "default threads %d", rtxk_default_threads());
+    CHECK(!strcmp(rtxk_path_name(RTXK_PATH_SCALAR), "scalar") && !strcmp(rtxk_path_name(RTXK_PATH_AVX2), "avx2") &&
+          !strcmp(rtxk_path_name(RTXK_PATH_AVX512), "avx512"), "path names");
+}
+
+// ---------------------------------------------------------------------------
+// Micro-benchmarks (median of runs): 576x1536 Q4_1 GEMV, 512x576x1536 GEMM
+// ---------------------------------------------------------------------------
+// One thread: CPU time of the process (robust on a shared machine); else wall time.
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(rtxk_get_threads() == 1 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double bench_min;  // fastest run of the last bench_one (a quiet-machine estimate)
+
+static double bench_one(int type, int64_t m, int64_t cols, int64_t rows, int reps) {
+    const size_t rb = row_bytes(type, cols);
+    uint8_t *w = malloc(rb * rows);
+    float *x = malloc(m * cols * 4), *y = malloc(m * rows * 4);
+    for (int64_t r = 0; r < rows; r++) random_row(w + r * rb, type, cols);
+    fill_normal(x, m * cols, 1.0f);
+    double t[64];
+    const int inner = m == 1 ? 50 : 1;
+    rtxk_matmul(y, rows, x, cols, w, type, rb, m, cols, rows);
+    for (int k = 0; k < reps; k++) {
+        const double t0 = now_s();
+        for (int it = 0; it < inner; it++) rtxk_matmul(y, rows, x, cols, w, type, rb, m, cols, rows);
+        t[k] = (now_s() - t0) / inner;
+    }
+    qsort(t, reps, sizeof(double), cmp_double);
+    free(w); free(x); free(y);
+    bench_min = t[0];
+    return t[reps / 2];
+}
+
+static void bench(void) {
+    for (int p = rtxk_force_path(RTXK_PATH_AVX512); p >= 0; p--) {
+        rtxk_force_path(p);
+        printf("path %s, %d threads (%s time)\n", rtxk_path_name(rtxk_active_path()), rtxk_get_threads(),
+               rtxk_get_threads() == 1 ? "CPU" : "wall");
+        const int bt[] = { RTXK_Q4_1, RTXK_Q8_0, RTXK_Q4_0, RTXK_Q5_0, RTXK_Q4_K, RTXK_Q6_K, RTXK_F16, RTXK_F32 };
+        for (size_t i = 0; i < sizeof bt / sizeof bt[0]; i++) {
+            const int type = bt[i];
+            const int64_t cols = 1536, rows = 576;  // W [576, 1536]: SmolLM2 ffn_down
+            const double s = bench_one(type, 1, cols, rows, 41);
+            printf("  GEMV  %-5s %lldx%lld: median %7.1f us  %6.1f GB/s of W  %6.1f GFLOP/s   (min %7.1f us)\n", rtxk_type_name(type),
+                   (long long)rows, (long long)cols, s * 1e6, row_bytes(type, cols) * rows / s * 1e-9, 2.0 * rows * cols / s * 1e-9, bench_min * 1e6);
+        }
+        for (size_t i = 0; i < 3; i++) {
+            const int type = bt[i == 2 ? 4 : i];
+            const double s = bench_one(type, 512, 1536, 576, 7);
+            printf("  GEMM  %-5s m=512 576x1536: median %7.2f ms  %6.1f GFLOP/s   (min %6.2f ms)\n", rtxk_type_name(type), s * 1e3,
+                   2.0 * 512 * 576 * 1536 / s * 1e-9, bench_min * 1e3);
+        }
+        if (p == 0) break;
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--bench")) { bench(); return 0; }
+    verbose = getenv("RTXK_TEST_VERBOSE") && atoi(getenv("RTXK_TEST_VERBOSE")) > 0;
+    const char *vec = argc > 1 ? argv[1] : getenv("RTX_QUANT_VECTORS");
+    if (!vec) vec = "Tests/c/data/quant_vectors.bin";
+
+    const int best = rtxk_active_path();
+    printf("kernels: best path %s, %d threads\n", rtxk_path_name(best), rtxk_get_threads());
+    test_type_table();
+    test_fp16();
+    test_dequant_gguf(vec);
+    for (int p = best; p >= RTXK_PATH_SCALAR; p--) {
+        rtxk_force_path(p);
+        const int before = n_fail;
+        test_dequant_naive();
+        test_quant_roundtrip();
+        test_matmul();
+        test_rmsnorm();
+        test_silu_add_argmax();
+        test_rope();
+        test_attention();
+        test_threads_and_paths();
+        printf("path %s: %s\n", rtxk_path_name(p), n_fail == before ? "ok" : "FAILED");
+    }
+    CHECK(rtxk_force_path(99) == best, "force_path clamps to the best path");
+    printf("kernels: %d passed, %d failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}
