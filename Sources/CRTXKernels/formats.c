@@ -47,16 +47,7 @@ const char *rtxk_type_name(int type) { const type_info *t = find_type(type); ret
 static inline float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
-float rtxk_fp16_to_fp32(uint16_t h) {
-    const uint32_t w = (uint32_t)h << 16;
-    const uint32_t sign = w & 0x80000000u;
-    const uint32_t two_w = w + w;
-    const uint32_t exp_offset = 0xE0u << 23;
-    const float normalized = f32_from_bits((two_w >> 4) + exp_offset) * 0x1.0p-112f;
-    const float denormalized = f32_from_bits((two_w >> 17) | (126u << 23)) - 0.5f;
-    const uint32_t denorm_cutoff = 1u << 27;
-    return f32_from_bits(sign | (two_w < denorm_cutoff ? f32_bits(denormalized) : f32_bits(normalized)));
-}
+float rtxk_fp16_to_fp32(uint16_t h) { return rtxk_half_to_float(h); }
 
 uint16_t rtxk_fp32_to_fp16(float f) {
     float base = (fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
@@ -80,7 +71,7 @@ uint16_t rtxk_fp32_to_bf16(float f) {
     return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1))) >> 16);
 }
 
-#define FP16(h) rtxk_fp16_to_fp32(h)
+#define FP16(h) rtxk_half_to_float(h)
 
 // ---------------------------------------------------------------------------
 // Dequantization (ggml dequantize_row_*; the expression order is numpy's)

@@ -62,6 +62,20 @@ static inline void rtxk_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_
     }
 }
 
+// IEEE half -> float, exact (the FP16 library's branch-free algorithm, as ggml
+// uses without F16C); inline so scalar kernels do not pay a call per element.
+static inline float rtxk_half_to_float(uint16_t h) {
+    union { uint32_t u; float f; } w, n, d, r;
+    w.u = (uint32_t)h << 16;
+    const uint32_t sign = w.u & 0x80000000u, two_w = w.u + w.u;
+    n.u = (two_w >> 4) + (0xE0u << 23);
+    n.f *= 0x1.0p-112f;
+    d.u = (two_w >> 17) | (126u << 23);
+    d.f -= 0.5f;
+    r.u = sign | (two_w < (1u << 27) ? d.u : n.u);
+    return r.f;
+}
+
 static inline float rtxk_bf16_to_fp32(uint16_t h) {
     union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
     return v.f;

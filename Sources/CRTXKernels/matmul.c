@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
 
 // Below this many activation rows the quantized GEMV wins (it reads W once and
 // its cost grows with m); from here dequantizing tiles for sgemm is faster.
@@ -59,7 +60,7 @@ static float dot_f16_scalar(const void *w, const void *x, int64_t n) {
     const uint16_t *a = w;
     const float *b = x;
     float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) sum += rtxk_fp16_to_fp32(a[i]) * b[i];
+    for (int64_t i = 0; i < n; i++) sum += rtxk_half_to_float(a[i]) * b[i];
     return sum;
 }
 
@@ -80,7 +81,7 @@ static float dot_q4_0_scalar(const void *w, const void *x, int64_t n) {
         int s = 0;
         for (int j = 0; j < 16; j++)
             s += (a[i].qs[j] & 0x0F) * b[i].qs[j] + (a[i].qs[j] >> 4) * b[i].qs[j + 16];
-        sum += rtxk_fp16_to_fp32(a[i].d) * (b[i].d * (float)s - 8.0f * b[i].s);
+        sum += rtxk_half_to_float(a[i].d) * (b[i].d * (float)s - 8.0f * b[i].s);
     }
     return sum;
 }
@@ -94,7 +95,7 @@ static float dot_q4_1_scalar(const void *w, const void *x, int64_t n) {
         int s = 0;
         for (int j = 0; j < 16; j++)
             s += (a[i].qs[j] & 0x0F) * b[i].qs[j] + (a[i].qs[j] >> 4) * b[i].qs[j + 16];
-        sum += rtxk_fp16_to_fp32(a[i].d) * b[i].d * (float)s + rtxk_fp16_to_fp32(a[i].m) * b[i].s;
+        sum += rtxk_half_to_float(a[i].d) * b[i].d * (float)s + rtxk_half_to_float(a[i].m) * b[i].s;
     }
     return sum;
 }
@@ -117,7 +118,7 @@ static float dot_q5_0_scalar(const void *w, const void *x, int64_t n) {
     float sum = 0.0f;
     for (int64_t i = 0; i < n / 32; i++) {
         const int s = q5_dot_u(a[i].qs, a[i].qh, b[i].qs);
-        sum += rtxk_fp16_to_fp32(a[i].d) * (b[i].d * (float)s - 16.0f * b[i].s);
+        sum += rtxk_half_to_float(a[i].d) * (b[i].d * (float)s - 16.0f * b[i].s);
     }
     return sum;
 }
@@ -128,7 +129,7 @@ static float dot_q5_1_scalar(const void *w, const void *x, int64_t n) {
     float sum = 0.0f;
     for (int64_t i = 0; i < n / 32; i++) {
         const int s = q5_dot_u(a[i].qs, a[i].qh, b[i].qs);
-        sum += rtxk_fp16_to_fp32(a[i].d) * b[i].d * (float)s + rtxk_fp16_to_fp32(a[i].m) * b[i].s;
+        sum += rtxk_half_to_float(a[i].d) * b[i].d * (float)s + rtxk_half_to_float(a[i].m) * b[i].s;
     }
     return sum;
 }
@@ -140,7 +141,7 @@ static float dot_q8_0_scalar(const void *w, const void *x, int64_t n) {
     for (int64_t i = 0; i < n / 32; i++) {
         int s = 0;
         for (int j = 0; j < 32; j++) s += a[i].qs[j] * b[i].qs[j];
-        sum += rtxk_fp16_to_fp32(a[i].d) * b[i].d * (float)s;
+        sum += rtxk_half_to_float(a[i].d) * b[i].d * (float)s;
     }
     return sum;
 }
@@ -168,7 +169,7 @@ static float dot_q4_K_scalar(const void *w, const void *x, int64_t n) {
             q += 32;
             y += 64;
         }
-        sum += b[i].d * (rtxk_fp16_to_fp32(a[i].d) * (float)sumi - rtxk_fp16_to_fp32(a[i].dmin) * (float)summ);
+        sum += b[i].d * (rtxk_half_to_float(a[i].d) * (float)sumi - rtxk_half_to_float(a[i].dmin) * (float)summ);
     }
     return sum;
 }
@@ -198,7 +199,7 @@ static float dot_q6_K_scalar(const void *w, const void *x, int64_t n) {
             for (int k = 0; k < 8; k++) sumi += sc[k] * s[k];
             ql += 64; qh += 32; sc += 8; y += 128;
         }
-        sum += rtxk_fp16_to_fp32(a[i].d) * b[i].d * (float)sumi;
+        sum += rtxk_half_to_float(a[i].d) * b[i].d * (float)sumi;
     }
     return sum;
 }
@@ -299,7 +300,7 @@ static void matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const voi
         if (!acc) for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)rows * sizeof(float));
         return;
     }
-    if (m < GEMV_MAX_M) matmul_gemv(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
+    if (m < (getenv("TMPM") ? atoi(getenv("TMPM")) : GEMV_MAX_M)) matmul_gemv(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
     else matmul_gemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
 }
 

@@ -30,6 +30,6 @@ import Testing
     @Test func loopsThatDoNotDivideTheDepthAreRejected() {
         #expect(throws: RTXError.self) { try RecursionPlan(strategy: .cycle, positions: 30, loops: 4) }
         #expect(throws: RTXError.self) { try RecursionPlan(strategy: .cycle, positions: 30, loops: 0) }
-        #expect(throws: RTXError.self) { try RecursionPlan(strategy: .middleCycle, positions: 30, loops: 4) }
+        #expect(throws: RTXError.self) { try RecursionPlan(strategy: .middleCycle, positions: 30, loops: 5) }
     }
 }

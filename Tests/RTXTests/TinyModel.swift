@@ -17,9 +17,9 @@ struct TinyLlama {
 
     /// 256 byte tokens + 4 merges + 3 control tokens.
     static func vocabulary() -> (tokens: [String], types: [Int], merges: [String]) {
-        var tokens = (0..<256).map { ByteLevel.encode([UInt8($0)]) }
+        var tokens = (0..<256).map { String(ByteLevel.characterOfByte[$0]) }
         var types = [Int](repeating: 1, count: 256)
-        let merges = ["t h", "th e", "Ġ t", "Ġt he"]
+        let merges = ["t h", "th e", "Ġ t", "Ġ the"]
         tokens += ["th", "the", "Ġt", "Ġthe"]
         types += [1, 1, 1, 1]
         tokens += ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
