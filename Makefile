@@ -63,9 +63,8 @@ test: setup models build
 test-kernels:
 	@mkdir -p $(BUILD)/tests
 	$(PYTHON) Tests/c/gen_quant_vectors.py $(BUILD)/tests/quant_vectors.bin
-	cc -O2 -fopenmp=libomp -I Sources/CRTXKernels/include Sources/CRTXKernels/*.c Tests/c/test_kernels.c \
-	   -o $(BUILD)/tests/test_kernels -l:libomp.so.5 -lopenblas -llapacke -lm 2>/dev/null || \
-	/opt/swift/usr/bin/clang -O2 -fopenmp -I Sources/CRTXKernels/include Sources/CRTXKernels/*.c Tests/c/test_kernels.c \
+	# Swift's clang: -Xclang -fopenmp (its driver would add a -lomp that Debian lacks).
+	clang -O2 -Xclang -fopenmp -Wall -Wextra -I Sources/CRTXKernels/include Sources/CRTXKernels/*.c Tests/c/test_kernels.c \
 	   -o $(BUILD)/tests/test_kernels -l:libomp.so.5 -lopenblas -llapacke -lm
 	$(BUILD)/tests/test_kernels $(BUILD)/tests/quant_vectors.bin
 

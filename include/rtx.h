@@ -21,7 +21,11 @@
  *   used by one thread at a time.
  * - Ownership: what rtx_*_create/load returns is freed by the matching
  *   rtx_*_free (which accepts NULL). A context must be freed before its model.
- * - Strings are UTF-8, passed with explicit lengths where they may contain NUL.
+ * - Strings are UTF-8. Text that may contain NUL (tokenize input, detokenize
+ *   output) has an explicit length; other strings (paths, prompts, roles,
+ *   stop strings) are NUL-terminated.
+ * - Size queries: where a function reports a needed size with
+ *   RTX_ERR_BUFFER_TOO_SMALL, the buffer may be NULL when its capacity is 0.
  */
 #ifndef RTX_H
 #define RTX_H
@@ -147,7 +151,8 @@ RTX_API rtx_status rtx_model_meta(const rtx_model *model, const char *key, char 
  *  element count; RTX_ERR_BUFFER_TOO_SMALL if capacity is smaller. */
 RTX_API rtx_status rtx_model_tensor_f32(const rtx_model *model, const char *name, float *out, size_t capacity, size_t *out_count);
 
-/** Text → token ids. add_bos prepends BOS when the model has one; parse_special
+/** Text → token ids. add_bos prepends BOS if the model asks for one
+ *  (tokenizer.ggml.add_bos_token, as llama.cpp does); parse_special
  *  turns special-token text such as "<|im_start|>" into its id. On
  *  RTX_ERR_BUFFER_TOO_SMALL, *out_count holds the needed count. */
 RTX_API rtx_status rtx_tokenize(const rtx_model *model, const char *text, size_t text_len,
@@ -196,8 +201,8 @@ RTX_API rtx_status rtx_context_n_past(const rtx_context *ctx, uint32_t *out_n_pa
 /** The capacity chosen at creation. */
 RTX_API rtx_status rtx_context_n_ctx(const rtx_context *ctx, uint32_t *out_n_ctx);
 
-/** Append tokens to the sequence and run the model over them (prompt batches
- *  go through GEMM). Afterwards the logits of the last token are readable;
+/** Append tokens (n_tokens >= 1) to the sequence and run the model over them
+ *  (prompt batches go through GEMM). Afterwards the logits of the last token are readable;
  *  with all_logits, those of every token of this call. Errors:
  *  RTX_ERR_TOKEN_OUT_OF_RANGE, RTX_ERR_CONTEXT_FULL (nothing is appended),
  *  RTX_ERR_ABORTED. */
@@ -248,7 +253,7 @@ typedef struct rtx_generate_params {
     rtx_sampling_params sampling;
     const char *const *stop;         /* stop strings (not included in the output) */
     size_t n_stop;
-    bool add_bos;                    /* prepend BOS when the model has one */
+    bool add_bos;                    /* prepend BOS if the model asks for one (start of sequence only) */
     bool parse_special;              /* special-token text in the prompt becomes ids */
     bool stop_at_eos;                /* stop at EOS / end-of-turn tokens (default true) */
 } rtx_generate_params;
@@ -274,7 +279,9 @@ typedef struct rtx_generate_result {
 } rtx_generate_result;
 
 /** Run prompt (appended to what the context holds) and generate, streaming
- *  through on_token. result may be NULL. */
+ *  through on_token. result may be NULL. A prompt that does not fit in the
+ *  context is RTX_ERR_CONTEXT_FULL; running out of room while generating ends
+ *  the generation with RTX_STOP_CONTEXT_FULL (status RTX_OK). */
 RTX_API rtx_status rtx_generate(rtx_context *ctx, const char *prompt, const rtx_generate_params *params,
                                 rtx_token_callback on_token, void *user_data, rtx_generate_result *result);
 

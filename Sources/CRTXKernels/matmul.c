@@ -6,11 +6,21 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
-#include <stdlib.h>
 
-// Below this many activation rows the quantized GEMV wins (it reads W once and
-// its cost grows with m); from here dequantizing tiles for sgemm is faster.
-#define GEMV_MAX_M 8
+// Below gemv_max_m(type) activation rows the GEMV wins (it reads W once, its cost
+// grows with m); from there dequantizing tiles for sgemm is faster. Crossovers
+// measured on Zen 4 for a 576x1536 W (cheap-to-dot types switch later).
+static int64_t gemv_max_m(int type) {
+    switch (type) {
+    case RTXK_F32: return 4;
+    case RTXK_F16: case RTXK_BF16: case RTXK_Q8_0: return 12;
+    case RTXK_Q5_0: case RTXK_Q5_1: return 24;
+    case RTXK_Q6_K: return 48;
+    default: return 32;  // Q4_0, Q4_1, Q4_K
+    }
+}
+
+int rtxk_matmul_uses_gemv(int type, int64_t m) { return m < gemv_max_m(type); }
 
 // ---------------------------------------------------------------------------
 // Activation quantization (scalar)
@@ -300,7 +310,7 @@ static void matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const voi
         if (!acc) for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)rows * sizeof(float));
         return;
     }
-    if (m < (getenv("TMPM") ? atoi(getenv("TMPM")) : GEMV_MAX_M)) matmul_gemv(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
+    if (rtxk_matmul_uses_gemv(type, m)) matmul_gemv(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
     else matmul_gemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
 }
 

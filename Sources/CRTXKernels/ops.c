@@ -73,6 +73,7 @@ void rtxk_attention(float *out, const float *q, const float *k_cache, const floa
                     float scale, int64_t window) {
     const int64_t group = n_head / n_kv;
     const int64_t kv_dim = n_kv * hd;
+    const rtxk_dot_fn dot = rtxk_kernels()->dot[RTXK_F32];  // SIMD q·k on the active path
     #pragma omp parallel for schedule(static, 1) num_threads(rtxk_threads_for(n_tok * n_head * (pos0 + n_tok) * hd * 2))
     for (int64_t th = 0; th < n_tok * n_head; th++) {
         const int64_t t = th / n_head, h = th % n_head, g = h / group;
@@ -86,9 +87,7 @@ void rtxk_attention(float *out, const float *q, const float *k_cache, const floa
         for (int64_t j = lo; j <= p; j++) {
             const float *kj = k_cache + j * kv_dim + g * hd;
             const float *vj = v_cache + j * kv_dim + g * hd;
-            float s = 0.0f;
-            for (int64_t d = 0; d < hd; d++) s += qh[d] * kj[d];
-            s *= scale;
+            const float s = dot(qh, kj, hd) * scale;
             if (s > m) {  // new max: rescale what we have
                 const float c = expf(m - s);
                 l *= c;

@@ -104,7 +104,7 @@ public func rtx_tokenize(_ model: OpaquePointer?, _ text: UnsafePointer<CChar>?,
             let raw = UnsafeRawBufferPointer(start: try required(text, "text"), count: textLen)
             string = String(decoding: raw, as: UTF8.self)
         }
-        let ids = m.tokenizer.encode(string, addBOS: addBOS, parseSpecial: parseSpecial)
+        let ids = m.tokenizer.encode(string, addBOS: addBOS && m.tokenizer.vocabulary.addBOS, parseSpecial: parseSpecial)
         outCount?.pointee = ids.count
         guard capacity >= ids.count else {
             throw RTXError(.bufferTooSmall, "the text has \(ids.count) tokens, the buffer holds \(capacity)")

@@ -11,7 +11,7 @@ struct RTXCommand: ParsableCommand {
         commandName: "rtx",
         abstract: "RTX — run (relaxed) recursive transformers on CPUs.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Generate.self, Perplexity.self])
+        subcommands: [Inspect.self, Generate.self, Perplexity.self, Bench.self])
 }
 
 /// Options every model-running command shares.

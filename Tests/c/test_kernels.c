@@ -288,8 +288,8 @@ static void test_quant_roundtrip(void) {
 // ---------------------------------------------------------------------------
 // Matmul: reference = dequantize W (checked above), dot in double.
 // Tolerances, relative to |x_i|·|w_r| (the scale of a dot product):
-//   float weights, or m >= 8 (dequantized tiles + sgemm): 1e-5 — float rounding only.
-//   quantized weights with m < 8 (quantized GEMV): 2.5e-2 — activations are rounded to
+//   float weights, or the dequantized tiles + sgemm path (large m): 1e-5 — float rounding only.
+//   quantized weights on the GEMV path (small m): 2.5e-2 — activations are rounded to
 //   8 bits per 32 (or 256) values: |error| <= |w|·|x|·sqrt(32)/254 for a block holding
 //   one spike, ~1e-3 for Gaussian data.
 // ---------------------------------------------------------------------------
@@ -310,7 +310,7 @@ static void check_matmul(int type, int64_t m, int64_t cols, int64_t rows, int pa
     if (acc) rtxk_matmul_acc(y, ldy, x, ldx, w, type, stride, m, cols, rows);
     else rtxk_matmul(y, ldy, x, ldx, w, type, stride, m, cols, rows);
 
-    const int quantized_gemv = m < 8 && type != RTXK_F32 && type != RTXK_F16 && type != RTXK_BF16;
+    const int quantized_gemv = rtxk_matmul_uses_gemv(type, m) && type != RTXK_F32 && type != RTXK_F16 && type != RTXK_BF16;
     const double tol = quantized_gemv ? 2.5e-2 : 1e-5;
     double worst = 0;
     int64_t bad = 0, pad_bad = 0;
@@ -337,13 +337,13 @@ static void check_matmul(int type, int64_t m, int64_t cols, int64_t rows, int pa
 }
 
 static void test_matmul(void) {
-    const int64_t ms[] = { 1, 2, 3, 7, 8, 33, 130 };
+    const int64_t ms[] = { 1, 2, 3, 7, 8, 13, 33, 49, 130 };
     const int64_t rows_list[] = { 1, 3, 17, 129 };
     const int64_t cols32[] = { 32, 96, 544, 800 }, cols256[] = { 256, 512, 768, 1280 };
     for (int ti = 0; ti < N_TYPES; ti++) {
         const int type = types[ti];
         const int64_t *cl = rtxk_block_elems(type) == 256 ? cols256 : cols32;
-        for (int mi = 0; mi < 7; mi++)
+        for (int mi = 0; mi < 9; mi++)
             for (int ri = 0; ri < 4; ri++)
                 for (int ci = 0; ci < 4; ci++) {
                     // keep the slow double reference affordable: skip the largest m·rows·cols
@@ -351,6 +351,7 @@ static void test_matmul(void) {
                     const int variant = (mi + ri + ci) % 4;  // padding / accumulate rotate over shapes
                     check_matmul(type, ms[mi], cl[ci], rows_list[ri], variant & 1, variant >> 1);
                 }
+        CHECK(rtxk_matmul_uses_gemv(type, 1) && !rtxk_matmul_uses_gemv(type, 130), "%s: m=1 takes GEMV, m=130 sgemm", rtxk_type_name(type));
         check_matmul(type, 130, cl[1], 129, 1, 1);
         check_matmul(type, 1, cl[3], 129, 1, 1);
     }
@@ -599,7 +600,7 @@ int main(int argc, char **argv) {
     if (!vec) vec = "Tests/c/data/quant_vectors.bin";
 
     const int best = rtxk_active_path();
-    printf("kernels: best path %s, %d threads\n", rtxk_path_name(best), rtxk_get_threads());
+    printf("kernels: starting path %s, %d threads\n", rtxk_path_name(best), rtxk_get_threads());
     test_type_table();
     test_fp16();
     test_dequant_gguf(vec);
@@ -616,7 +617,9 @@ int main(int argc, char **argv) {
         test_threads_and_paths();
         printf("path %s: %s\n", rtxk_path_name(p), n_fail == before ? "ok" : "FAILED");
     }
-    CHECK(rtxk_force_path(99) == best, "force_path clamps to the best path");
+    const int top = rtxk_force_path(99);  // clamps to what the CPU supports (env may have started lower)
+    CHECK(top >= best && top <= RTXK_PATH_AVX512 && rtxk_active_path() == top, "force_path clamps to the CPU's best path");
+    CHECK(rtxk_force_path(-5) == RTXK_PATH_SCALAR, "force_path clamps below to scalar");
     printf("kernels: %d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }

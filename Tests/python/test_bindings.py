@@ -109,9 +109,11 @@ def test_special_tokens_parse_only_when_asked(model):
     assert model.detokenize([1, 2], special=True) == b"<|im_start|><|im_end|>"
 
 
-def test_add_bos_prepends_bos(model):
-    assert model.tokenize("Hi", add_bos=True)[0] == model.info.bos_token
-    assert model.tokenize("Hi", add_bos=True)[1:] == model.tokenize("Hi")
+def test_add_bos_follows_the_models_add_bos_token_flag(model):
+    # SmolLM2's GGUF sets tokenizer.ggml.add_bos_token = false: like llama.cpp,
+    # add_bos then adds nothing (its BOS id 1 is <|im_start|>, which ChatML places itself).
+    assert model.meta("tokenizer.ggml.add_bos_token") == "false"
+    assert model.tokenize("Hi", add_bos=True) == model.tokenize("Hi")
 
 
 def test_tokenize_accepts_bytes(model):
@@ -178,7 +180,11 @@ def test_batched_and_token_by_token_eval_agree(model):
     with model.context(n_ctx=64) as batched, model.context(n_ctx=64) as single:
         whole = batched.eval(ids, all_logits=True)
         rows = np.stack([single.eval([t]) for t in ids])
-    assert (whole.argmax(axis=1) == rows.argmax(axis=1)).mean() >= 0.9
+    # Decode quantizes activations to 8 bits, the batched GEMM path does not:
+    # top-1 must agree wherever the batched logits are not a near-tie.
+    top2 = np.sort(whole, axis=1)[:, -2:]
+    confident = top2[:, 1] - top2[:, 0] > 1.0
+    assert (whole.argmax(axis=1) == rows.argmax(axis=1))[confident].all()
     cosine = (whole * rows).sum(1) / np.linalg.norm(whole, axis=1) / np.linalg.norm(rows, axis=1)
     assert cosine.min() > 0.98
 

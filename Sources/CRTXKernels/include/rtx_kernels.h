@@ -63,6 +63,11 @@ void rtxk_matmul(float *y, int64_t ldy, const float *x, int64_t ldx,
                  const void *w, int type, size_t row_stride,
                  int64_t m, int64_t cols, int64_t rows);
 
+/// 1 if rtxk_matmul takes the GEMV path for m activation rows of a `type` weight
+/// (for quantized types: activations rounded to 8 bits per 32/256 values, relative
+/// error ~1e-3), 0 if it takes the dequantize + sgemm path (float accuracy).
+int rtxk_matmul_uses_gemv(int type, int64_t m);
+
 /// Same, accumulating: Y += X · Wᵀ.
 void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx,
                      const void *w, int type, size_t row_stride,
@@ -89,7 +94,7 @@ void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
 /// q[n_tok, n_head*hd]; k_cache, v_cache [n_ctx, n_kv*hd] rows of the cache
 /// (row = position). Query t sits at position pos0 + t and sees cache rows
 /// max(0, pos0+t-window+1) .. pos0+t (window 0 = unlimited).
-/// out[n_tok, n_head*hd]. Online softmax; no allocation.
+/// out[n_tok, n_head*hd] (may alias q). Online softmax; no allocation; hd <= 1024.
 void rtxk_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                     int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_kv, int64_t hd,
                     float scale, int64_t window);

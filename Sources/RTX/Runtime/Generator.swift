@@ -60,7 +60,10 @@ public final class Generator {
         self.sampler = try Sampler(options.sampling)
         self.stops = options.stop.filter { !$0.isEmpty }.map { Array($0.utf8) }
         let tokenizer = session.model.tokenizer
-        let promptTokens = tokenizer.encode(prompt, addBOS: options.addBOS && session.count == 0, parseSpecial: options.parseSpecial)
+        // BOS only at the start of a sequence and only if the model asks for it
+        // (tokenizer.ggml.add_bos_token), as llama.cpp does.
+        let addBOS = options.addBOS && tokenizer.vocabulary.addBOS && session.count == 0
+        let promptTokens = tokenizer.encode(prompt, addBOS: addBOS, parseSpecial: options.parseSpecial)
         guard !promptTokens.isEmpty || session.logitRows > 0 else {
             throw RTXError.invalid("the prompt is empty and the model has no BOS token to start from")
         }

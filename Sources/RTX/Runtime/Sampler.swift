@@ -28,10 +28,10 @@ public struct SamplingParameters: Sendable, Equatable {
 }
 
 /// SplitMix64-seeded xoshiro256** generator.
-struct RandomSource {
+public struct RandomSource: Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
-    init(seed: UInt64) {
+    public init(seed: UInt64) {
         var x = seed
         func next() -> UInt64 {
             x &+= 0x9E37_79B9_7F4A_7C15
@@ -43,7 +43,7 @@ struct RandomSource {
         s = (next(), next(), next(), next())
     }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
         let t = s.1 << 17
         s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3; s.2 ^= t
@@ -52,7 +52,7 @@ struct RandomSource {
     }
 
     /// Uniform in [0, 1).
-    mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }
 
 public struct Sampler: Sendable {
