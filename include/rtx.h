@@ -5,7 +5,7 @@
  *   1. version & ABI        5. context (KV cache) & evaluation
  *   2. status & errors      6. sampling
  *   3. callbacks & logging  7. generation
- *   4. model & tokenizer
+ *   4. model & tokenizer    8. conversion & unrolled export
  *
  * Conventions
  * - Every function that can fail returns an rtx_status; results come back
@@ -58,7 +58,7 @@ RTX_API int32_t rtx_abi_version(void);
 /** sizeof() of each public params/info struct as the library sees it, by name
  *  ("rtx_model_params", "rtx_context_params", "rtx_sampling_params",
  *  "rtx_generate_params", "rtx_model_info", "rtx_generate_result",
- *  "rtx_generated_token", "rtx_chat_message"); 0 for an unknown name.
+ *  "rtx_generated_token", "rtx_chat_message", "rtx_convert_params"); 0 for an unknown name.
  *  Lets bindings verify their mirrored layouts. */
 RTX_API size_t rtx_struct_size(const char *name);
 
@@ -306,6 +306,39 @@ RTX_API rtx_status rtx_generator_next(rtx_generator *generator, rtx_generated_to
 /** Timings and counts so far. */
 RTX_API rtx_status rtx_generator_result(const rtx_generator *generator, rtx_generate_result *out);
 RTX_API void rtx_generator_free(rtx_generator *generator);
+
+/* ======================================================================== */
+/* 8. Conversion (vanilla → recursive) & unrolled export                     */
+/* ======================================================================== */
+
+#define RTX_LORA_RANK_FULL (-1)
+
+typedef struct rtx_convert_params {
+    uint32_t struct_size;           /* = sizeof(rtx_convert_params) */
+    int32_t loops;                  /* B: times the shared block runs (default 2) ... */
+    int32_t unique_layers;          /* ... or K: stored layers (used when loops is 0) */
+    const char *strategy;           /* "cycle" (default), "sequence", "middle-cycle" */
+    const char *init;               /* "average" (default), "stepwise", "lower" */
+    int32_t lora_rank;              /* 0: pure recursive; N; RTX_LORA_RANK_FULL: min(in, out) */
+    bool per_position_norms;        /* keep each position's norms (exact full-rank recovery) */
+    const char *shared_type;        /* shared block storage: "f32" (default), "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0" */
+    const char *lora_type;          /* LoRA factor storage: "f32" (default), "f16", "bf16" */
+    rtx_progress_callback progress; /* optional; return false to abort */
+    void *progress_user_data;
+} rtx_convert_params;
+
+RTX_API void rtx_convert_default_params(rtx_convert_params *out);
+
+/** Convert the vanilla GGUF at src_path into a recursive GGUF at dst_path
+ *  (format: docs/recursive-gguf.md). Works in f32 from the dequantized source;
+ *  LoRA factors come from a truncated SVD (LAPACK) of each position's residual. */
+RTX_API rtx_status rtx_convert(const char *src_path, const char *dst_path, const rtx_convert_params *params);
+
+/** Write the recursive GGUF at src_path as a plain GGUF of L layers (shared
+ *  weight + that position's LoRA merged; norms per position) that llama.cpp can
+ *  run. type: storage of merged weights ("f32", "f16", "bf16", "q8_0", ...; NULL = "f32"). */
+RTX_API rtx_status rtx_export_unrolled(const char *src_path, const char *dst_path, const char *type,
+                                       rtx_progress_callback progress, void *progress_user_data);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@ _Static_assert(offsetof(rtx_model_params, struct_size) == 0, "struct_size first"
 _Static_assert(offsetof(rtx_context_params, struct_size) == 0, "struct_size first");
 _Static_assert(offsetof(rtx_sampling_params, struct_size) == 0, "struct_size first");
 _Static_assert(offsetof(rtx_generate_params, struct_size) == 0, "struct_size first");
+_Static_assert(offsetof(rtx_convert_params, struct_size) == 0, "struct_size first");
 
 size_t rtxabi_struct_size(const char *name) {
     if (!name) return 0;
@@ -20,6 +21,7 @@ size_t rtxabi_struct_size(const char *name) {
     RTX_SIZE(rtx_generate_result);
     RTX_SIZE(rtx_generated_token);
     RTX_SIZE(rtx_chat_message);
+    RTX_SIZE(rtx_convert_params);
 #undef RTX_SIZE
     return 0;
 }

@@ -28,7 +28,25 @@ struct Inspect: ParsableCommand {
             let h = model.hyper
             let plan = model.plan
             print("model: \(h.architecture), \(h.layerCount) layers, d=\(h.embeddingLength), ffn=\(h.feedForwardLength), heads=\(h.headCount) (kv \(h.headCountKV)), head_dim=\(h.headDim), vocab=\(h.vocabularySize), rope base \(h.ropeFreqBase)")
-            print("recursion: strategy \(plan.strategy.rawValue), K=\(plan.storedLayers) stored layers, B=\(plan.loops) loops, L=\(plan.positions) positions\(plan.isVanilla ? " (vanilla)" : "")")
+            let rec = model.recursion
+            print("recursion: strategy \(plan.strategy.rawValue), K=\(plan.storedLayers) stored layers, B=\(plan.loops) loops, L=\(plan.positions) positions\(rec.isRecursive ? "" : " (vanilla)")")
+            if rec.isRecursive {
+                let rank = rec.fullRank ? "full (min(in, out) per module)" : "\(rec.loraRank)"
+                print("  init \(rec.initMethod?.rawValue ?? "?"), LoRA rank \(rank), norms \(rec.perPositionNorms ? "per position" : "tied")")
+                var shared = 0, lora = 0, norms = 0, embeddings = 0, other = 0
+                for t in gguf.tensors {
+                    if t.name.hasPrefix("blk.") { shared += t.elementCount }
+                    else if t.name.hasPrefix("rtx.lora.") { lora += t.elementCount }
+                    else if t.name.hasPrefix("rtx.norm.") { norms += t.elementCount }
+                    else if t.name == model.architecture.ggufName(.tokenEmbedding) || t.name == model.architecture.ggufName(.output) { embeddings += t.elementCount }
+                    else { other += t.elementCount }
+                }
+                let total = shared + lora + norms + embeddings + other
+                print("  parameters: shared block \(formatCount(shared)), LoRA \(formatCount(lora)), per-position norms \(formatCount(norms)), embeddings/head \(formatCount(embeddings)), other \(formatCount(other)), total \(formatCount(total))")
+                if let src = rec.sourceParameters, src > 0 {
+                    print("  vs source model (\(formatCount(src)) parameters): \(fixed(Double(total) / Double(src), 3))x total, \(fixed(Double(shared + lora + norms) / Double(max(src - embeddings - other, 1)), 3))x of the non-embedding parameters")
+                }
+            }
             print("tokenizer: \(model.tokenizer.vocabulary.model) (\(model.tokenizer.vocabulary.preTokenizer)), chat format \(model.chat.format)")
         } catch let e as RTXError {
             print("model: cannot be loaded: \(e.message)")

@@ -11,7 +11,7 @@ struct RTXCommand: ParsableCommand {
         commandName: "rtx",
         abstract: "RTX — run (relaxed) recursive transformers on CPUs.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Generate.self, Perplexity.self, Bench.self])
+        subcommands: [Inspect.self, Convert.self, Export.self, Generate.self, Perplexity.self, Bench.self])
 }
 
 /// Options every model-running command shares.
@@ -28,9 +28,7 @@ struct RunOptions: ParsableArguments {
     @Option(name: .long, help: "Tokens per forward pass for prompts.")
     var batch: Int = 512
 
-    func load() throws -> Model {
-        do { return try Model(path: model) } catch let e as RTXError { throw CLIError(e.message) }
-    }
+    func load() throws -> Model { try loadModel(model) }
 }
 
 func defaultModelPath() -> String {

@@ -51,7 +51,8 @@ public struct GGUFWriter {
         try addTensor(name, dims: dims, type: type, data: data)
     }
 
-    public func serialize() -> [UInt8] {
+    /// The header: magic, counts, metadata, tensor table, padding to the data section.
+    func header() -> [UInt8] {
         var out: [UInt8] = []
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
@@ -83,30 +84,45 @@ public struct GGUFWriter {
         u64(UInt64(meta.count))
         for (k, v) in meta { str(k); u32(v.valueType.rawValue); value(v) }
         var offset = 0
-        var offsets: [Int] = []
         for t in tensors {
-            offsets.append(offset)
-            offset += (t.data.count + alignment - 1) / alignment * alignment
-        }
-        for (t, off) in zip(tensors, offsets) {
             str(t.name); u32(UInt32(t.dims.count))
             for d in t.dims { u64(UInt64(d)) }
-            u32(t.type.rawValue); u64(UInt64(off))
+            u32(t.type.rawValue); u64(UInt64(offset))
+            offset += padded(t.data.count)
         }
         while out.count % alignment != 0 { out.append(0) }
+        return out
+    }
+
+    private func padded(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
+
+    /// Bytes `write` produces.
+    public var serializedSize: Int { header().count + tensors.reduce(0) { $0 + padded($1.data.count) } }
+
+    /// The whole file in memory (tests; large models go through `write`).
+    public func serialize() -> [UInt8] {
+        var out = header()
         for t in tensors {
             out += t.data
-            while out.count % alignment != 0 { out.append(0) }
+            out += [UInt8](repeating: 0, count: padded(t.data.count) - t.data.count)
         }
         return out
     }
 
+    /// Stream the file to `path` (header, then each tensor, aligned).
     public func write(to path: String) throws {
-        let bytes = serialize()
         guard let f = fopen(path, "wb") else { throw RTXError(.io, "cannot create '\(path)'") }
         defer { fclose(f) }
-        let n = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
-        guard n == bytes.count else { throw RTXError(.io, "short write to '\(path)'") }
+        func put(_ bytes: [UInt8]) throws {
+            let n = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
+            guard n == bytes.count else { throw RTXError(.io, "short write to '\(path)' (disk full?)") }
+        }
+        try put(header())
+        for t in tensors {
+            try put(t.data)
+            try put([UInt8](repeating: 0, count: padded(t.data.count) - t.data.count))
+        }
+        guard fflush(f) == 0 else { throw RTXError(.io, "cannot write '\(path)'") }
     }
 }
 

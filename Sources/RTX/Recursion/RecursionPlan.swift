@@ -35,6 +35,16 @@ public struct RecursionPlan: Sendable, Equatable {
         self.loops = loops
     }
 
+    /// B for a given number of stored layers K (the inverse of `storedLayers`).
+    public static func loops(forStoredLayers k: Int, positions: Int, strategy: Strategy) throws -> Int {
+        let looped = strategy == .middleCycle ? positions - 2 : positions
+        let kLooped = strategy == .middleCycle ? k - 2 : k
+        guard kLooped > 0, looped > 0, looped % kLooped == 0 else {
+            throw RTXError.invalid("recursion plan: \(k) unique layers do not divide \(positions) layers (\(strategy.rawValue))")
+        }
+        return looped / kLooped
+    }
+
     /// The vanilla model of depth L: K = L, B = 1.
     public static func vanilla(depth: Int) -> RecursionPlan {
         try! RecursionPlan(strategy: .cycle, positions: depth, loops: 1)

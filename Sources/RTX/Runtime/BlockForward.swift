@@ -15,8 +15,9 @@ final class Scratch {
     let gate: UnsafeMutablePointer<Float>   // (batch, ffn)
     let up: UnsafeMutablePointer<Float>     // (batch, ffn)
     let pos: UnsafeMutablePointer<Int32>    // (batch)  token positions for RoPE
+    let loraMid: UnsafeMutablePointer<Float> // (batch, max LoRA rank)  A·x of a delta
 
-    init(hyper h: HyperParameters, batch: Int) {
+    init(hyper h: HyperParameters, batch: Int, maxLoRARank: Int = 0) {
         func buf(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n); return p
         }
@@ -25,26 +26,34 @@ final class Scratch {
         q = buf(batch * h.qDim); k = buf(batch * h.kvDim); v = buf(batch * h.kvDim); att = buf(batch * h.qDim)
         gate = buf(batch * h.feedForwardLength); up = buf(batch * h.feedForwardLength)
         pos = .allocate(capacity: batch)
+        loraMid = buf(batch * max(maxLoRARank, 1))
     }
 
     deinit {
-        for p in [x, xn, q, k, v, att, gate, up] { p.deallocate() }
+        for p in [x, xn, q, k, v, att, gate, up, loraMid] { p.deallocate() }
         pos.deallocate()
     }
 }
 
 enum BlockForward {
-    /// out(n, W.rows) (= or +=) in(n, W.columns) · Wᵀ.
-    @inline(__always)
-    static func linear(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, rows n: Int,
-                       _ w: WeightMatrix, accumulate: Bool = false) {
+    /// out(n, W.rows) (= or +=) in(n, W.columns) · Wᵀ, plus the position's
+    /// LoRA delta unmerged: out += B · (A · in). `ldOut`: row stride of out.
+    static func linear(_ out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, _ input: UnsafePointer<Float>, rows n: Int,
+                       _ w: WeightMatrix, lora: LoRA? = nil, accumulate: Bool = false, s: Scratch) {
+        let ld = Int64(ldOut ?? w.rows)
         if accumulate {
-            rtxk_matmul_acc(out, Int64(w.rows), input, Int64(w.columns), w.data, Int32(w.type.rawValue),
+            rtxk_matmul_acc(out, ld, input, Int64(w.columns), w.data, Int32(w.type.rawValue),
                             w.rowStride, Int64(n), Int64(w.columns), Int64(w.rows))
         } else {
-            rtxk_matmul(out, Int64(w.rows), input, Int64(w.columns), w.data, Int32(w.type.rawValue),
+            rtxk_matmul(out, ld, input, Int64(w.columns), w.data, Int32(w.type.rawValue),
                         w.rowStride, Int64(n), Int64(w.columns), Int64(w.rows))
         }
+        guard let lora, lora.rank > 0 else { return }
+        let r = lora.rank
+        rtxk_matmul(s.loraMid, Int64(r), input, Int64(w.columns), lora.a.data, Int32(lora.a.type.rawValue),
+                    lora.a.rowStride, Int64(n), Int64(w.columns), Int64(r))
+        rtxk_matmul_acc(out, ld, s.loraMid, Int64(r), lora.b.data, Int32(lora.b.type.rawValue),
+                        lora.b.rowStride, Int64(n), Int64(r), Int64(w.rows))
     }
 
     /// Run the block of unrolled position `p` over n tokens at positions
@@ -52,30 +61,31 @@ enum BlockForward {
     static func run(model: Model, position p: Int, n: Int, pos0: Int, s: Scratch, kv: KVCache) {
         let h = model.hyper
         let layer = model.weights.layers[model.plan.sharedLayer(of: p)]
+        let at = model.weights.positions[p]
         let d = h.embeddingLength
 
         // Attention sub-layer.
-        layer.attnNorm.withUnsafeBufferPointer { rtxk_rmsnorm(s.xn, s.x, $0.baseAddress!, Int64(n), Int64(d), h.normEpsilon) }
-        linear(s.q, s.xn, rows: n, layer.attnQ)
+        at.attnNorm.withUnsafeBufferPointer { rtxk_rmsnorm(s.xn, s.x, $0.baseAddress!, Int64(n), Int64(d), h.normEpsilon) }
+        linear(s.q, s.xn, rows: n, layer.attnQ, lora: at.lora[.attnQ], s: s)
         // K and V go straight into this position's cache rows.
         let kRows = kv.keys(position: p, token: pos0)
         let vRows = kv.values(position: p, token: pos0)
-        linear(kRows, s.xn, rows: n, layer.attnK)
-        linear(vRows, s.xn, rows: n, layer.attnV)
+        linear(kRows, s.xn, rows: n, layer.attnK, lora: at.lora[.attnK], s: s)
+        linear(vRows, s.xn, rows: n, layer.attnV, lora: at.lora[.attnV], s: s)
         let neox: Int32 = model.recipe.ropeLayout == .neox ? 1 : 0
         rtxk_rope(s.q, s.pos, Int64(n), Int64(h.headCount), Int64(h.headDim), Int64(h.ropeDimensions), h.ropeFreqBase, neox)
         rtxk_rope(kRows, s.pos, Int64(n), Int64(h.headCountKV), Int64(h.headDim), Int64(h.ropeDimensions), h.ropeFreqBase, neox)
         let scale = 1 / Float(h.headDim).squareRoot()
         rtxk_attention(s.att, s.q, kv.keys(position: p), kv.values(position: p), Int64(n), Int64(pos0),
                        Int64(h.headCount), Int64(h.headCountKV), Int64(h.headDim), scale, 0)
-        linear(s.x, s.att, rows: n, layer.attnOutput, accumulate: true)
+        linear(s.x, s.att, rows: n, layer.attnOutput, lora: at.lora[.attnOutput], accumulate: true, s: s)
 
         // Feed-forward sub-layer (SwiGLU).
-        layer.ffnNorm.withUnsafeBufferPointer { rtxk_rmsnorm(s.xn, s.x, $0.baseAddress!, Int64(n), Int64(d), h.normEpsilon) }
-        linear(s.gate, s.xn, rows: n, layer.ffnGate)
-        linear(s.up, s.xn, rows: n, layer.ffnUp)
+        at.ffnNorm.withUnsafeBufferPointer { rtxk_rmsnorm(s.xn, s.x, $0.baseAddress!, Int64(n), Int64(d), h.normEpsilon) }
+        linear(s.gate, s.xn, rows: n, layer.ffnGate, lora: at.lora[.ffnGate], s: s)
+        linear(s.up, s.xn, rows: n, layer.ffnUp, lora: at.lora[.ffnUp], s: s)
         rtxk_silu_mul(s.gate, s.gate, s.up, Int64(n * h.feedForwardLength))
-        linear(s.x, s.gate, rows: n, layer.ffnDown, accumulate: true)
+        linear(s.x, s.gate, rows: n, layer.ffnDown, lora: at.lora[.ffnDown], accumulate: true, s: s)
     }
 
     /// Embedding rows of n tokens into s.x.
@@ -92,6 +102,6 @@ enum BlockForward {
         model.weights.outputNorm.withUnsafeBufferPointer {
             rtxk_rmsnorm(s.xn + first * d, s.x + first * d, $0.baseAddress!, Int64(n), Int64(d), model.hyper.normEpsilon)
         }
-        linear(logits, s.xn + first * d, rows: n, model.weights.output)
+        linear(logits, s.xn + first * d, rows: n, model.weights.output, s: s)
     }
 }

@@ -7,6 +7,8 @@ public final class Model: @unchecked Sendable {
     public let hyper: HyperParameters
     public let recipe: BlockRecipe
     public let plan: RecursionPlan
+    /// The checkpoint's recursion: plan, init, LoRA rank, norm tying.
+    public let recursion: RecursionSpec
     public let weights: ModelWeights
     public let tokenizer: any Tokenizer
     /// The chat format (as data, never an evaluated template).
@@ -28,7 +30,8 @@ public final class Model: @unchecked Sendable {
             throw RTXError.unsupported("\(gguf.fileName): architecture '\(archName)' is not supported (RTX knows: \(ArchitectureRegistry.all.map { $0.name }.joined(separator: ", ")))")
         }
         let hyper = try arch.hyperParameters(from: gguf)
-        let plan = RecursionPlan.vanilla(depth: hyper.layerCount)
+        let spec = try RecursionSpec.read(from: gguf, depth: hyper.layerCount, architecture: arch)
+        let plan = spec.plan
 
         let bind = WeightBinder(gguf: gguf)
         let d = hyper.embeddingLength
@@ -49,13 +52,34 @@ public final class Model: @unchecked Sendable {
                 ffnDown: try m(.ffnDown, d, hyper.feedForwardLength)))
             try report(0.2 + 0.7 * Float(j + 1) / Float(plan.storedLayers))
         }
+        var positions: [PositionWeights] = []
+        for p in 0..<plan.positions {
+            let shared = layers[plan.sharedLayer(of: p)]
+            var pw = PositionWeights(attnNorm: shared.attnNorm, ffnNorm: shared.ffnNorm, lora: [:])
+            if spec.perPositionNorms {
+                pw.attnNorm = try bind.vector(RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(.attnNorm, arch)), length: d)
+                pw.ffnNorm = try bind.vector(RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(.ffnNorm, arch)), length: d)
+            }
+            for role in spec.loraTargets {
+                let w = shared[linear: role]
+                let r = spec.rank(rows: w.rows, columns: w.columns)
+                let short = RecursiveTensorNames.shortName(role, arch)
+                do {
+                    pw.lora[role] = LoRA(a: try bind.matrix(RecursiveTensorNames.loraA(position: p, short), rows: r, columns: w.columns),
+                                         b: try bind.matrix(RecursiveTensorNames.loraB(position: p, short), rows: w.rows, columns: r))
+                } catch let e as RTXError where e.code == .format {
+                    throw RTXError.format("\(e.message) (LoRA rank \(r) for a \(w.rows)×\(w.columns) map at position \(p))")
+                }
+            }
+            positions.append(pw)
+        }
         let embedding = try bind.matrix(arch.ggufName(.tokenEmbedding), rows: hyper.vocabularySize, columns: d)
         let tied = gguf.tensor(arch.ggufName(.output)) == nil
         let output = tied ? embedding : try bind.matrix(arch.ggufName(.output), rows: hyper.vocabularySize, columns: d)
         self.weights = ModelWeights(
             tokenEmbedding: embedding,
             outputNorm: try bind.vector(arch.ggufName(.outputNorm), length: d),
-            output: output, layers: layers, outputIsTied: tied)
+            output: output, layers: layers, positions: positions, outputIsTied: tied)
 
         let vocabulary = try Vocabulary(gguf: gguf)
         guard vocabulary.tokens.count == hyper.vocabularySize else {
@@ -70,6 +94,7 @@ public final class Model: @unchecked Sendable {
         self.hyper = hyper
         self.recipe = arch.recipe
         self.plan = plan
+        self.recursion = spec
         try report(1)
     }
 

@@ -46,7 +46,7 @@ public final class Session: @unchecked Sendable {
         self.batchSize = min(options.batchSize, ctx)
         self.threads = options.threads > 0 ? options.threads : Int(rtxk_default_threads())
         self.kv = try KVCache(positions: model.plan.positions, capacity: ctx, kvDim: h.kvDim)
-        self.scratch = Scratch(hyper: h, batch: self.batchSize)
+        self.scratch = Scratch(hyper: h, batch: self.batchSize, maxLoRARank: model.weights.maxLoRARank)
     }
 
     deinit { logitStorage.deallocate() }

@@ -12,6 +12,15 @@ public struct WeightMatrix: @unchecked Sendable {
     public let columns: Int
     public var rowStride: Int { type.rowBytes(columns) }
 
+    /// All rows dequantized to f32, (rows, columns) row-major.
+    public func dequantized() -> [Float] {
+        var out = [Float](repeating: 0, count: rows * columns)
+        out.withUnsafeMutableBufferPointer { o in
+            for r in 0..<rows { dequantizeRow(r, into: o.baseAddress! + r * columns) }
+        }
+        return out
+    }
+
     /// Dequantize row r into out[0..<columns].
     public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         rtxk_dequantize_row(out, data + r * rowStride, Int32(type.rawValue), Int64(columns))
@@ -39,12 +48,32 @@ public struct LayerWeights: @unchecked Sendable {
     }
 }
 
+/// A low-rank delta W ≈ B·A of one linear map at one position (the relaxation).
+/// Applied unmerged: y = W'x + B(Ax).
+public struct LoRA: @unchecked Sendable {
+    public let a: WeightMatrix   // (rank, in)
+    public let b: WeightMatrix   // (out, rank)
+    public var rank: Int { a.rows }
+}
+
+/// What is specific to one unrolled position p: its norms (tied: the shared
+/// layer's) and the LoRA deltas of its linear maps.
+public struct PositionWeights: @unchecked Sendable {
+    public var attnNorm: [Float]
+    public var ffnNorm: [Float]
+    public var lora: [BlockRole: LoRA]
+}
+
 public struct ModelWeights: @unchecked Sendable {
     public var tokenEmbedding: WeightMatrix   // rows = vocabulary, columns = d
     public var outputNorm: [Float]
     public var output: WeightMatrix           // rows = vocabulary (tied: the embedding)
     public var layers: [LayerWeights]         // stored layers (K of them)
+    public var positions: [PositionWeights]   // unrolled positions (L of them)
     public var outputIsTied: Bool
+
+    /// Largest LoRA rank of any module (sizes scratch buffers).
+    public var maxLoRARank: Int { positions.flatMap { $0.lora.values.map(\.rank) }.max() ?? 0 }
 }
 
 /// Builds typed views from a validated GGUF tensor table, checking shapes and types.

@@ -7,6 +7,7 @@ from .errors import (
     AbortedError, BufferTooSmallError, ContextFullError, FormatError, InternalError, InvalidArgumentError,
     OutOfMemoryError, RTXError, RTXIOError, TokenOutOfRangeError, UnsupportedError,
 )
+from .convert import convert, export_unrolled
 from .model import Context, Generation, Model, ModelInfo, Sampler, StopReason
 
 __version__ = _capi.lib.rtx_version().decode("utf-8", "replace")
@@ -16,7 +17,7 @@ library_path = _capi.lib._name
 _install_log_callback()
 
 __all__ = [
-    "Model", "Context", "Sampler", "Generation", "ModelInfo", "StopReason",
+    "Model", "Context", "Sampler", "Generation", "ModelInfo", "StopReason", "convert", "export_unrolled",
     "RTXError", "InvalidArgumentError", "RTXIOError", "FormatError", "UnsupportedError", "OutOfMemoryError",
     "ContextFullError", "TokenOutOfRangeError", "BufferTooSmallError", "AbortedError", "InternalError",
     "__version__", "ABI_VERSION", "library_path",

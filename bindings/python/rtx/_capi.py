@@ -317,6 +317,40 @@ lib.rtx_generator_result.restype = rtx_status
 lib.rtx_generator_free.argtypes = [rtx_generator_p]
 lib.rtx_generator_free.restype = None
 
+# ======================================================================== #
+# 8. Conversion (vanilla → recursive) & unrolled export                     #
+# ======================================================================== #
+
+RTX_LORA_RANK_FULL = -1
+
+
+class rtx_convert_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("loops", c_int32),
+        ("unique_layers", c_int32),
+        ("strategy", c_char_p),
+        ("init", c_char_p),
+        ("lora_rank", c_int32),
+        ("per_position_norms", c_bool),
+        ("shared_type", c_char_p),
+        ("lora_type", c_char_p),
+        ("progress", rtx_progress_callback),
+        ("progress_user_data", c_void_p),
+    ]
+
+
+# void rtx_convert_default_params(rtx_convert_params *out);
+lib.rtx_convert_default_params.argtypes = [POINTER(rtx_convert_params)]
+lib.rtx_convert_default_params.restype = None
+# rtx_status rtx_convert(const char *src_path, const char *dst_path, const rtx_convert_params *params);
+lib.rtx_convert.argtypes = [c_char_p, c_char_p, POINTER(rtx_convert_params)]
+lib.rtx_convert.restype = rtx_status
+# rtx_status rtx_export_unrolled(const char *src_path, const char *dst_path, const char *type,
+#                                rtx_progress_callback progress, void *progress_user_data);
+lib.rtx_export_unrolled.argtypes = [c_char_p, c_char_p, c_char_p, rtx_progress_callback, c_void_p]
+lib.rtx_export_unrolled.restype = rtx_status
+
 # ------------------------------------------------------------------------ #
 # Layout self-test: every struct above, by its C name.                      #
 # ------------------------------------------------------------------------ #
@@ -330,6 +364,7 @@ STRUCTS = {
     "rtx_generate_result": rtx_generate_result,
     "rtx_generated_token": rtx_generated_token,
     "rtx_chat_message": rtx_chat_message,
+    "rtx_convert_params": rtx_convert_params,
 }
 
 _lib.check_abi(lib, STRUCTS)

@@ -1,0 +1,217 @@
+// Converter.swift — vanilla → (relaxed) recursive conversion (DESIGN.md §1):
+// initialise the shared block (stepwise / average / lower), then relax each
+// position with a LoRA delta from the truncated SVD of its residual
+// W_p − W'_{s(p)}. Works in f32 from the dequantized source.
+import CRTXKernels
+
+public struct ConversionOptions: Sendable {
+    public enum Rank: Sendable, Equatable {
+        case none, rank(Int), full
+    }
+    public var loops: Int = 2
+    public var strategy: RecursionPlan.Strategy = .cycle
+    public var initMethod: InitMethod = .average
+    public var rank: Rank = .none
+    /// Keep each position's norm weights (full-rank conversion then reproduces the source exactly).
+    public var perPositionNorms = false
+    /// Storage of the shared block's linear weights (f32, f16, q8_0, …).
+    public var sharedType: TensorType = .f32
+    /// Storage of the LoRA factors (f32 or f16).
+    public var loraType: TensorType = .f32
+
+    public init() {}
+
+    public func validate() throws {
+        guard sharedType.isSupported, sharedType != .q4_K, sharedType != .q6_K else {
+            throw RTXError.invalid("shared block type \(sharedType) cannot be written (use f32, f16, bf16, q8_0, q4_0, q4_1 or q5_0)")
+        }
+        guard loraType == .f32 || loraType == .f16 || loraType == .bf16 else {
+            throw RTXError.invalid("LoRA type \(loraType) is not supported (use f32, f16 or bf16)")
+        }
+        if case .rank(let r) = rank, r < 0 { throw RTXError.invalid("LoRA rank \(r) is negative") }
+    }
+}
+
+public struct ConversionReport: Sendable {
+    public var seconds: Double
+    public var sharedParameters: Int
+    public var loraParameters: Int
+    public var bytesWritten: Int
+}
+
+public enum Converter {
+    /// Convert `source` (a vanilla model) and write the recursive GGUF to `outputPath`.
+    /// `progress` gets values in [0, 1]; returning false aborts.
+    @discardableResult
+    public static func convert(_ source: Model, to outputPath: String, options: ConversionOptions,
+                               progress: ((Float) -> Bool)? = nil) throws -> ConversionReport {
+        let t0 = monotonicSeconds()
+        try options.validate()
+        guard source.plan.isVanilla, !source.recursion.isRecursive else {
+            throw RTXError.invalid("'\(source.gguf.fileName)' is already recursive; convert a vanilla model")
+        }
+        let arch = source.architecture
+        let L = source.hyper.layerCount
+        let plan: RecursionPlan
+        do { plan = try RecursionPlan(strategy: options.strategy, positions: L, loops: options.loops) }
+        catch let e as RTXError { throw RTXError.invalid("convert: \(e.message)") }
+        let (rankValue, full): (Int, Bool) = {
+            switch options.rank { case .none: return (0, false); case .rank(let r): return (r, false); case .full: return (0, true) }
+        }()
+        let spec = RecursionSpec(plan: plan, initMethod: options.initMethod, loraRank: rankValue, fullRank: full,
+                                 loraTargets: (rankValue > 0 || full) ? BlockRole.linear : [],
+                                 perPositionNorms: options.perPositionNorms,
+                                 sourceParameters: source.storedParameterCount)
+
+        var w = GGUFWriter()
+        w.alignment = source.gguf.alignment
+        for key in source.gguf.keys where key != "general.alignment" {
+            w.set(key, source.gguf.metadata[key]!)
+        }
+        spec.write(to: &w, architecture: arch, sourceName: try source.gguf.string("general.name"))
+
+        // Global tensors: copied as stored.
+        for t in source.gguf.tensors where !t.name.hasPrefix("blk.") {
+            let raw = UnsafeRawBufferPointer(start: source.gguf.bytes(of: t), count: t.byteCount)
+            try w.addTensor(t.name, dims: t.dims, type: t.type, data: Array(raw))
+        }
+
+        let total = Float(plan.storedLayers * BlockRole.allCases.count + plan.positions * BlockRole.linear.count)
+        var done: Float = 0
+        func step() throws {
+            done += 1
+            if let progress, !progress(min(done / total, 1)) {
+                throw RTXError(.aborted, "conversion cancelled by the progress callback")
+            }
+        }
+
+        var sharedParameters = 0, loraParameters = 0
+        // Shared layers: initialise each role, store it, and keep the *stored*
+        // (quantized-then-dequantized) values: residuals are taken against them,
+        // so a full-rank delta recovers the source exactly.
+        var stored: [[BlockRole: [Float]]] = []
+        for j in 0..<plan.storedLayers {
+            let sources = initSources(plan: plan, method: options.initMethod, layer: j)
+            var layer: [BlockRole: [Float]] = [:]
+            for role in BlockRole.allCases {
+                let name = arch.ggufName(role, layer: j)
+                let first = try sourceTensor(source, role: role, layer: sources[0])
+                var values = try dequantize(source, first)
+                for extra in sources.dropFirst() {
+                    let v = try dequantize(source, try sourceTensor(source, role: role, layer: extra))
+                    for i in values.indices { values[i] += v[i] }
+                }
+                if sources.count > 1 {
+                    let scale = 1 / Float(sources.count)
+                    for i in values.indices { values[i] *= scale }
+                }
+                let type = role.isNorm ? TensorType.f32 : options.sharedType
+                try w.addTensor(name, dims: first.dims, values: values, as: type)
+                layer[role] = type == .f32 ? values : roundTrip(values, columns: first.dims[0], type: type)
+                sharedParameters += values.count
+                try step()
+            }
+            stored.append(layer)
+        }
+
+        // Per-position norms and LoRA deltas.
+        for p in 0..<L {
+            let j = plan.sharedLayer(of: p)
+            if options.perPositionNorms {
+                for role in BlockRole.norms {
+                    let t = try sourceTensor(source, role: role, layer: p)
+                    try w.addTensor(RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(role, arch)),
+                                    dims: t.dims, values: try dequantize(source, t), as: .f32)
+                }
+            }
+            for role in spec.loraTargets {
+                let t = try sourceTensor(source, role: role, layer: p)
+                let rows = t.rows, cols = t.columns
+                let r = spec.rank(rows: rows, columns: cols)
+                var residual = try dequantize(source, t)
+                let shared = stored[j][role]!
+                var zero = true
+                for i in residual.indices {
+                    residual[i] -= shared[i]
+                    if residual[i] != 0 { zero = false }
+                }
+                var b = [Float](repeating: 0, count: rows * r)
+                var a = [Float](repeating: 0, count: r * cols)
+                if !zero && r > 0 {
+                    let info = b.withUnsafeMutableBufferPointer { bp in
+                        a.withUnsafeMutableBufferPointer { ap in
+                            residual.withUnsafeBufferPointer { rp in
+                                rtxk_truncated_svd(bp.baseAddress!, ap.baseAddress!, rp.baseAddress!, Int64(rows), Int64(cols), Int64(r))
+                            }
+                        }
+                    }
+                    guard info == 0 else {
+                        throw RTXError(.internal, "SVD of the residual of \(t.name) at position \(p) failed (LAPACK info \(info))")
+                    }
+                }
+                let short = RecursiveTensorNames.shortName(role, arch)
+                try w.addTensor(RecursiveTensorNames.loraA(position: p, short), dims: [cols, r], values: a, as: options.loraType)
+                try w.addTensor(RecursiveTensorNames.loraB(position: p, short), dims: [r, rows], values: b, as: options.loraType)
+                loraParameters += a.count + b.count
+                try step()
+            }
+        }
+        try w.write(to: outputPath)
+        _ = progress?(1)
+        return ConversionReport(seconds: monotonicSeconds() - t0, sharedParameters: sharedParameters,
+                                loraParameters: loraParameters, bytesWritten: w.serializedSize)
+    }
+
+    /// Source layers whose weights initialise stored layer j.
+    static func initSources(plan: RecursionPlan, method: InitMethod, layer j: Int) -> [Int] {
+        let L = plan.positions
+        if plan.strategy == .middleCycle && (j == 0 || j == plan.storedLayers - 1) {
+            return [j == 0 ? 0 : L - 1]
+        }
+        switch method {
+        case .average:
+            return plan.positions(tiedTo: j)
+        case .lower:
+            return [j]
+        case .stepwise:
+            // round(linspace(lo, hi, n))[i] with NumPy's round-half-to-even.
+            let (lo, hi, n, i): (Double, Double, Int, Int) = plan.strategy == .middleCycle
+                ? (1, Double(L - 2), plan.storedLayers - 2, j - 1)
+                : (0, Double(L - 1), plan.storedLayers, j)
+            // NumPy: linspace = arange(n) * ((hi - lo) / (n - 1)) + lo (so 7 × 29/14 rounds to 15, not 14).
+            let x = n == 1 ? lo : Double(i) * ((hi - lo) / Double(n - 1)) + lo
+            return [Int(x.rounded(.toNearestOrEven))]
+        }
+    }
+
+    static func sourceTensor(_ m: Model, role: BlockRole, layer: Int) throws -> GGUFTensor {
+        let name = m.architecture.ggufName(role, layer: layer)
+        guard let t = m.gguf.tensor(name) else { throw RTXError.format("\(m.gguf.fileName): missing tensor '\(name)'") }
+        return t
+    }
+
+    /// All elements of a stored tensor, dequantized to f32 (rows × columns, row-major).
+    public static func dequantize(_ m: Model, _ t: GGUFTensor) throws -> [Float] {
+        guard t.type.isSupported else { throw RTXError.unsupported("tensor '\(t.name)' has type \(t.type), which RTX cannot dequantize") }
+        return WeightMatrix(name: t.name, data: m.gguf.bytes(of: t), type: t.type, rows: t.rows, columns: t.columns).dequantized()
+    }
+
+    /// values → type → f32: what a reader of the stored tensor will see.
+    static func roundTrip(_ values: [Float], columns: Int, type: TensorType) -> [Float] {
+        let rows = values.count / columns
+        let rowBytes = type.rowBytes(columns)
+        var tmp = [UInt8](repeating: 0, count: rowBytes)
+        var out = [Float](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { v in
+            out.withUnsafeMutableBufferPointer { o in
+                tmp.withUnsafeMutableBytes { t in
+                    for r in 0..<rows {
+                        _ = rtxk_quantize_row(t.baseAddress!, v.baseAddress! + r * columns, Int32(type.rawValue), Int64(columns))
+                        rtxk_dequantize_row(o.baseAddress! + r * columns, t.baseAddress!, Int32(type.rawValue), Int64(columns))
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
