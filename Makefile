@@ -69,7 +69,7 @@ test-kernels:
 	$(BUILD)/tests/test_kernels $(BUILD)/tests/quant_vectors.bin
 
 test-swift: models
-	RTX_TEST_MODEL=$(abspath $(MODEL)) $(SWIFT) test
+	RTX_TEST_MODEL=$(abspath $(MODEL)) $(SWIFT) test --no-parallel
 
 test-c: models
 	rm -rf $(BUILD)/install $(BUILD)/tests/bad

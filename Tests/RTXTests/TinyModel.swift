@@ -83,10 +83,12 @@ struct TinyLlama {
     }
 }
 
+/// A fresh path for every call: tests run in parallel, and rewriting a file that
+/// another test has memory-mapped would fault (SIGBUS).
 func temporaryPath(_ name: String) -> String {
     let dir = "/tmp/rtx-tests-\(getpid())"
     mkdir(dir, 0o755)
-    return dir + "/" + name
+    return dir + "/\(UInt32.random(in: 0...UInt32.max))-" + name
 }
 
 /// The real default model, fetched by `make models` (scripts/fetch-models.sh).

@@ -68,6 +68,11 @@ void rtxk_matmul(float *y, int64_t ldy, const float *x, int64_t ldx,
 /// error ~1e-3), 0 if it takes the dequantize + sgemm path (float accuracy).
 int rtxk_matmul_uses_gemv(int type, int64_t m);
 
+/// Batch-invariant mode for the calling thread: while on, every rtxk_matmul takes
+/// the per-row GEMV path, so a row's result is bit-identical whatever other rows
+/// share the call (depth-wise batching relies on it). Returns the previous mode.
+int rtxk_set_rowwise(int on);
+
 /// Same, accumulating: Y += X · Wᵀ.
 void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx,
                      const void *w, int type, size_t row_stride,

@@ -80,6 +80,24 @@ public struct RecursionPlan: Sendable, Equatable {
         }
     }
 
+    /// Whether a token can stop after a loop: the loops are contiguous runs of
+    /// positions (CYCLE, MIDDLE-CYCLE, or any vanilla plan), not SEQUENCE's interleaving.
+    public var supportsLoopStepping: Bool { strategy != .sequence || loops == 1 }
+
+    /// The positions loop b runs, in order (CYCLE: bK ..< (b+1)K; MIDDLE-CYCLE:
+    /// the unique first layer belongs to loop 0 and the unique last one to loop B−1).
+    public func positions(inLoop b: Int) -> Range<Int> {
+        precondition(supportsLoopStepping && b >= 0 && b < loops)
+        switch strategy {
+        case .cycle, .sequence: return (b * storedLayers)..<((b + 1) * storedLayers)
+        case .middleCycle:
+            let k = loopedLayers
+            let start = b == 0 ? 0 : 1 + b * k
+            let end = b == loops - 1 ? positions : 1 + (b + 1) * k
+            return start..<end
+        }
+    }
+
     /// Positions tied to stored layer j: T(j) = { p : s(p) = j }.
     public func positions(tiedTo layer: Int) -> [Int] {
         (0..<positions).filter { sharedLayer(of: $0) == layer }

@@ -1,9 +1,12 @@
-// BlockForward.swift — one transformer block at one unrolled position, for a
-// batch of tokens. The single place where a linear map is applied (`linear`),
-// so the base GEMM and any per-position delta combine here and nowhere else.
+// BlockForward.swift — one pass of one stored (shared) layer over a batch of rows
+// that may sit at different unrolled positions and belong to different
+// sequences. The single place where a linear map is applied (`linear`): the base
+// GEMM covers every row, each position's LoRA delta is added per segment (the
+// Punica/S-LoRA idea on a CPU), and K/V-only "fill" rows (state propagation of
+// early-exited tokens) ride in the same GEMMs.
 import CRTXKernels
 
-/// Activation buffers for up to `batch` tokens. Shapes in comments are (rows, columns).
+/// Activation buffers for up to `batch` rows. Shapes in comments are (rows, columns).
 final class Scratch {
     let batch: Int
     let x: UnsafeMutablePointer<Float>      // (batch, d)  residual stream
@@ -35,68 +38,137 @@ final class Scratch {
     }
 }
 
+/// The rows of one pass through one stored layer. Rows are grouped in segments:
+/// consecutive tokens of one sequence at one unrolled position. Full segments
+/// (attention + FFN) come first, K/V-only fill segments after them.
+struct LayerBatch {
+    struct Segment {
+        var position: Int         // unrolled position p (its LoRA, norms and KV slot)
+        var rows: Range<Int>      // rows of the scratch buffers
+        var cache: KVCache        // the sequence's cache
+        var firstToken: Int       // token position of the first row
+        var fill: Bool            // true: only write K/V (state propagation)
+    }
+    var segments: [Segment] = []
+    /// Rows [0, fullRows) run the whole block; [fullRows, rows) only K/V.
+    var fullRows = 0
+    var rows = 0
+
+    mutating func add(position: Int, count: Int, cache: KVCache, firstToken: Int, fill: Bool) {
+        precondition(fill || fullRows == rows, "full segments must precede fill segments")
+        segments.append(Segment(position: position, rows: rows..<(rows + count), cache: cache, firstToken: firstToken, fill: fill))
+        rows += count
+        if !fill { fullRows = rows }
+    }
+}
+
 enum BlockForward {
-    /// out(n, W.rows) (= or +=) in(n, W.columns) · Wᵀ, plus the position's
-    /// LoRA delta unmerged: out += B · (A · in). `ldOut`: row stride of out.
-    static func linear(_ out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, _ input: UnsafePointer<Float>, rows n: Int,
-                       _ w: WeightMatrix, lora: LoRA? = nil, accumulate: Bool = false, s: Scratch) {
-        let ld = Int64(ldOut ?? w.rows)
+    /// out(n, W.rows) (= or +=) in(n, W.columns) · Wᵀ over all rows, then each
+    /// segment's LoRA delta unmerged: out[seg] += B_p · (A_p · in[seg]).
+    /// Consecutive segments with the same position share one delta GEMM.
+    static func linear(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, rows n: Int,
+                       _ w: WeightMatrix, deltas: [(rows: Range<Int>, lora: LoRA?)] = [],
+                       accumulate: Bool = false, s: Scratch) {
+        guard n > 0 else { return }
+        let ld = Int64(w.rows), ldIn = Int64(w.columns)
         if accumulate {
-            rtxk_matmul_acc(out, ld, input, Int64(w.columns), w.data, Int32(w.type.rawValue),
-                            w.rowStride, Int64(n), Int64(w.columns), Int64(w.rows))
+            rtxk_matmul_acc(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld)
         } else {
-            rtxk_matmul(out, ld, input, Int64(w.columns), w.data, Int32(w.type.rawValue),
-                        w.rowStride, Int64(n), Int64(w.columns), Int64(w.rows))
+            rtxk_matmul(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld)
         }
-        guard let lora, lora.rank > 0 else { return }
-        let r = lora.rank
-        rtxk_matmul(s.loraMid, Int64(r), input, Int64(w.columns), lora.a.data, Int32(lora.a.type.rawValue),
-                    lora.a.rowStride, Int64(n), Int64(w.columns), Int64(r))
-        rtxk_matmul_acc(out, ld, s.loraMid, Int64(r), lora.b.data, Int32(lora.b.type.rawValue),
-                        lora.b.rowStride, Int64(n), Int64(r), Int64(w.rows))
+        for (rows, lora) in deltas {
+            guard let lora, lora.rank > 0, !rows.isEmpty else { continue }
+            let r = Int64(lora.rank), m = Int64(rows.count)
+            rtxk_matmul(s.loraMid, r, input + rows.lowerBound * w.columns, ldIn, lora.a.data, Int32(lora.a.type.rawValue),
+                        lora.a.rowStride, m, ldIn, r)
+            rtxk_matmul_acc(out + rows.lowerBound * w.rows, ld, s.loraMid, r, lora.b.data, Int32(lora.b.type.rawValue),
+                            lora.b.rowStride, m, r, ld)
+        }
     }
 
-    /// Run the block of unrolled position `p` over n tokens at positions
-    /// pos0 ..< pos0+n, updating s.x in place and writing K/V into kv slot p.
-    static func run(model: Model, position p: Int, n: Int, pos0: Int, s: Scratch, kv: KVCache) {
+    /// Runs of consecutive segments at the same position, with that position's delta for `role`.
+    static func deltas(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole) -> [(rows: Range<Int>, lora: LoRA?)] {
+        var out: [(rows: Range<Int>, lora: LoRA?)] = []
+        var lastPosition = -1
+        for seg in segments {
+            if seg.position == lastPosition, let last = out.last, last.rows.upperBound == seg.rows.lowerBound {
+                out[out.count - 1].rows = last.rows.lowerBound..<seg.rows.upperBound
+            } else {
+                out.append((seg.rows, model.weights.positions[seg.position].lora[role]))
+                lastPosition = seg.position
+            }
+        }
+        return out
+    }
+
+    /// Per-segment RMSNorm of the rows of `x` into `xn` with each position's weights.
+    static func norm(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ s: Scratch, ffn: Bool) {
+        let d = model.hyper.embeddingLength
+        for seg in segments {
+            let pw = model.weights.positions[seg.position]
+            (ffn ? pw.ffnNorm : pw.attnNorm).withUnsafeBufferPointer {
+                rtxk_rmsnorm(s.xn + seg.rows.lowerBound * d, s.x + seg.rows.lowerBound * d, $0.baseAddress!,
+                             Int64(seg.rows.count), Int64(d), model.hyper.normEpsilon)
+            }
+        }
+    }
+
+    /// One pass of stored layer `layer` over `batch` (rows of s.x; every segment's
+    /// position must map to `layer`). Updates full rows of s.x in place and writes
+    /// K/V of every row into its sequence's cache.
+    static func run(model: Model, layer: Int, batch: LayerBatch, s: Scratch) {
         let h = model.hyper
-        let layer = model.weights.layers[model.plan.sharedLayer(of: p)]
-        let at = model.weights.positions[p]
-        let d = h.embeddingLength
-
-        // Attention sub-layer.
-        at.attnNorm.withUnsafeBufferPointer { rtxk_rmsnorm(s.xn, s.x, $0.baseAddress!, Int64(n), Int64(d), h.normEpsilon) }
-        linear(s.q, s.xn, rows: n, layer.attnQ, lora: at.lora[.attnQ], s: s)
-        // K and V go straight into this position's cache rows.
-        let kRows = kv.keys(position: p, token: pos0)
-        let vRows = kv.values(position: p, token: pos0)
-        linear(kRows, s.xn, rows: n, layer.attnK, lora: at.lora[.attnK], s: s)
-        linear(vRows, s.xn, rows: n, layer.attnV, lora: at.lora[.attnV], s: s)
+        let w = model.weights.layers[layer]
+        let all = batch.segments[...]
+        let full = all.prefix { !$0.fill }
+        let n = batch.rows, nFull = batch.fullRows
+        for seg in all {
+            precondition(model.plan.sharedLayer(of: seg.position) == layer, "position \(seg.position) does not run layer \(layer)")
+            for i in seg.rows { s.pos[i] = Int32(seg.firstToken + i - seg.rows.lowerBound) }
+        }
         let neox: Int32 = model.recipe.ropeLayout == .neox ? 1 : 0
-        rtxk_rope(s.q, s.pos, Int64(n), Int64(h.headCount), Int64(h.headDim), Int64(h.ropeDimensions), h.ropeFreqBase, neox)
-        rtxk_rope(kRows, s.pos, Int64(n), Int64(h.headCountKV), Int64(h.headDim), Int64(h.ropeDimensions), h.ropeFreqBase, neox)
-        let scale = 1 / Float(h.headDim).squareRoot()
-        rtxk_attention(s.att, s.q, kv.keys(position: p), kv.values(position: p), Int64(n), Int64(pos0),
-                       Int64(h.headCount), Int64(h.headCountKV), Int64(h.headDim), scale, 0)
-        linear(s.x, s.att, rows: n, layer.attnOutput, lora: at.lora[.attnOutput], accumulate: true, s: s)
 
-        // Feed-forward sub-layer (SwiGLU).
-        at.ffnNorm.withUnsafeBufferPointer { rtxk_rmsnorm(s.xn, s.x, $0.baseAddress!, Int64(n), Int64(d), h.normEpsilon) }
-        linear(s.gate, s.xn, rows: n, layer.ffnGate, lora: at.lora[.ffnGate], s: s)
-        linear(s.up, s.xn, rows: n, layer.ffnUp, lora: at.lora[.ffnUp], s: s)
-        rtxk_silu_mul(s.gate, s.gate, s.up, Int64(n * h.feedForwardLength))
-        linear(s.x, s.gate, rows: n, layer.ffnDown, lora: at.lora[.ffnDown], accumulate: true, s: s)
+        // Attention sub-layer: K/V for every row (fills included), Q for full rows.
+        norm(model, all, s, ffn: false)
+        linear(s.k, s.xn, rows: n, w.attnK, deltas: deltas(model, all, .attnK), s: s)
+        linear(s.v, s.xn, rows: n, w.attnV, deltas: deltas(model, all, .attnV), s: s)
+        rtxk_rope(s.k, s.pos, Int64(n), Int64(h.headCountKV), Int64(h.headDim), Int64(h.ropeDimensions), h.ropeFreqBase, neox)
+        let kv = h.kvDim
+        for seg in all {
+            let count = seg.rows.count * kv
+            (seg.cache.keys(position: seg.position, token: seg.firstToken)).update(from: s.k + seg.rows.lowerBound * kv, count: count)
+            (seg.cache.values(position: seg.position, token: seg.firstToken)).update(from: s.v + seg.rows.lowerBound * kv, count: count)
+        }
+        guard nFull > 0 else { return }
+        linear(s.q, s.xn, rows: nFull, w.attnQ, deltas: deltas(model, full, .attnQ), s: s)
+        rtxk_rope(s.q, s.pos, Int64(nFull), Int64(h.headCount), Int64(h.headDim), Int64(h.ropeDimensions), h.ropeFreqBase, neox)
+        let scale = 1 / Float(h.headDim).squareRoot()
+        for seg in full {
+            let r0 = seg.rows.lowerBound
+            rtxk_attention(s.att + r0 * h.qDim, s.q + r0 * h.qDim, seg.cache.keys(position: seg.position),
+                           seg.cache.values(position: seg.position), Int64(seg.rows.count), Int64(seg.firstToken),
+                           Int64(h.headCount), Int64(h.headCountKV), Int64(h.headDim), scale, 0)
+        }
+        linear(s.x, s.att, rows: nFull, w.attnOutput, deltas: deltas(model, full, .attnOutput), accumulate: true, s: s)
+
+        // Feed-forward sub-layer (SwiGLU), full rows only.
+        norm(model, full, s, ffn: true)
+        linear(s.gate, s.xn, rows: nFull, w.ffnGate, deltas: deltas(model, full, .ffnGate), s: s)
+        linear(s.up, s.xn, rows: nFull, w.ffnUp, deltas: deltas(model, full, .ffnUp), s: s)
+        rtxk_silu_mul(s.gate, s.gate, s.up, Int64(nFull * h.feedForwardLength))
+        linear(s.x, s.gate, rows: nFull, w.ffnDown, deltas: deltas(model, full, .ffnDown), accumulate: true, s: s)
     }
 
-    /// Embedding rows of n tokens into s.x.
-    static func embed(model: Model, tokens: UnsafeBufferPointer<Int32>, s: Scratch) {
+    /// Embedding rows of `tokens` into s.x starting at row `first`.
+    static func embed(model: Model, tokens: UnsafeBufferPointer<Int32>, s: Scratch, first: Int = 0) {
         let d = model.hyper.embeddingLength
         for (i, t) in tokens.enumerated() {
-            model.weights.tokenEmbedding.dequantizeRow(Int(t), into: s.x + i * d)
+            model.weights.tokenEmbedding.dequantizeRow(Int(t), into: s.x + (first + i) * d)
         }
     }
 
-    /// Final norm + LM head for `n` rows of s.x starting at row `first`, into logits(n, vocab).
+    /// Final norm + LM head (the exit head) for `n` rows of s.x starting at row
+    /// `first`, into logits(n, vocab).
     static func head(model: Model, first: Int, n: Int, s: Scratch, logits: UnsafeMutablePointer<Float>) {
         let d = model.hyper.embeddingLength
         model.weights.outputNorm.withUnsafeBufferPointer {

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 public enum StopReason: Int32, Sendable {
-    case none = 0, maxTokens = 1, endOfGeneration = 2, stopString = 3, callback = 4, contextFull = 5
+    case none = 0, maxTokens = 1, endOfGeneration = 2, stopString = 3, callback = 4, contextFull = 5, cancelled = 6
 }
 
 public struct GenerationOptions: Sendable {
@@ -48,8 +48,7 @@ public final class Generator {
     public private(set) var tokens: [Int32] = []
 
     private var sampler: Sampler
-    private var pending: [UInt8] = []
-    private let stops: [[UInt8]]
+    private var text: TextStream
     private var finished = false
 
     /// Tokenizes and evaluates the prompt (appended to what the session holds).
@@ -58,7 +57,7 @@ public final class Generator {
         self.session = session
         self.options = options
         self.sampler = try Sampler(options.sampling)
-        self.stops = options.stop.filter { !$0.isEmpty }.map { Array($0.utf8) }
+        self.text = TextStream(stop: options.stop)
         let tokenizer = session.model.tokenizer
         // BOS only at the start of a sequence and only if the model asks for it
         // (tokenizer.ggml.add_bos_token), as llama.cpp does.
@@ -88,8 +87,8 @@ public final class Generator {
         }
         generatedCount += 1
         tokens.append(token)
-        pending += session.model.tokenizer.bytes(of: token, renderSpecial: false)
-        let text = takeEmittableText()
+        let (piece, hitStop) = text.append(session.model.tokenizer.bytes(of: token, renderSpecial: false))
+        if hitStop { stopReason = .stopString }
         if stopReason == .none && generatedCount < options.maxTokens {
             if session.count >= session.capacity {
                 stopReason = .contextFull
@@ -97,7 +96,7 @@ public final class Generator {
                 try session.evaluate([token])
             }
         }
-        return GeneratedToken(token: token, text: text, stopReason: .none)
+        return GeneratedToken(token: token, text: piece, stopReason: .none)
     }
 
     /// Stop early (e.g. a callback asked to); the next `next()` returns the final item.
@@ -106,19 +105,27 @@ public final class Generator {
     private func finish(_ reason: StopReason) -> GeneratedToken {
         finished = true
         stopReason = reason
-        let rest = reason == .stopString ? [] : pending
-        pending.removeAll()
-        return GeneratedToken(token: nil, text: rest, stopReason: reason)
+        return GeneratedToken(token: nil, text: text.finish(discard: reason == .stopString), stopReason: reason)
     }
+}
 
-    /// Text that is complete UTF-8 and cannot be the beginning of a stop string.
-    private func takeEmittableText() -> [UInt8] {
+/// Incremental detokenized text: emits only complete UTF-8 that cannot be the
+/// beginning of a stop string; reports when a stop string appears (the stop
+/// string and what follows it are never emitted).
+public struct TextStream: Sendable {
+    private var pending: [UInt8] = []
+    private let stops: [[UInt8]]
+
+    public init(stop: [String]) { stops = stop.filter { !$0.isEmpty }.map { Array($0.utf8) } }
+
+    /// Add a token's bytes; returns the text now safe to emit and whether a stop string was hit.
+    public mutating func append(_ bytes: [UInt8]) -> (text: [UInt8], stopped: Bool) {
+        pending += bytes
         for stop in stops {
             if let i = firstIndex(of: stop, in: pending) {
                 let out = Array(pending[..<i])
                 pending.removeAll()
-                stopReason = .stopString
-                return out
+                return (out, true)
             }
         }
         var cut = pending.count - incompleteUTF8Suffix(pending)
@@ -133,7 +140,13 @@ public final class Generator {
         cut -= hold
         let out = Array(pending[..<cut])
         pending.removeFirst(cut)
-        return out
+        return (out, false)
+    }
+
+    /// The held-back rest at the end of generation (nothing after a stop string).
+    public mutating func finish(discard: Bool) -> [UInt8] {
+        defer { pending.removeAll() }
+        return discard ? [] : pending
     }
 }
 

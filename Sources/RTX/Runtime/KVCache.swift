@@ -24,9 +24,31 @@ public final class KVCache: @unchecked Sendable {
         self.positions = positions
         self.capacity = capacity
         self.kvDim = kvDim
+        KVCache.account(byteCount)
     }
 
-    deinit { free(keys); free(values) }
+    deinit {
+        free(keys); free(values)
+        KVCache.account(-byteCount)
+    }
+
+    // Live caches and their bytes, process-wide (leak checks and memory reports).
+    nonisolated(unsafe) private static var live = (count: 0, bytes: 0)
+    nonisolated(unsafe) private static var lock = pthread_mutex_t()
+    private static let lockReady: Bool = { pthread_mutex_init(&lock, nil); return true }()
+    private static func account(_ bytes: Int) {
+        _ = lockReady
+        pthread_mutex_lock(&lock)
+        live.count += bytes > 0 ? 1 : -1
+        live.bytes += bytes
+        pthread_mutex_unlock(&lock)
+    }
+    /// KV caches alive in this process, and their bytes.
+    public static var liveCaches: (count: Int, bytes: Int) {
+        _ = lockReady
+        pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+        return live
+    }
 
     public var byteCount: Int { 2 * positions * capacity * kvDim * 4 }
 

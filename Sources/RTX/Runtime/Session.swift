@@ -1,5 +1,11 @@
 // Session.swift — one sequence's state: its KV cache, scratch buffers and the
-// logits of the last evaluation. Used by one thread at a time.
+// logits of the last evaluation. Two ways to advance it:
+//   evaluate(tokens)                     whole depth, prompt chunks through GEMM
+//   beginToken → stepLoop… → exitToken   one loop of the shared block at a time,
+//                                        reading each loop's exit logits
+// Early-exited tokens leave K/V gaps at the positions they skipped; those are
+// filled by state propagation in the next pass through each layer.
+// Used by one thread at a time.
 import CRTXKernels
 
 public final class Session: @unchecked Sendable {
@@ -15,6 +21,13 @@ public final class Session: @unchecked Sendable {
         }
     }
 
+    /// What one loop of the shared block produced for the pending token.
+    public struct LoopResult: Sendable {
+        public var loop: Int          // the loop just run (0-based)
+        public var isLast: Bool       // no loop is left: the token must exit
+        public var estimate: ExitEstimate
+    }
+
     public let model: Model
     public let capacity: Int
     public let batchSize: Int
@@ -28,10 +41,18 @@ public final class Session: @unchecked Sendable {
     public private(set) var history: [Int32] = []
     let kv: KVCache
     let scratch: Scratch
-    /// (logitRows, vocab) logits of the last evaluate call.
+    /// (logitRows, vocab) logits of the last evaluate call or loop step.
     private var logitStorage = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var logitCapacity = 0
     public private(set) var logitRows = 0
+
+    /// The token being computed loop by loop, and the next loop it will run.
+    public private(set) var pending: (token: Int32, nextLoop: Int)?
+    /// K/V still owed by early-exited tokens (state propagation).
+    var fills = FillQueue()
+    private var fillRunner = FillRunner()
+    /// Loop at which each cached token exited (B = full depth), for statistics.
+    public private(set) var exitLoops: [Int] = []
 
     public init(model: Model, options: Options = Options()) throws {
         let h = model.hyper
@@ -46,7 +67,9 @@ public final class Session: @unchecked Sendable {
         self.batchSize = min(options.batchSize, ctx)
         self.threads = options.threads > 0 ? options.threads : Int(rtxk_default_threads())
         self.kv = try KVCache(positions: model.plan.positions, capacity: ctx, kvDim: h.kvDim)
-        self.scratch = Scratch(hyper: h, batch: self.batchSize, maxLoRARank: model.weights.maxLoRARank)
+        // Room for a full batch plus the fill rows one pass can carry.
+        self.scratch = Scratch(hyper: h, batch: self.batchSize + FillQueue.rowsPerPass(model.plan),
+                               maxLoRARank: model.weights.maxLoRARank)
     }
 
     deinit { logitStorage.deallocate() }
@@ -54,13 +77,23 @@ public final class Session: @unchecked Sendable {
     public func reset() {
         count = 0
         history.removeAll(keepingCapacity: true)
+        exitLoops.removeAll(keepingCapacity: true)
         logitRows = 0
+        pending = nil
+        fills = FillQueue()
     }
 
-    /// Append `tokens` and run the model over them. Keeps the logits of the last
-    /// token, or of every token when `allLogits`. On error nothing is appended.
-    public func evaluate(_ tokens: [Int32], allLogits: Bool = false) throws {
-        guard !tokens.isEmpty else { throw RTXError.invalid("evaluate: no tokens given") }
+    private func reserveLogits(rows: Int) -> UnsafeMutablePointer<Float> {
+        let needed = rows * model.vocabularySize
+        if logitCapacity < needed {
+            logitStorage.deallocate()
+            logitStorage = .allocate(capacity: needed)
+            logitCapacity = needed
+        }
+        return logitStorage
+    }
+
+    private func checkTokens(_ tokens: [Int32]) throws {
         let vocab = model.vocabularySize
         for (i, t) in tokens.enumerated() where t < 0 || Int(t) >= vocab {
             throw RTXError(.tokenOutOfRange, "token #\(i) has id \(t), outside the vocabulary [0, \(vocab))")
@@ -68,29 +101,46 @@ public final class Session: @unchecked Sendable {
         guard count + tokens.count <= capacity else {
             throw RTXError(.contextFull, "context full: \(count) tokens cached + \(tokens.count) new > capacity \(capacity)")
         }
-        rtxk_set_threads(Int32(threads))
-        let outRows = allLogits ? tokens.count : 1
-        if logitCapacity < outRows * vocab {
-            logitStorage.deallocate()
-            logitStorage = .allocate(capacity: outRows * vocab)
-            logitCapacity = outRows * vocab
-        }
-        let out = logitStorage
+    }
 
+    private func checkAbort(_ p: Int) throws {
+        if let shouldAbort, shouldAbort() {
+            throw RTXError(.aborted, "evaluation aborted by the abort callback at position \(p)")
+        }
+    }
+
+    /// One pass of position p's layer over the `n` full rows at the front of
+    /// scratch.x (tokens firstToken…), carrying the fills owed to that layer.
+    private func pass(position p: Int, rows n: Int, firstToken: Int) {
+        let layer = model.plan.sharedLayer(of: p)
+        let room = scratch.batch - n
+        fillRunner.settle(&fills, layer: layer, room: room, model: model)
+        var batch = LayerBatch()
+        batch.add(position: p, count: n, cache: kv, firstToken: firstToken, fill: false)
+        fills.attach(layer: layer, limit: room, to: &batch, scratch: scratch, model: model)
+        BlockForward.run(model: model, layer: layer, batch: batch, s: scratch)
+    }
+
+    // MARK: Whole-depth evaluation
+
+    /// Append `tokens` and run the model over them. Keeps the logits of the last
+    /// token, or of every token when `allLogits`. On error nothing is appended.
+    public func evaluate(_ tokens: [Int32], allLogits: Bool = false) throws {
+        guard !tokens.isEmpty else { throw RTXError.invalid("evaluate: no tokens given") }
+        guard pending == nil else { throw RTXError.invalid("evaluate: a token is being stepped loop by loop; exit it first") }
+        try checkTokens(tokens)
+        rtxk_set_threads(Int32(threads))
+        let vocab = model.vocabularySize
+        let out = reserveLogits(rows: allLogits ? tokens.count : 1)
         let start = count
         var done = 0
         try tokens.withUnsafeBufferPointer { all in
             while done < all.count {
                 let n = min(batchSize, all.count - done)
-                let chunk = UnsafeBufferPointer(rebasing: all[done..<(done + n)])
-                let pos0 = start + done
-                for i in 0..<n { scratch.pos[i] = Int32(pos0 + i) }
-                BlockForward.embed(model: model, tokens: chunk, s: scratch)
+                BlockForward.embed(model: model, tokens: UnsafeBufferPointer(rebasing: all[done..<(done + n)]), s: scratch)
                 for p in 0..<model.plan.positions {
-                    if let shouldAbort, shouldAbort() {
-                        throw RTXError(.aborted, "evaluation aborted by the abort callback at position \(p)")
-                    }
-                    BlockForward.run(model: model, position: p, n: n, pos0: pos0, s: scratch, kv: kv)
+                    try checkAbort(p)
+                    pass(position: p, rows: n, firstToken: start + done)
                 }
                 if allLogits {
                     BlockForward.head(model: model, first: 0, n: n, s: scratch, logits: out + done * vocab)
@@ -102,7 +152,55 @@ public final class Session: @unchecked Sendable {
         }
         count += tokens.count
         history += tokens
-        logitRows = outRows
+        exitLoops += Array(repeating: model.plan.loops, count: tokens.count)
+        logitRows = allLogits ? tokens.count : 1
+    }
+
+    // MARK: Loop stepping
+
+    /// Start computing `token` (appended at the next cache position) loop by loop.
+    public func beginToken(_ token: Int32) throws {
+        guard pending == nil else { throw RTXError.invalid("beginToken: token \(pending!.token) is still being stepped; exit it first") }
+        guard model.plan.supportsLoopStepping else {
+            throw RTXError.unsupported("loop stepping needs contiguous loops (cycle or middle-cycle); this model uses \(model.plan.strategy.rawValue)")
+        }
+        try checkTokens([token])
+        [token].withUnsafeBufferPointer { BlockForward.embed(model: model, tokens: $0, s: scratch) }
+        pending = (token, 0)
+    }
+
+    /// Run the next loop of the shared block for the pending token; its exit
+    /// logits (final norm + LM head on the hidden state) become `logits()`.
+    public func stepLoop() throws -> LoopResult {
+        guard let (token, b) = pending else { throw RTXError.invalid("stepLoop: no pending token (call beginToken first)") }
+        guard b < model.plan.loops else { throw RTXError.invalid("stepLoop: all \(model.plan.loops) loops have run; exit the token") }
+        rtxk_set_threads(Int32(threads))
+        for p in model.plan.positions(inLoop: b) {
+            try checkAbort(p)
+            pass(position: p, rows: 1, firstToken: count)
+        }
+        let out = reserveLogits(rows: 1)
+        BlockForward.head(model: model, first: 0, n: 1, s: scratch, logits: out)
+        logitRows = 1
+        pending = (token, b + 1)
+        let estimate = ExitEstimate(logits: UnsafeBufferPointer(start: out, count: model.vocabularySize))
+        return LoopResult(loop: b, isLast: b + 1 == model.plan.loops, estimate: estimate)
+    }
+
+    /// Finish the pending token after the loops run so far. Positions it skipped
+    /// get K/V by state propagation: its hidden state goes through the K/V
+    /// projections (with LoRA) of each skipped position, in the next passes.
+    public func exitToken() throws {
+        guard let (token, loopsRun) = pending else { throw RTXError.invalid("exitToken: no pending token") }
+        guard loopsRun > 0 else { throw RTXError.invalid("exitToken: the token has not run any loop yet") }
+        if loopsRun < model.plan.loops {
+            let skipped = (loopsRun..<model.plan.loops).flatMap { Array(model.plan.positions(inLoop: $0)) }
+            fills.add(hidden: scratch.x, dim: model.hyper.embeddingLength, token: count, cache: kv, positions: skipped)
+        }
+        pending = nil
+        count += 1
+        history.append(token)
+        exitLoops.append(loopsRun)
     }
 
     /// Logits of row `index` of the last evaluation (-1: last).
@@ -114,5 +212,23 @@ public final class Session: @unchecked Sendable {
         }
         let vocab = model.vocabularySize
         return UnsafeBufferPointer(start: logitStorage + row * vocab, count: vocab)
+    }
+
+    /// The pending token's hidden state after the loops run so far (d floats).
+    public func pendingHiddenState() -> [Float] {
+        Array(UnsafeBufferPointer(start: scratch.x, count: model.hyper.embeddingLength))
+    }
+
+    /// Run the state propagation still owed now (normally it rides in later passes).
+    public func propagatePendingState() {
+        fillRunner.flush(&fills, model: model)
+    }
+
+    /// The cached key row of `token` at unrolled position p (tests, inspection).
+    public func cachedKeys(position p: Int, token: Int) -> [Float] {
+        Array(UnsafeBufferPointer(start: kv.keys(position: p, token: token), count: kv.kvDim))
+    }
+    public func cachedValues(position p: Int, token: Int) -> [Float] {
+        Array(UnsafeBufferPointer(start: kv.values(position: p, token: token), count: kv.kvDim))
     }
 }

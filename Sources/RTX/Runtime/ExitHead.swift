@@ -1,0 +1,28 @@
+// ExitHead.swift — what an exit head's logits say: the top token, its softmax
+// probability (the confidence an exit policy thresholds) and the top-1/top-2 margin.
+
+public struct ExitEstimate: Sendable, Equatable {
+    public var top: Int32
+    /// max softmax probability, in (0, 1].
+    public var confidence: Float
+    /// top-1 minus top-2 probability.
+    public var margin: Float
+
+    public init(logits: UnsafeBufferPointer<Float>) {
+        var best = 0, second = -1
+        for i in 1..<logits.count {
+            if logits[i] > logits[best] { second = best; best = i } else if second < 0 || logits[i] > logits[second] { second = i }
+        }
+        if second < 0 { second = best }
+        let m = logits[best]
+        var sum: Float = 0
+        for l in logits { sum += expf(l - m) }
+        top = Int32(best)
+        confidence = 1 / sum
+        margin = (1 - expf(logits[second] - m)) / sum
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
