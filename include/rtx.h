@@ -6,6 +6,8 @@
  *   2. status & errors      6. sampling
  *   3. callbacks & logging  7. generation
  *   4. model & tokenizer    8. conversion & unrolled export
+ *                           9. loop stepping (one loop of the shared block at a time)
+ *                          10. scheduler (continuous depth-wise batching, early exit)
  *
  * Conventions
  * - Every function that can fail returns an rtx_status; results come back
@@ -58,7 +60,9 @@ RTX_API int32_t rtx_abi_version(void);
 /** sizeof() of each public params/info struct as the library sees it, by name
  *  ("rtx_model_params", "rtx_context_params", "rtx_sampling_params",
  *  "rtx_generate_params", "rtx_model_info", "rtx_generate_result",
- *  "rtx_generated_token", "rtx_chat_message", "rtx_convert_params"); 0 for an unknown name.
+ *  "rtx_generated_token", "rtx_chat_message", "rtx_convert_params",
+ *  "rtx_loop_result", "rtx_scheduler_params", "rtx_request_params",
+ *  "rtx_scheduler_event", "rtx_scheduler_stats"); 0 for an unknown name.
  *  Lets bindings verify their mirrored layouts. */
 RTX_API size_t rtx_struct_size(const char *name);
 
@@ -267,6 +271,7 @@ typedef enum rtx_stop_reason {
     RTX_STOP_STRING = 3,
     RTX_STOP_CALLBACK = 4,    /* the token callback returned false */
     RTX_STOP_CONTEXT_FULL = 5,
+    RTX_STOP_CANCELLED = 6,   /* cancelled through the scheduler */
 } rtx_stop_reason;
 
 typedef struct rtx_generate_result {
@@ -339,6 +344,128 @@ RTX_API rtx_status rtx_convert(const char *src_path, const char *dst_path, const
  *  run. type: storage of merged weights ("f32", "f16", "bf16", "q8_0", ...; NULL = "f32"). */
 RTX_API rtx_status rtx_export_unrolled(const char *src_path, const char *dst_path, const char *type,
                                        rtx_progress_callback progress, void *progress_user_data);
+
+/* ======================================================================== */
+/* 9. Loop stepping                                                          */
+/* ======================================================================== */
+/* A recursive model runs its shared block B times per token. Loop stepping runs
+ * one loop at a time for the context's next token and exposes that loop's exit
+ * logits (final norm + LM head on the current hidden state), so the caller can
+ * decide to continue or exit. Positions a token skips get K/V by state
+ * propagation (its hidden state through the K/V projections, with LoRA, of each
+ * skipped position), carried by the next passes through those layers.
+ * Needs the cycle or middle-cycle strategy (or a vanilla model: one loop). */
+
+typedef struct rtx_loop_result {
+    uint32_t struct_size;     /* set by the caller */
+    int32_t loop;             /* loop just run, 0-based */
+    bool is_last;             /* no loop left: the token must exit */
+    int32_t top_token;        /* argmax of this loop's exit logits */
+    float confidence;         /* max softmax probability of the exit logits */
+    float margin;             /* top-1 minus top-2 probability */
+} rtx_loop_result;
+
+/** Start `token` (appended at the next cache position). RTX_ERR_INVALID_ARGUMENT
+ *  if a token is already pending; RTX_ERR_UNSUPPORTED for the sequence strategy. */
+RTX_API rtx_status rtx_loop_begin(rtx_context *ctx, int32_t token);
+/** Run the next loop; its exit logits become rtx_get_logits(ctx, -1). */
+RTX_API rtx_status rtx_loop_step(rtx_context *ctx, rtx_loop_result *out);
+/** Finish the pending token after the loops run so far (at least one). */
+RTX_API rtx_status rtx_loop_exit(rtx_context *ctx);
+
+/* ======================================================================== */
+/* 10. Scheduler: continuous depth-wise batching with early exit             */
+/* ======================================================================== */
+/* Up to max_rows rows (tokens) are in flight, each at its own loop and request;
+ * one rtx_scheduler_step is one pass of the shared block over all of them. Rows
+ * that exit or finish are refilled from the queue at once; prompts enter in
+ * chunks. Needs the cycle strategy (a vanilla model gives continuous
+ * sequence-wise batching). A scheduler is used by one thread at a time. */
+
+typedef struct rtx_scheduler rtx_scheduler;
+
+typedef enum rtx_exit_kind {
+    RTX_EXIT_FULL_DEPTH = 0,      /* all B loops */
+    RTX_EXIT_CONFIDENCE = 1,      /* exit once max softmax prob >= threshold, after >= min_loops loops */
+    RTX_EXIT_FIXED = 2,           /* exit after fixed_loops loops */
+    RTX_EXIT_ORACLE_MEASURE = 3,  /* full depth; records each token's oracle exit loop */
+    RTX_EXIT_ORACLE_REPLAY = 4,   /* token i exits after oracle_loops[i] loops */
+} rtx_exit_kind;
+
+typedef struct rtx_exit_policy {
+    int32_t kind;                 /* rtx_exit_kind */
+    float threshold;
+    int32_t min_loops;
+    int32_t fixed_loops;
+    const int32_t *oracle_loops;  /* copied at submit */
+    size_t n_oracle_loops;
+} rtx_exit_policy;
+
+typedef struct rtx_scheduler_params {
+    uint32_t struct_size;         /* = sizeof(rtx_scheduler_params) */
+    int32_t max_rows;             /* rows in flight per step (default 16) */
+    int32_t prefill_chunk;        /* prompt tokens a request brings into one step (default 32) */
+    int32_t n_threads;            /* 0 = physical cores */
+    bool batch_invariant;         /* per-row products: output independent of batching (default true) */
+} rtx_scheduler_params;
+
+typedef struct rtx_request_params {
+    uint32_t struct_size;         /* = sizeof(rtx_request_params) */
+    int32_t max_tokens;           /* default 128 */
+    rtx_sampling_params sampling; /* default greedy */
+    rtx_exit_policy exit;         /* default full depth */
+    const char *const *stop;      /* stop strings */
+    size_t n_stop;
+    bool stop_at_eos;             /* default true */
+    bool add_bos;                 /* prepend BOS if the model asks for one (default true) */
+    bool parse_special;           /* default true */
+} rtx_request_params;
+
+typedef enum rtx_event_kind { RTX_EVENT_TOKEN = 0, RTX_EVENT_FINISHED = 1 } rtx_event_kind;
+
+typedef struct rtx_scheduler_event {
+    int32_t request_id;
+    int32_t kind;                 /* rtx_event_kind */
+    int32_t token;                /* TOKEN: the generated token */
+    int32_t loops;                /* TOKEN: loops it ran before exiting */
+    int32_t stop_reason;          /* FINISHED: rtx_stop_reason */
+    const char *text;             /* text completed (valid until the next step/free) */
+    size_t text_len;
+} rtx_scheduler_event;
+
+typedef struct rtx_scheduler_stats {
+    uint32_t struct_size;         /* set by the caller */
+    int64_t steps;
+    int64_t generated_tokens;
+    int64_t prompt_tokens;
+    int64_t fill_rows;            /* state-propagation rows carried by passes */
+    double mean_loops_per_token;
+    int32_t pending_requests;     /* queued or running */
+    int32_t n_loops;              /* B */
+    int64_t exit_histogram[16];   /* tokens that exited after b+1 loops (b < 16) */
+} rtx_scheduler_stats;
+
+RTX_API void rtx_scheduler_default_params(rtx_scheduler_params *out);
+RTX_API void rtx_request_default_params(rtx_request_params *out);
+/** The scheduler borrows the model until freed. */
+RTX_API rtx_status rtx_scheduler_create(rtx_model *model, const rtx_scheduler_params *params, rtx_scheduler **out_scheduler);
+RTX_API void rtx_scheduler_free(rtx_scheduler *scheduler);
+/** Queue a request (prompt text); *out_id identifies its events. */
+RTX_API rtx_status rtx_scheduler_submit(rtx_scheduler *scheduler, const char *prompt, const rtx_request_params *params, int32_t *out_id);
+/** Queue a request given as token ids. */
+RTX_API rtx_status rtx_scheduler_submit_tokens(rtx_scheduler *scheduler, const int32_t *tokens, size_t n_tokens,
+                                               const rtx_request_params *params, int32_t *out_id);
+/** Cancel a queued or running request; its FINISHED event (RTX_STOP_CANCELLED)
+ *  comes with the next step. Unknown or finished ids: RTX_ERR_INVALID_ARGUMENT. */
+RTX_API rtx_status rtx_scheduler_cancel(rtx_scheduler *scheduler, int32_t request_id);
+/** One pass of the shared block over every row in flight. *out_events points to
+ *  *out_n events owned by the scheduler, valid until the next step or free. */
+RTX_API rtx_status rtx_scheduler_step(rtx_scheduler *scheduler, const rtx_scheduler_event **out_events, size_t *out_n);
+RTX_API rtx_status rtx_scheduler_get_stats(const rtx_scheduler *scheduler, rtx_scheduler_stats *out);
+/** Oracle exit loops recorded for a request (RTX_EXIT_ORACLE_MEASURE) that has
+ *  finished; *out_n gets the count (RTX_ERR_BUFFER_TOO_SMALL if capacity is smaller). */
+RTX_API rtx_status rtx_scheduler_oracle_loops(rtx_scheduler *scheduler, int32_t request_id, int32_t *loops,
+                                              size_t capacity, size_t *out_n);
 
 #ifdef __cplusplus
 }

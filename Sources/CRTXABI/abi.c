@@ -22,6 +22,11 @@ size_t rtxabi_struct_size(const char *name) {
     RTX_SIZE(rtx_generated_token);
     RTX_SIZE(rtx_chat_message);
     RTX_SIZE(rtx_convert_params);
+    RTX_SIZE(rtx_loop_result);
+    RTX_SIZE(rtx_scheduler_params);
+    RTX_SIZE(rtx_request_params);
+    RTX_SIZE(rtx_scheduler_event);
+    RTX_SIZE(rtx_scheduler_stats);
 #undef RTX_SIZE
     return 0;
 }

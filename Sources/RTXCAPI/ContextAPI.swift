@@ -82,3 +82,30 @@ public func rtx_get_logits(_ ctx: OpaquePointer?, _ index: Int32, _ outLogits: U
         outVocab?.pointee = logits.count
     }
 }
+
+// MARK: §9 Loop stepping
+
+@_cdecl("rtx_loop_begin")
+public func rtx_loop_begin(_ ctx: OpaquePointer?, _ token: Int32) -> Int32 {
+    guarded("rtx_loop_begin") { try unbox(ctx, ContextHandle.self, "ctx").session.beginToken(token) }
+}
+
+@_cdecl("rtx_loop_step")
+public func rtx_loop_step(_ ctx: OpaquePointer?, _ out: UnsafeMutablePointer<rtx_loop_result>?) -> Int32 {
+    guarded("rtx_loop_step") {
+        let s = try unbox(ctx, ContextHandle.self, "ctx").session
+        let out = try required(out, "out")
+        try checkStructSize(out.pointee.struct_size, MemoryLayout<rtx_loop_result>.size, "rtx_loop_result")
+        let r = try s.stepLoop()
+        out.pointee.loop = Int32(r.loop)
+        out.pointee.is_last = r.isLast
+        out.pointee.top_token = r.estimate.top
+        out.pointee.confidence = r.estimate.confidence
+        out.pointee.margin = r.estimate.margin
+    }
+}
+
+@_cdecl("rtx_loop_exit")
+public func rtx_loop_exit(_ ctx: OpaquePointer?) -> Int32 {
+    guarded("rtx_loop_exit") { try unbox(ctx, ContextHandle.self, "ctx").session.exitToken() }
+}

@@ -8,7 +8,8 @@ from .errors import (
     OutOfMemoryError, RTXError, RTXIOError, TokenOutOfRangeError, UnsupportedError,
 )
 from .convert import convert, export_unrolled
-from .model import Context, Generation, Model, ModelInfo, Sampler, StopReason
+from .model import Context, Generation, LoopResult, Model, ModelInfo, Sampler, StopReason
+from .scheduler import Event, ExitPolicy, Scheduler, SchedulerStats
 
 __version__ = _capi.lib.rtx_version().decode("utf-8", "replace")
 ABI_VERSION = _capi.lib.rtx_abi_version()
@@ -18,6 +19,7 @@ _install_log_callback()
 
 __all__ = [
     "Model", "Context", "Sampler", "Generation", "ModelInfo", "StopReason", "convert", "export_unrolled",
+    "LoopResult", "Scheduler", "ExitPolicy", "Event", "SchedulerStats",
     "RTXError", "InvalidArgumentError", "RTXIOError", "FormatError", "UnsupportedError", "OutOfMemoryError",
     "ContextFullError", "TokenOutOfRangeError", "BufferTooSmallError", "AbortedError", "InternalError",
     "__version__", "ABI_VERSION", "library_path",

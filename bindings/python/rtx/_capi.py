@@ -269,6 +269,7 @@ RTX_STOP_EOS = 2
 RTX_STOP_STRING = 3
 RTX_STOP_CALLBACK = 4
 RTX_STOP_CONTEXT_FULL = 5
+RTX_STOP_CANCELLED = 6
 
 
 class rtx_generate_result(Structure):
@@ -351,6 +352,145 @@ lib.rtx_convert.restype = rtx_status
 lib.rtx_export_unrolled.argtypes = [c_char_p, c_char_p, c_char_p, rtx_progress_callback, c_void_p]
 lib.rtx_export_unrolled.restype = rtx_status
 
+# ======================================================================== #
+# 9. Loop stepping                                                          #
+# ======================================================================== #
+
+
+class rtx_loop_result(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("loop", c_int32),
+        ("is_last", c_bool),
+        ("top_token", c_int32),
+        ("confidence", c_float),
+        ("margin", c_float),
+    ]
+
+
+# rtx_status rtx_loop_begin(rtx_context *ctx, int32_t token);
+lib.rtx_loop_begin.argtypes = [rtx_context_p, c_int32]
+lib.rtx_loop_begin.restype = rtx_status
+# rtx_status rtx_loop_step(rtx_context *ctx, rtx_loop_result *out);
+lib.rtx_loop_step.argtypes = [rtx_context_p, POINTER(rtx_loop_result)]
+lib.rtx_loop_step.restype = rtx_status
+# rtx_status rtx_loop_exit(rtx_context *ctx);
+lib.rtx_loop_exit.argtypes = [rtx_context_p]
+lib.rtx_loop_exit.restype = rtx_status
+
+# ======================================================================== #
+# 10. Scheduler: continuous depth-wise batching with early exit             #
+# ======================================================================== #
+
+# typedef struct rtx_scheduler rtx_scheduler;   (opaque)
+rtx_scheduler_p = c_void_p
+
+RTX_EXIT_FULL_DEPTH = 0
+RTX_EXIT_CONFIDENCE = 1
+RTX_EXIT_FIXED = 2
+RTX_EXIT_ORACLE_MEASURE = 3
+RTX_EXIT_ORACLE_REPLAY = 4
+
+
+class rtx_exit_policy(Structure):
+    _fields_ = [
+        ("kind", c_int32),
+        ("threshold", c_float),
+        ("min_loops", c_int32),
+        ("fixed_loops", c_int32),
+        ("oracle_loops", POINTER(c_int32)),
+        ("n_oracle_loops", c_size_t),
+    ]
+
+
+class rtx_scheduler_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("max_rows", c_int32),
+        ("prefill_chunk", c_int32),
+        ("n_threads", c_int32),
+        ("batch_invariant", c_bool),
+    ]
+
+
+class rtx_request_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("max_tokens", c_int32),
+        ("sampling", rtx_sampling_params),
+        ("exit", rtx_exit_policy),
+        ("stop", POINTER(c_char_p)),
+        ("n_stop", c_size_t),
+        ("stop_at_eos", c_bool),
+        ("add_bos", c_bool),
+        ("parse_special", c_bool),
+    ]
+
+
+RTX_EVENT_TOKEN = 0
+RTX_EVENT_FINISHED = 1
+
+
+class rtx_scheduler_event(Structure):
+    _fields_ = [
+        ("request_id", c_int32),
+        ("kind", c_int32),
+        ("token", c_int32),
+        ("loops", c_int32),
+        ("stop_reason", c_int32),
+        ("text", POINTER(c_char)),
+        ("text_len", c_size_t),
+    ]
+
+
+class rtx_scheduler_stats(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("steps", c_int64),
+        ("generated_tokens", c_int64),
+        ("prompt_tokens", c_int64),
+        ("fill_rows", c_int64),
+        ("mean_loops_per_token", c_double),
+        ("pending_requests", c_int32),
+        ("n_loops", c_int32),
+        ("exit_histogram", c_int64 * 16),
+    ]
+
+
+# void rtx_scheduler_default_params(rtx_scheduler_params *out);
+lib.rtx_scheduler_default_params.argtypes = [POINTER(rtx_scheduler_params)]
+lib.rtx_scheduler_default_params.restype = None
+# void rtx_request_default_params(rtx_request_params *out);
+lib.rtx_request_default_params.argtypes = [POINTER(rtx_request_params)]
+lib.rtx_request_default_params.restype = None
+# rtx_status rtx_scheduler_create(rtx_model *model, const rtx_scheduler_params *params, rtx_scheduler **out_scheduler);
+lib.rtx_scheduler_create.argtypes = [rtx_model_p, POINTER(rtx_scheduler_params), POINTER(rtx_scheduler_p)]
+lib.rtx_scheduler_create.restype = rtx_status
+# void rtx_scheduler_free(rtx_scheduler *scheduler);
+lib.rtx_scheduler_free.argtypes = [rtx_scheduler_p]
+lib.rtx_scheduler_free.restype = None
+# rtx_status rtx_scheduler_submit(rtx_scheduler *scheduler, const char *prompt, const rtx_request_params *params, int32_t *out_id);
+lib.rtx_scheduler_submit.argtypes = [rtx_scheduler_p, c_char_p, POINTER(rtx_request_params), POINTER(c_int32)]
+lib.rtx_scheduler_submit.restype = rtx_status
+# rtx_status rtx_scheduler_submit_tokens(rtx_scheduler *scheduler, const int32_t *tokens, size_t n_tokens,
+#                                        const rtx_request_params *params, int32_t *out_id);
+lib.rtx_scheduler_submit_tokens.argtypes = [rtx_scheduler_p, POINTER(c_int32), c_size_t, POINTER(rtx_request_params),
+                                            POINTER(c_int32)]
+lib.rtx_scheduler_submit_tokens.restype = rtx_status
+# rtx_status rtx_scheduler_cancel(rtx_scheduler *scheduler, int32_t request_id);
+lib.rtx_scheduler_cancel.argtypes = [rtx_scheduler_p, c_int32]
+lib.rtx_scheduler_cancel.restype = rtx_status
+# rtx_status rtx_scheduler_step(rtx_scheduler *scheduler, const rtx_scheduler_event **out_events, size_t *out_n);
+lib.rtx_scheduler_step.argtypes = [rtx_scheduler_p, POINTER(POINTER(rtx_scheduler_event)), POINTER(c_size_t)]
+lib.rtx_scheduler_step.restype = rtx_status
+# rtx_status rtx_scheduler_get_stats(const rtx_scheduler *scheduler, rtx_scheduler_stats *out);
+lib.rtx_scheduler_get_stats.argtypes = [rtx_scheduler_p, POINTER(rtx_scheduler_stats)]
+lib.rtx_scheduler_get_stats.restype = rtx_status
+# rtx_status rtx_scheduler_oracle_loops(rtx_scheduler *scheduler, int32_t request_id, int32_t *loops,
+#                                       size_t capacity, size_t *out_n);
+lib.rtx_scheduler_oracle_loops.argtypes = [rtx_scheduler_p, c_int32, POINTER(c_int32), c_size_t, POINTER(c_size_t)]
+lib.rtx_scheduler_oracle_loops.restype = rtx_status
+
 # ------------------------------------------------------------------------ #
 # Layout self-test: every struct above, by its C name.                      #
 # ------------------------------------------------------------------------ #
@@ -365,6 +505,11 @@ STRUCTS = {
     "rtx_generated_token": rtx_generated_token,
     "rtx_chat_message": rtx_chat_message,
     "rtx_convert_params": rtx_convert_params,
+    "rtx_loop_result": rtx_loop_result,
+    "rtx_scheduler_params": rtx_scheduler_params,
+    "rtx_request_params": rtx_request_params,
+    "rtx_scheduler_event": rtx_scheduler_event,
+    "rtx_scheduler_stats": rtx_scheduler_stats,
 }
 
 _lib.check_abi(lib, STRUCTS)

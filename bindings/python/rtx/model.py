@@ -46,6 +46,7 @@ class StopReason(enum.IntEnum):
     STRING = _capi.RTX_STOP_STRING
     CALLBACK = _capi.RTX_STOP_CALLBACK
     CONTEXT_FULL = _capi.RTX_STOP_CONTEXT_FULL
+    CANCELLED = _capi.RTX_STOP_CANCELLED
 
 
 def _stop_reason(value: int) -> Union[StopReason, int]:
@@ -53,6 +54,16 @@ def _stop_reason(value: int) -> Union[StopReason, int]:
         return StopReason(value)
     except ValueError:  # a newer library may add reasons
         return value
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """rtx_loop_result: what one loop of the shared block produced."""
+    loop: int
+    is_last: bool
+    top_token: int
+    confidence: float
+    margin: float
 
 
 @dataclass(frozen=True)
@@ -373,6 +384,22 @@ class Context:
             return self.logits(-1)
         return np.stack([self.logits(i) for i in range(len(array))]) if len(array) else \
             np.empty((0, self.model.info.n_vocab), dtype=np.float32)
+
+    # Loop stepping (rtx.h §9): one loop of the shared block at a time.
+
+    def loop_begin(self, token: int) -> None:
+        """Start `token` (appended at the next position) loop by loop."""
+        self._check(lib.rtx_loop_begin(self._h(), int(token)))
+
+    def loop_step(self) -> "LoopResult":
+        """Run the next loop; its exit logits become `logits()`."""
+        out = _capi.sized(_capi.rtx_loop_result)
+        self._check(lib.rtx_loop_step(self._h(), ctypes.byref(out)))
+        return LoopResult(out.loop, bool(out.is_last), out.top_token, out.confidence, out.margin)
+
+    def loop_exit(self) -> None:
+        """Finish the pending token; skipped positions are filled by state propagation."""
+        self._check(lib.rtx_loop_exit(self._h()))
 
     def logits(self, index: int = -1) -> np.ndarray:
         """A copy of the logits of token `index` of the last eval (-1 = last)."""

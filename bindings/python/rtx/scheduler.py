@@ -1,0 +1,186 @@
+# scheduler.py — continuous depth-wise batching with early exit (rtx.h §10).
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _capi
+from .errors import BufferTooSmallError, InvalidArgumentError, check
+from .model import Model, StopReason, _closed, _encode_c_string, _int32_ptr, _sampling_params, _stop_reason, _token_array
+
+lib = _capi.lib
+
+
+@dataclass(frozen=True)
+class ExitPolicy:
+    """When a token stops looping. Build with the class methods."""
+    kind: int = _capi.RTX_EXIT_FULL_DEPTH
+    threshold: float = 0.0
+    min_loops: int = 1
+    fixed_loops: int = 0
+    oracle_loops: Sequence[int] = ()
+
+    @classmethod
+    def full_depth(cls) -> "ExitPolicy":
+        return cls()
+
+    @classmethod
+    def confidence(cls, threshold: float, min_loops: int = 1) -> "ExitPolicy":
+        """Exit once the exit head's max softmax probability >= threshold (after min_loops loops)."""
+        return cls(_capi.RTX_EXIT_CONFIDENCE, threshold=threshold, min_loops=min_loops)
+
+    @classmethod
+    def fixed(cls, loops: int) -> "ExitPolicy":
+        return cls(_capi.RTX_EXIT_FIXED, fixed_loops=loops)
+
+    @classmethod
+    def measure_oracle(cls) -> "ExitPolicy":
+        """Full depth, recording each token's oracle exit loop (Scheduler.oracle_loops)."""
+        return cls(_capi.RTX_EXIT_ORACLE_MEASURE)
+
+    @classmethod
+    def oracle(cls, loops: Sequence[int]) -> "ExitPolicy":
+        """Replay a recorded oracle trajectory: token i exits after loops[i] loops."""
+        return cls(_capi.RTX_EXIT_ORACLE_REPLAY, oracle_loops=tuple(int(x) for x in loops))
+
+
+@dataclass(frozen=True)
+class Event:
+    """A scheduler event: a generated token (kind "token") or the end of a request ("finished")."""
+    request_id: int
+    kind: str
+    token: int = -1
+    loops: int = 0
+    text: bytes = b""
+    stop_reason: Union[StopReason, int, None] = None
+
+
+@dataclass
+class SchedulerStats:
+    steps: int
+    generated_tokens: int
+    prompt_tokens: int
+    fill_rows: int
+    mean_loops_per_token: float
+    pending_requests: int
+    exit_histogram: List[int] = field(default_factory=list)
+
+
+class Scheduler:
+    """Up to max_rows rows in flight, each at its own loop and request; each step()
+    is one pass of the shared block over all of them."""
+
+    _handle: Optional[int] = None
+
+    def __init__(self, model: Model, max_rows: int = 16, prefill_chunk: int = 32, n_threads: int = 0,
+                 batch_invariant: bool = True):
+        self.model = model
+        params = _capi.sized(_capi.rtx_scheduler_params)
+        lib.rtx_scheduler_default_params(ctypes.byref(params))
+        params.max_rows, params.prefill_chunk, params.n_threads = max_rows, prefill_chunk, n_threads
+        params.batch_invariant = batch_invariant
+        handle = _capi.rtx_scheduler_p()
+        check(lib.rtx_scheduler_create(model._h(), ctypes.byref(params), ctypes.byref(handle)))
+        self._handle = handle.value
+        model._dependents.add(self)   # closing the model closes its schedulers first
+
+    def _h(self) -> int:
+        if self._handle is None:
+            raise _closed("scheduler")
+        return self._handle
+
+    def close(self) -> None:
+        if self._handle is not None:
+            lib.rtx_scheduler_free(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> "Scheduler":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise at interpreter shutdown
+            pass
+
+    def submit(self, prompt: Union[str, Sequence[int], np.ndarray], max_tokens: int = 128, temperature: float = 0.0,
+               top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05, repeat_penalty: float = 1.0,
+               repeat_last_n: int = 64, seed: int = 0, exit: ExitPolicy = ExitPolicy(), stop: Optional[Sequence[str]] = None,
+               stop_at_eos: bool = True, add_bos: bool = True, special: bool = True) -> int:
+        """Queue a request (text or token ids); returns its id."""
+        params = _capi.sized(_capi.rtx_request_params)
+        lib.rtx_request_default_params(ctypes.byref(params))
+        params.max_tokens = max_tokens
+        _sampling_params(params.sampling, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
+        params.exit.kind = exit.kind
+        params.exit.threshold = exit.threshold
+        params.exit.min_loops = exit.min_loops
+        params.exit.fixed_loops = exit.fixed_loops
+        oracle = np.asarray(exit.oracle_loops, dtype=np.int32)
+        if len(oracle):
+            params.exit.oracle_loops = oracle.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+            params.exit.n_oracle_loops = len(oracle)
+        stops = [_encode_c_string(s, "stop string") for s in (stop or [])]
+        stop_array = (ctypes.c_char_p * max(len(stops), 1))(*stops)
+        params.stop = ctypes.cast(stop_array, ctypes.POINTER(ctypes.c_char_p))
+        params.n_stop = len(stops)
+        params.stop_at_eos, params.add_bos, params.parse_special = stop_at_eos, add_bos, special
+        out = ctypes.c_int32()
+        if isinstance(prompt, str):
+            check(lib.rtx_scheduler_submit(self._h(), _encode_c_string(prompt, "prompt"), ctypes.byref(params), ctypes.byref(out)))
+        else:
+            array = _token_array(prompt, self.model.info.n_vocab)
+            check(lib.rtx_scheduler_submit_tokens(self._h(), _int32_ptr(array), len(array), ctypes.byref(params),
+                                                  ctypes.byref(out)))
+        return out.value
+
+    def cancel(self, request_id: int) -> None:
+        """Cancel a queued or running request; its "finished" event comes with the next step."""
+        check(lib.rtx_scheduler_cancel(self._h(), request_id))
+
+    def step(self) -> List[Event]:
+        """One pass of the shared block over every row in flight."""
+        events = ctypes.POINTER(_capi.rtx_scheduler_event)()
+        n = ctypes.c_size_t()
+        check(lib.rtx_scheduler_step(self._h(), ctypes.byref(events), ctypes.byref(n)))
+        out = []
+        for i in range(n.value):
+            e = events[i]
+            text = ctypes.string_at(e.text, e.text_len) if e.text_len else b""
+            if e.kind == _capi.RTX_EVENT_TOKEN:
+                out.append(Event(e.request_id, "token", e.token, e.loops, text))
+            else:
+                out.append(Event(e.request_id, "finished", text=text, stop_reason=_stop_reason(e.stop_reason)))
+        return out
+
+    @property
+    def stats(self) -> SchedulerStats:
+        s = _capi.sized(_capi.rtx_scheduler_stats)
+        check(lib.rtx_scheduler_get_stats(self._h(), ctypes.byref(s)))
+        return SchedulerStats(s.steps, s.generated_tokens, s.prompt_tokens, s.fill_rows, s.mean_loops_per_token,
+                              s.pending_requests, list(s.exit_histogram[:s.n_loops]))
+
+    @property
+    def idle(self) -> bool:
+        return self.stats.pending_requests == 0
+
+    def run(self) -> Iterator[Event]:
+        """Step until every request is over, yielding events as they happen."""
+        while not self.idle:
+            yield from self.step()
+
+    def oracle_loops(self, request_id: int) -> List[int]:
+        """The oracle trajectory of a finished measure_oracle request (read once)."""
+        n = ctypes.c_size_t()
+        status = lib.rtx_scheduler_oracle_loops(self._h(), request_id, None, 0, ctypes.byref(n))
+        if status not in (_capi.RTX_OK, _capi.RTX_ERR_BUFFER_TOO_SMALL):
+            check(status)
+        buf = (ctypes.c_int32 * max(n.value, 1))()
+        check(lib.rtx_scheduler_oracle_loops(self._h(), request_id, buf, n.value, ctypes.byref(n)))
+        return list(buf[:n.value])
