@@ -23,9 +23,12 @@ help:
 setup:
 	scripts/setup.sh
 
-models: $(MODEL)
+GEMMA := .models/gemma-3-270m.Q4_K_M.gguf
+models: $(MODEL) $(GEMMA)
 $(MODEL):
 	scripts/fetch-models.sh smollm2
+$(GEMMA):
+	scripts/fetch-models.sh gemma3
 
 lib:
 	$(SWIFT_RELEASE) --product rtx $(LIB_LINK)

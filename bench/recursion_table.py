@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--loops", default="2,3")
     ap.add_argument("--inits", default="stepwise,average,lower")
     ap.add_argument("--ranks", default="0,16,64,256,full")
+    ap.add_argument("--per-position-norms", action="store_true", help="keep each position's norms (not tied)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -60,7 +61,8 @@ def main():
         for loops, init, rank in itertools.product(args.loops.split(","), args.inits.split(","), args.ranks.split(",")):
             out = os.path.join(tmp, f"b{loops}-{init}-r{rank}.gguf")
             t0 = time.monotonic()
-            run([args.cli, "convert", args.model, "-o", out, "--loops", loops, "--init", init, "--lora-rank", rank])
+            run([args.cli, "convert", args.model, "-o", out, "--loops", loops, "--init", init, "--lora-rank", rank]
+                + (["--per-position-norms"] if args.per_position_norms else []))
             seconds = time.monotonic() - t0
             ppl = perplexity(args.cli, out, args.threads, args.chunks)
             rows.append(f"| {loops} | {init} | {rank} | {parameters(args.cli, out)} | {os.path.getsize(out) / 1e6:.0f} MB | {ppl:.2f} | {seconds:.1f} |")

@@ -4,7 +4,14 @@ import ArgumentParser
 import RTX
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure prompt (pp) and generation (tg) tokens/s; prints medians.")
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks (medians and ratios, never pass/fail).",
+        subcommands: [BenchThroughput.self, BenchServe.self], defaultSubcommand: BenchThroughput.self)
+}
+
+struct BenchThroughput: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "throughput",
+        abstract: "Measure prompt (pp) and generation (tg) tokens/s; prints medians.")
 
     @OptionGroup var common: RunOptions
 

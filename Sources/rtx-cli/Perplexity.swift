@@ -55,12 +55,3 @@ struct Perplexity: ParsableCommand {
         print("Final estimate: PPL = \(fixed(ppl, 4)) over \(count) scored tokens (\(nChunks) chunks of \(ctx)), \(fixed(seconds, 1)) s, \(fixed(Double(nChunks * ctx) / seconds, 1)) tokens/s")
     }
 }
-
-/// -log softmax(logits)[target], computed in double.
-func negativeLogLikelihood(_ logits: UnsafeBufferPointer<Float>, target: Int) -> Double {
-    var maxLogit = -Float.infinity
-    for l in logits where l > maxLogit { maxLogit = l }
-    var sum = 0.0
-    for l in logits { sum += exp(Double(l - maxLogit)) }
-    return log(sum) - Double(logits[target] - maxLogit)
-}

@@ -23,6 +23,15 @@ public struct ExitEstimate: Sendable, Equatable {
     }
 }
 
+/// −log softmax(logits)[target], accumulated in double.
+public func negativeLogLikelihood(_ logits: UnsafeBufferPointer<Float>, target: Int) -> Double {
+    var m = -Float.infinity
+    for l in logits where l > m { m = l }
+    var sum = 0.0
+    for l in logits { sum += exp(Double(l - m)) }
+    return log(sum) - Double(logits[target] - m)
+}
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -31,10 +31,14 @@ public struct RequestOptions: Sendable {
     public var exitPolicy = ExitPolicy.fullDepth
     public var stop: [String] = []
     public var stopAtEndOfGeneration = true
+    /// Teacher forcing: feed these tokens instead of sampled ones, and record the
+    /// negative log-likelihood of each under the exit head that produced it
+    /// (perplexity under an exit policy). maxTokens is capped at their count.
+    public var forcedTokens: [Int32] = []
     public init(maxTokens: Int = 128, sampling: SamplingParameters = .greedy, exitPolicy: ExitPolicy = .fullDepth,
-                stop: [String] = [], stopAtEndOfGeneration: Bool = true) {
+                stop: [String] = [], stopAtEndOfGeneration: Bool = true, forcedTokens: [Int32] = []) {
         self.maxTokens = maxTokens; self.sampling = sampling; self.exitPolicy = exitPolicy
-        self.stop = stop; self.stopAtEndOfGeneration = stopAtEndOfGeneration
+        self.stop = stop; self.stopAtEndOfGeneration = stopAtEndOfGeneration; self.forcedTokens = forcedTokens
     }
 }
 
@@ -76,6 +80,7 @@ public final class Scheduler: @unchecked Sendable {
         var generated: [Int32] = []
         var exitLoops: [Int] = []
         var oracleLoops: [Int] = []
+        var negativeLogLikelihood: [Double] = []
         var inFlight = false
         var finished = false
         init(id: Int, options: RequestOptions, prompt: [Int32], cache: KVCache, sampler: Sampler) {
@@ -103,6 +108,8 @@ public final class Scheduler: @unchecked Sendable {
         public var exitLoops: [Int]
         /// measureOracle: per token, the first loop whose argmax equals the final loop's.
         public var oracleLoops: [Int]
+        /// Teacher forcing: −log p(forced token) under its exit head, per token.
+        public var negativeLogLikelihood: [Double] = []
         public var reason: StopReason
     }
     private var results: [Int: RequestResult] = [:]
@@ -315,9 +322,18 @@ public final class Scheduler: @unchecked Sendable {
                       trajectory: [Int32] = []) -> [SchedulerEvent] {
         let finalTop = logitsReady ? nil : Optional(exitEstimate(row: hiddenRow).top)
         let vocab = model.vocabularySize
-        let token = logits.withUnsafeBufferPointer { r.sampler.sample(UnsafeBufferPointer(rebasing: $0[0..<vocab])) }
+        let forced = r.options.forcedTokens
+        let token: Int32
+        if r.generated.count < forced.count {
+            token = forced[r.generated.count]
+            r.negativeLogLikelihood.append(logits.withUnsafeBufferPointer {
+                negativeLogLikelihood(UnsafeBufferPointer(rebasing: $0[0..<vocab]), target: Int(token))
+            })
+        } else {
+            token = logits.withUnsafeBufferPointer { r.sampler.sample(UnsafeBufferPointer(rebasing: $0[0..<vocab])) }
+        }
         r.inFlight = false
-        if r.options.stopAtEndOfGeneration && model.tokenizer.isEndOfGeneration(token) {
+        if forced.isEmpty && r.options.stopAtEndOfGeneration && model.tokenizer.isEndOfGeneration(token) {
             return [finish(r, .endOfGeneration)]
         }
         r.generated.append(token)
@@ -331,7 +347,7 @@ public final class Scheduler: @unchecked Sendable {
         var events: [SchedulerEvent] = [.token(id: r.id, token: token, text: text, loops: loops)]
         if hitStop {
             events.append(finish(r, .stopString))
-        } else if r.generated.count >= r.options.maxTokens {
+        } else if r.generated.count >= r.options.maxTokens || (!forced.isEmpty && r.generated.count >= forced.count) {
             events.append(finish(r, .maxTokens))
         } else {
             r.nextInput = token
@@ -345,7 +361,8 @@ public final class Scheduler: @unchecked Sendable {
         groups.removeAll { $0.request === r }
         fills.drop(cache: r.cache)
         active.removeAll { $0 === r }
-        results[r.id] = RequestResult(tokens: r.generated, exitLoops: r.exitLoops, oracleLoops: r.oracleLoops, reason: reason)
+        results[r.id] = RequestResult(tokens: r.generated, exitLoops: r.exitLoops, oracleLoops: r.oracleLoops,
+                                      negativeLogLikelihood: r.negativeLogLikelihood, reason: reason)
         return .finished(id: r.id, reason: reason, text: r.text.finish(discard: reason == .stopString))
     }
 

@@ -52,6 +52,7 @@ extension Vocabulary {
 func makeTokenizer(_ vocabulary: Vocabulary) throws -> any Tokenizer {
     switch vocabulary.model {
     case "gpt2": return try BPETokenizer(vocabulary: vocabulary)
+    case "llama": return try SentencePieceTokenizer(vocabulary: vocabulary)
     default: throw RTXError.unsupported("tokenizer model '\(vocabulary.model)' is not supported")
     }
 }
