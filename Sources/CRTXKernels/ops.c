@@ -31,6 +31,17 @@ void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
     }
 }
 
+// GELU, tanh approximation (as ggml and Gemma's gelu_pytorch_tanh):
+// 0.5 g (1 + tanh(√(2/π) (g + 0.044715 g³))).
+void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n) {
+    const float c = 0.7978845608028654f;  // sqrt(2 / pi)
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n / 2))
+    for (int64_t i = 0; i < n; i++) {
+        const float g = gate[i];
+        out[i] = 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g))) * up[i];
+    }
+}
+
 void rtxk_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }

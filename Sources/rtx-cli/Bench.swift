@@ -1,6 +1,7 @@
 // Bench.swift — `rtx bench`: prompt-processing and generation throughput,
 // medians over repetitions (timings are noisy: never pass/fail).
 import ArgumentParser
+import CRTXKernels
 import RTX
 
 struct Bench: ParsableCommand {
@@ -18,6 +19,8 @@ struct BenchThroughput: ParsableCommand {
     @Option(help: "Prompt tokens per pp run.") var pp: Int = 512
     @Option(help: "Generated tokens per tg run.") var tg: Int = 128
     @Option(help: "Repetitions (the median is reported).") var reps: Int = 5
+    @Option(help: "Batched decode: sequences generating --tg tokens each through the scheduler (0 = skip).") var parallel: Int = 0
+    @Flag(name: .customLong("no-limits"), help: "Skip measuring the machine's bandwidth and sgemm limits.") var noLimits = false
 
     func run() throws {
         let model = try common.load()
@@ -30,6 +33,7 @@ struct BenchThroughput: ParsableCommand {
         func randomTokens(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(rng.next() % UInt64(vocab)) } }
         printErr("bench: \(model.hyper.architecture) L=\(model.plan.positions) K=\(model.plan.storedLayers) B=\(model.plan.loops), threads \(session.threads), \(reps) reps")
 
+        var ppMedian: Double?, tgMedian: Double?
         do {
             if pp > 0 {
                 var rates: [Double] = []
@@ -40,6 +44,7 @@ struct BenchThroughput: ParsableCommand {
                     try session.evaluate(tokens)
                     rates.append(Double(pp) / (monotonicSeconds() - t0))
                 }
+                ppMedian = median(Array(rates.dropFirst()))
                 print("pp\(pp): \(fixed(median(Array(rates.dropFirst())), 1)) tokens/s  (runs: \(rates.dropFirst().map { fixed($0, 1) }.joined(separator: " ")))")
             }
             if tg > 0 {
@@ -51,9 +56,62 @@ struct BenchThroughput: ParsableCommand {
                     for t in tokens { try session.evaluate([t]) }
                     rates.append(Double(tg) / (monotonicSeconds() - t0))
                 }
+                tgMedian = median(Array(rates.dropFirst()))
                 print("tg\(tg): \(fixed(median(Array(rates.dropFirst())), 1)) tokens/s  (runs: \(rates.dropFirst().map { fixed($0, 1) }.joined(separator: " ")))")
             }
+            if parallel > 0 {
+                var rates: [Double] = []
+                for _ in 0..<max(reps / 2, 1) {
+                    let sched = try Scheduler(model: model, options: .init(maxRows: parallel, prefillChunk: 128, threads: common.threads,
+                                                                           batchInvariant: false))
+                    for _ in 0..<parallel {
+                        try sched.submit(prompt: randomTokens(128), options: .init(maxTokens: tg, stopAtEndOfGeneration: false))
+                    }
+                    // Prefill until every sequence has its first token, then time the decode steps.
+                    var started = Set<Int>()
+                    while started.count < parallel {
+                        for case .token(let id, _, _, _) in try sched.step() { started.insert(id) }
+                    }
+                    let before = sched.stats.generatedTokens
+                    let t0 = monotonicSeconds()
+                    _ = try sched.runToCompletion()
+                    rates.append(Double(sched.stats.generatedTokens - before) / (monotonicSeconds() - t0))
+                }
+                print("batched\(parallel): \(fixed(median(rates), 1)) tokens/s  (decode of \(parallel) sequences, runs: \(rates.map { fixed($0, 1) }.joined(separator: " ")))")
+            }
+            if !noLimits { printLimits(model, session.threads, ppRate: ppMedian, tgRate: tgMedian) }
         } catch let e as RTXError { throw CLIError(e.message) }
+    }
+
+    /// The machine's limits, measured here, and the fraction of them achieved.
+    func printLimits(_ model: Model, _ threads: Int, ppRate: Double?, tgRate: Double?) {
+        let bandwidth = rtxk_measure_read_bandwidth(1 << 28, Int32(threads), 5)
+        let gflops = rtxk_measure_sgemm_gflops(1024, Int32(threads), 3)
+        // Decode reads every linear weight of every position once per token (a shared
+        // layer once per position it runs at), plus its LoRA and the LM head.
+        var bytes = model.weights.output.rows * model.weights.output.rowStride
+        var macs = 0
+        for p in 0..<model.plan.positions {
+            let layer = model.weights.layers[model.plan.sharedLayer(of: p)]
+            for role in BlockRole.linear {
+                let w = layer[linear: role]
+                bytes += w.rows * w.rowStride
+                macs += w.rows * w.columns
+                if let l = model.weights.positions[p].lora[role] {
+                    bytes += l.a.rows * l.a.rowStride + l.b.rows * l.b.rowStride
+                    macs += l.rank * (w.rows + w.columns)
+                }
+            }
+        }
+        let decodeBound = bandwidth * 1e9 / Double(bytes)
+        let promptBound = gflops * 1e9 / Double(2 * macs)
+        print("limits: read bandwidth \(fixed(bandwidth, 1)) GB/s, sgemm \(fixed(gflops, 1)) GFLOP/s (\(threads) threads, measured now)")
+        if let tgRate {
+            print("  decode: \(fixed(Double(bytes) / 1e6, 1)) MB of weights per token -> bound \(fixed(decodeBound, 1)) tokens/s; achieved \(fixed(100 * tgRate / decodeBound, 1))%")
+        }
+        if let ppRate {
+            print("  prompt: \(fixed(Double(2 * macs) / 1e9, 3)) GFLOP per token -> bound \(fixed(promptBound, 1)) tokens/s; achieved \(fixed(100 * ppRate / promptBound, 1))%")
+        }
     }
 }
 

@@ -81,7 +81,7 @@ func directKV(model: Model, hidden: [Float], position p: Int, token: Int) -> ([F
     let layer = model.weights.layers[model.plan.sharedLayer(of: p)]
     let ms = hidden.reduce(Float(0)) { $0 + $1 * $1 } / Float(hidden.count)
     let scale = 1 / (ms + h.normEpsilon).squareRoot()
-    let xn = hidden.indices.map { hidden[$0] * scale * pw.attnNorm[$0] }
+    let xn = hidden.indices.map { hidden[$0] * scale * pw.norms[.attnNorm]![$0] }
     func apply(_ w: WeightMatrix, _ lora: LoRA?, _ x: [Float]) -> [Float] {
         let wd = w.dequantized()
         var y = (0..<w.rows).map { r in (0..<w.columns).reduce(Float(0)) { $0 + wd[r * w.columns + $1] * x[$1] } }
@@ -92,8 +92,8 @@ func directKV(model: Model, hidden: [Float], position p: Int, token: Int) -> ([F
         }
         return y
     }
-    var k = apply(layer.attnK, pw.lora[.attnK], xn)
-    let v = apply(layer.attnV, pw.lora[.attnV], xn)
+    var k = apply(layer[linear: .attnK], pw.lora[.attnK], xn)
+    let v = apply(layer[linear: .attnV], pw.lora[.attnV], xn)
     for head in 0..<h.headCountKV {
         for i in stride(from: 0, to: h.ropeDimensions, by: 2) {
             let theta = Double(token) * pow(Double(h.ropeFreqBase), -Double(i) / Double(h.ropeDimensions))

@@ -413,6 +413,15 @@ static void test_silu_add_argmax(void) {
         rtxk_silu_mul(y, y, u, n);
         CHECK(!memcmp(y, o, n * 4), "silu_mul in place n=%lld", (long long)n);
 
+        rtxk_gelu_mul(o, g, u, n);
+        worst = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const double x = g[i];
+            const double want = 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) * u[i];
+            worst = fmax(worst, fabs(o[i] - want) / (fabs(want) + 1e-6));
+        }
+        CHECK(worst < 1e-4, "gelu_mul n=%lld: rel err %.3g", (long long)n, worst);
+
         memcpy(y, u, n * 4);
         rtxk_add(y, g, n);
         int ok = 1;

@@ -86,6 +86,8 @@ void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx,
 void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t dim, float eps);
 /// out = silu(gate) * up  (elementwise over n values; out may alias gate)
 void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n);
+/// out = gelu_tanh(gate) * up  (GeGLU; out may alias gate)
+void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n);
 /// y += x (n values)
 void rtxk_add(float *y, const float *x, int64_t n);
 

@@ -6,10 +6,12 @@
 public enum BlockRole: String, CaseIterable, Sendable {
     case attnNorm, attnQ, attnK, attnV, attnOutput
     case ffnNorm, ffnGate, ffnUp, ffnDown
+    /// Gemma 2/3: norms of the sub-layer outputs; Gemma 3: per-head q/k norms.
+    case attnQNorm, attnKNorm, postAttnNorm, postFfnNorm
 
     /// The linear maps of a block (the ones a recursion relaxes with LoRA).
     public static let linear: [BlockRole] = [.attnQ, .attnK, .attnV, .attnOutput, .ffnGate, .ffnUp, .ffnDown]
-    public static let norms: [BlockRole] = [.attnNorm, .ffnNorm]
+    public static let norms: [BlockRole] = [.attnNorm, .ffnNorm, .attnQNorm, .attnKNorm, .postAttnNorm, .postFfnNorm]
     public var isNorm: Bool { BlockRole.norms.contains(self) }
 }
 
@@ -32,6 +34,17 @@ public struct HyperParameters: Sendable {
     public var normEpsilon: Float
     public var contextLength: Int       // trained context
     public var vocabularySize: Int
+    /// Softmax scale of attention scores (1/√head_dim unless the architecture says otherwise).
+    public var attentionScale: Float? = nil
+    /// Multiplies token embeddings (Gemma: √d).
+    public var embeddingScale: Float = 1
+    /// Per unrolled position: attributes that are not weights (never tied by a recursion).
+    public var positionAttributes: [PositionAttributes] = []
+
+    /// Attributes of position p (defaults when the architecture sets none).
+    public func attributes(at p: Int) -> PositionAttributes {
+        p < positionAttributes.count ? positionAttributes[p] : PositionAttributes(slidingWindow: 0, ropeFreqBase: ropeFreqBase)
+    }
 
     public var qDim: Int { headCount * headDim }
     public var kvDim: Int { headCountKV * headDim }
@@ -46,6 +59,15 @@ public struct HyperParameters: Sendable {
             throw bad("attention.head_count_kv \(headCountKV) does not divide head_count \(headCount)")
         }
         guard headDim > 0, headDim <= 1024, headDim % 2 == 0 else { throw bad("head dimension \(headDim) is invalid") }
+        guard positionAttributes.isEmpty || positionAttributes.count == layerCount else {
+            throw bad("\(positionAttributes.count) position attributes for \(layerCount) layers")
+        }
+        for (p, a) in positionAttributes.enumerated() {
+            guard a.slidingWindow >= 0, a.ropeFreqBase.isFinite, a.ropeFreqBase > 0 else {
+                throw bad("position \(p): sliding window \(a.slidingWindow) / RoPE base \(a.ropeFreqBase) is invalid")
+            }
+        }
+        guard embeddingScale.isFinite, embeddingScale > 0 else { throw bad("embedding scale \(embeddingScale) is invalid") }
         guard ropeDimensions > 0, ropeDimensions <= headDim, ropeDimensions % 2 == 0 else {
             throw bad("rope.dimension_count \(ropeDimensions) is invalid for head dimension \(headDim)")
         }
@@ -56,11 +78,42 @@ public struct HyperParameters: Sendable {
     }
 }
 
+extension HyperParameters {
+    /// (rows, columns) of a linear role, or (length, 1) of a norm.
+    public func shape(of role: BlockRole) -> (rows: Int, columns: Int) {
+        let d = embeddingLength, f = feedForwardLength
+        switch role {
+        case .attnQ: return (qDim, d)
+        case .attnK, .attnV: return (kvDim, d)
+        case .attnOutput: return (d, qDim)
+        case .ffnGate, .ffnUp: return (f, d)
+        case .ffnDown: return (d, f)
+        case .attnQNorm, .attnKNorm: return (headDim, 1)
+        case .attnNorm, .ffnNorm, .postAttnNorm, .postFfnNorm: return (d, 1)
+        }
+    }
+}
+
+/// Per-position attributes: Gemma's local/global pattern lives here, on the
+/// unrolled position, not on the (possibly shared) layer.
+public struct PositionAttributes: Sendable, Equatable {
+    /// Tokens a query may look back (0 = unlimited): key j is visible from query i iff i − j < window.
+    public var slidingWindow: Int
+    public var ropeFreqBase: Float
+}
+
 /// The knobs in which blocks of different architectures differ. The block
 /// forward (Runtime/BlockForward.swift) reads these; nothing switches on names.
 public struct BlockRecipe: Sendable {
     public enum RopeLayout: Sendable { case interleaved, neox }
+    public enum Activation: Sendable { case silu, geluTanh }
     public var ropeLayout: RopeLayout = .interleaved
+    /// The gate's activation in the gated FFN (SwiGLU: silu, GeGLU: gelu).
+    public var activation: Activation = .silu
+    /// RMSNorm over each head of q and k before RoPE (Gemma 3).
+    public var qkNorm = false
+    /// RMSNorm of each sub-layer's output before the residual add (Gemma 2/3).
+    public var postNorms = false
 }
 
 /// An architecture: how to read its hyper-parameters and name its tensors.
@@ -78,7 +131,7 @@ public protocol Architecture: Sendable {
 
 /// All architectures RTX knows, by general.architecture.
 public enum ArchitectureRegistry {
-    public static let all: [any Architecture.Type] = [LlamaArchitecture.self]
+    public static let all: [any Architecture.Type] = [LlamaArchitecture.self, Gemma3Architecture.self]
 
     public static func lookup(_ name: String) -> (any Architecture.Type)? {
         all.first { $0.name == name }

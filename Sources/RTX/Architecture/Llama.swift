@@ -5,7 +5,7 @@
 public enum LlamaArchitecture: Architecture {
     public static let name = "llama"
     public static let recipe = BlockRecipe(ropeLayout: .interleaved)
-    public static let blockRoles: [BlockRole] = BlockRole.allCases
+    public static let blockRoles: [BlockRole] = [.attnNorm, .attnQ, .attnK, .attnV, .attnOutput, .ffnNorm, .ffnGate, .ffnUp, .ffnDown]
 
     static let blockNames: [BlockRole: String] = [
         .attnNorm: "attn_norm", .attnQ: "attn_q", .attnK: "attn_k", .attnV: "attn_v",

@@ -76,7 +76,7 @@ public enum Converter {
             try w.addTensor(t.name, dims: t.dims, type: t.type, data: Array(raw))
         }
 
-        let total = Float(plan.storedLayers * BlockRole.allCases.count + plan.positions * BlockRole.linear.count)
+        let total = Float(plan.storedLayers * arch.blockRoles.count + plan.positions * BlockRole.linear.count)
         var done: Float = 0
         func step() throws {
             done += 1
@@ -93,7 +93,7 @@ public enum Converter {
         for j in 0..<plan.storedLayers {
             let sources = initSources(plan: plan, method: options.initMethod, layer: j)
             var layer: [BlockRole: [Float]] = [:]
-            for role in BlockRole.allCases {
+            for role in arch.blockRoles {
                 let name = arch.ggufName(role, layer: j)
                 let first = try sourceTensor(source, role: role, layer: sources[0])
                 var values = try dequantize(source, first)
@@ -118,7 +118,7 @@ public enum Converter {
         for p in 0..<L {
             let j = plan.sharedLayer(of: p)
             if options.perPositionNorms {
-                for role in BlockRole.norms {
+                for role in arch.blockRoles where role.isNorm {
                     let t = try sourceTensor(source, role: role, layer: p)
                     try w.addTensor(RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(role, arch)),
                                     dims: t.dims, values: try dequantize(source, t), as: .f32)

@@ -25,8 +25,10 @@ public enum Exporter {
         for p in 0..<L {
             let j = model.plan.sharedLayer(of: p)
             let at = model.weights.positions[p]
-            try w.addTensor(arch.ggufName(.attnNorm, layer: p), dims: [at.attnNorm.count], values: at.attnNorm)
-            try w.addTensor(arch.ggufName(.ffnNorm, layer: p), dims: [at.ffnNorm.count], values: at.ffnNorm)
+            for role in arch.blockRoles where role.isNorm {
+                guard let values = at.norms[role] else { continue }
+                try w.addTensor(arch.ggufName(role, layer: p), dims: [values.count], values: values)
+            }
             for role in BlockRole.linear {
                 let shared = model.weights.layers[j][linear: role]
                 let name = arch.ggufName(role, layer: p)

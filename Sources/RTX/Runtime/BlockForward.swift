@@ -19,6 +19,7 @@ final class Scratch {
     let up: UnsafeMutablePointer<Float>     // (batch, ffn)
     let pos: UnsafeMutablePointer<Int32>    // (batch)  token positions for RoPE
     let loraMid: UnsafeMutablePointer<Float> // (batch, max LoRA rank)  A·x of a delta
+    let out: UnsafeMutablePointer<Float>    // (batch, d)  a sub-layer's output before its post-norm
 
     init(hyper h: HyperParameters, batch: Int, maxLoRARank: Int = 0) {
         func buf(_ n: Int) -> UnsafeMutablePointer<Float> {
@@ -30,10 +31,11 @@ final class Scratch {
         gate = buf(batch * h.feedForwardLength); up = buf(batch * h.feedForwardLength)
         pos = .allocate(capacity: batch)
         loraMid = buf(batch * max(maxLoRARank, 1))
+        out = buf(batch * h.embeddingLength)
     }
 
     deinit {
-        for p in [x, xn, q, k, v, att, gate, up, loraMid] { p.deallocate() }
+        for p in [x, xn, q, k, v, att, gate, up, loraMid, out] { p.deallocate() }
         pos.deallocate()
     }
 }
@@ -101,16 +103,37 @@ enum BlockForward {
         return out
     }
 
-    /// Per-segment RMSNorm of the rows of `x` into `xn` with each position's weights.
-    static func norm(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ s: Scratch, ffn: Bool) {
-        let d = model.hyper.embeddingLength
+    /// Per-segment RMSNorm with each position's weights for `role`, `width`
+    /// values per row (d; or head_dim with `perRow` heads a token, for q/k norms).
+    static func norm(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole,
+                     from input: UnsafePointer<Float>, to output: UnsafeMutablePointer<Float>, width: Int, perRow: Int = 1) {
         for seg in segments {
-            let pw = model.weights.positions[seg.position]
-            (ffn ? pw.ffnNorm : pw.attnNorm).withUnsafeBufferPointer {
-                rtxk_rmsnorm(s.xn + seg.rows.lowerBound * d, s.x + seg.rows.lowerBound * d, $0.baseAddress!,
-                             Int64(seg.rows.count), Int64(d), model.hyper.normEpsilon)
+            guard let w = model.weights.positions[seg.position].norms[role] else { continue }
+            let first = seg.rows.lowerBound * width * perRow
+            w.withUnsafeBufferPointer {
+                rtxk_rmsnorm(output + first, input + first, $0.baseAddress!, Int64(seg.rows.count * perRow), Int64(width),
+                             model.hyper.normEpsilon)
             }
         }
+    }
+
+    /// RoPE per segment: each position has its own base (Gemma's local/global layers).
+    static func rope(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ x: UnsafeMutablePointer<Float>,
+                     heads: Int, s: Scratch) {
+        let h = model.hyper
+        let neox: Int32 = model.recipe.ropeLayout == .neox ? 1 : 0
+        for seg in segments {
+            let base = model.weights.positions[seg.position].attributes.ropeFreqBase
+            rtxk_rope(x + seg.rows.lowerBound * heads * h.headDim, s.pos + seg.rows.lowerBound, Int64(seg.rows.count),
+                      Int64(heads), Int64(h.headDim), Int64(h.ropeDimensions), base, neox)
+        }
+    }
+
+    /// x += out, through the position's post-norm when the recipe has one.
+    static func residual(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole, rows n: Int, s: Scratch) {
+        let d = model.hyper.embeddingLength
+        if model.recipe.postNorms { norm(model, segments, role, from: s.out, to: s.out, width: d) }
+        rtxk_add(s.x, s.out, Int64(n * d))
     }
 
     /// One pass of stored layer `layer` over `batch` (rows of s.x; every segment's
@@ -118,21 +141,23 @@ enum BlockForward {
     /// K/V of every row into its sequence's cache.
     static func run(model: Model, layer: Int, batch: LayerBatch, s: Scratch) {
         let h = model.hyper
+        let recipe = model.recipe
         let w = model.weights.layers[layer]
         let all = batch.segments[...]
         let full = all.prefix { !$0.fill }
         let n = batch.rows, nFull = batch.fullRows
+        let d = h.embeddingLength
         for seg in all {
             precondition(model.plan.sharedLayer(of: seg.position) == layer, "position \(seg.position) does not run layer \(layer)")
             for i in seg.rows { s.pos[i] = Int32(seg.firstToken + i - seg.rows.lowerBound) }
         }
-        let neox: Int32 = model.recipe.ropeLayout == .neox ? 1 : 0
 
         // Attention sub-layer: K/V for every row (fills included), Q for full rows.
-        norm(model, all, s, ffn: false)
-        linear(s.k, s.xn, rows: n, w.attnK, deltas: deltas(model, all, .attnK), s: s)
-        linear(s.v, s.xn, rows: n, w.attnV, deltas: deltas(model, all, .attnV), s: s)
-        rtxk_rope(s.k, s.pos, Int64(n), Int64(h.headCountKV), Int64(h.headDim), Int64(h.ropeDimensions), h.ropeFreqBase, neox)
+        norm(model, all, .attnNorm, from: s.x, to: s.xn, width: d)
+        linear(s.k, s.xn, rows: n, w[linear: .attnK], deltas: deltas(model, all, .attnK), s: s)
+        linear(s.v, s.xn, rows: n, w[linear: .attnV], deltas: deltas(model, all, .attnV), s: s)
+        if recipe.qkNorm { norm(model, all, .attnKNorm, from: s.k, to: s.k, width: h.headDim, perRow: h.headCountKV) }
+        rope(model, all, s.k, heads: h.headCountKV, s: s)
         let kv = h.kvDim
         for seg in all {
             let count = seg.rows.count * kv
@@ -140,40 +165,51 @@ enum BlockForward {
             (seg.cache.values(position: seg.position, token: seg.firstToken)).update(from: s.v + seg.rows.lowerBound * kv, count: count)
         }
         guard nFull > 0 else { return }
-        linear(s.q, s.xn, rows: nFull, w.attnQ, deltas: deltas(model, full, .attnQ), s: s)
-        rtxk_rope(s.q, s.pos, Int64(nFull), Int64(h.headCount), Int64(h.headDim), Int64(h.ropeDimensions), h.ropeFreqBase, neox)
-        let scale = 1 / Float(h.headDim).squareRoot()
+        linear(s.q, s.xn, rows: nFull, w[linear: .attnQ], deltas: deltas(model, full, .attnQ), s: s)
+        if recipe.qkNorm { norm(model, full, .attnQNorm, from: s.q, to: s.q, width: h.headDim, perRow: h.headCount) }
+        rope(model, full, s.q, heads: h.headCount, s: s)
+        let scale = h.attentionScale ?? 1 / Float(h.headDim).squareRoot()
         for seg in full {
             let r0 = seg.rows.lowerBound
             rtxk_attention(s.att + r0 * h.qDim, s.q + r0 * h.qDim, seg.cache.keys(position: seg.position),
                            seg.cache.values(position: seg.position), Int64(seg.rows.count), Int64(seg.firstToken),
-                           Int64(h.headCount), Int64(h.headCountKV), Int64(h.headDim), scale, 0)
+                           Int64(h.headCount), Int64(h.headCountKV), Int64(h.headDim), scale,
+                           Int64(model.weights.positions[seg.position].attributes.slidingWindow))
         }
-        linear(s.x, s.att, rows: nFull, w.attnOutput, deltas: deltas(model, full, .attnOutput), accumulate: true, s: s)
+        linear(s.out, s.att, rows: nFull, w[linear: .attnOutput], deltas: deltas(model, full, .attnOutput), s: s)
+        residual(model, full, .postAttnNorm, rows: nFull, s: s)
 
-        // Feed-forward sub-layer (SwiGLU), full rows only.
-        norm(model, full, s, ffn: true)
-        linear(s.gate, s.xn, rows: nFull, w.ffnGate, deltas: deltas(model, full, .ffnGate), s: s)
-        linear(s.up, s.xn, rows: nFull, w.ffnUp, deltas: deltas(model, full, .ffnUp), s: s)
-        rtxk_silu_mul(s.gate, s.gate, s.up, Int64(nFull * h.feedForwardLength))
-        linear(s.x, s.gate, rows: nFull, w.ffnDown, deltas: deltas(model, full, .ffnDown), accumulate: true, s: s)
+        // Feed-forward sub-layer: gated (SwiGLU / GeGLU), full rows only.
+        norm(model, full, .ffnNorm, from: s.x, to: s.xn, width: d)
+        linear(s.gate, s.xn, rows: nFull, w[linear: .ffnGate], deltas: deltas(model, full, .ffnGate), s: s)
+        linear(s.up, s.xn, rows: nFull, w[linear: .ffnUp], deltas: deltas(model, full, .ffnUp), s: s)
+        switch recipe.activation {
+        case .silu: rtxk_silu_mul(s.gate, s.gate, s.up, Int64(nFull * h.feedForwardLength))
+        case .geluTanh: rtxk_gelu_mul(s.gate, s.gate, s.up, Int64(nFull * h.feedForwardLength))
+        }
+        linear(s.out, s.gate, rows: nFull, w[linear: .ffnDown], deltas: deltas(model, full, .ffnDown), s: s)
+        residual(model, full, .postFfnNorm, rows: nFull, s: s)
     }
 
     /// Embedding rows of `tokens` into s.x starting at row `first`.
     static func embed(model: Model, tokens: UnsafeBufferPointer<Int32>, s: Scratch, first: Int = 0) {
-        let d = model.hyper.embeddingLength
-        for (i, t) in tokens.enumerated() {
-            model.weights.tokenEmbedding.dequantizeRow(Int(t), into: s.x + (first + i) * d)
-        }
+        model.embed(tokens, into: s.x + first * model.hyper.embeddingLength)
     }
 
     /// Final norm + LM head (the exit head) for `n` rows of s.x starting at row
     /// `first`, into logits(n, vocab).
     static func head(model: Model, first: Int, n: Int, s: Scratch, logits: UnsafeMutablePointer<Float>) {
         let d = model.hyper.embeddingLength
+        (s.xn + first * d).update(from: s.x + first * d, count: n * d)
+        head(model: model, input: s.xn + first * d, n: n, s: s, logits: logits)
+    }
+
+    /// The exit head on `n` contiguous hidden states at `input`, normalised in place.
+    static func head(model: Model, input: UnsafeMutablePointer<Float>, n: Int, s: Scratch, logits: UnsafeMutablePointer<Float>) {
+        let d = model.hyper.embeddingLength
         model.weights.outputNorm.withUnsafeBufferPointer {
-            rtxk_rmsnorm(s.xn + first * d, s.x + first * d, $0.baseAddress!, Int64(n), Int64(d), model.hyper.normEpsilon)
+            rtxk_rmsnorm(input, input, $0.baseAddress!, Int64(n), Int64(d), model.hyper.normEpsilon)
         }
-        linear(logits, s.xn + first * d, rows: n, model.weights.output, s: s)
+        linear(logits, input, rows: n, model.weights.output, s: s)
     }
 }

@@ -37,28 +37,28 @@ public final class Model: @unchecked Sendable {
         let d = hyper.embeddingLength
         var layers: [LayerWeights] = []
         for j in 0..<plan.storedLayers {
-            func m(_ role: BlockRole, _ rows: Int, _ cols: Int) throws -> WeightMatrix {
-                try bind.matrix(arch.ggufName(role, layer: j), rows: rows, columns: cols)
+            var layer = LayerWeights(linear: [:], norms: [:])
+            for role in arch.blockRoles {
+                let (rows, cols) = hyper.shape(of: role)
+                let name = arch.ggufName(role, layer: j)
+                if role.isNorm {
+                    layer.norms[role] = try bind.vector(name, length: rows)
+                } else {
+                    layer.linear[role] = try bind.matrix(name, rows: rows, columns: cols)
+                }
             }
-            layers.append(LayerWeights(
-                attnNorm: try bind.vector(arch.ggufName(.attnNorm, layer: j), length: d),
-                ffnNorm: try bind.vector(arch.ggufName(.ffnNorm, layer: j), length: d),
-                attnQ: try m(.attnQ, hyper.qDim, d),
-                attnK: try m(.attnK, hyper.kvDim, d),
-                attnV: try m(.attnV, hyper.kvDim, d),
-                attnOutput: try m(.attnOutput, d, hyper.qDim),
-                ffnGate: try m(.ffnGate, hyper.feedForwardLength, d),
-                ffnUp: try m(.ffnUp, hyper.feedForwardLength, d),
-                ffnDown: try m(.ffnDown, d, hyper.feedForwardLength)))
+            layers.append(layer)
             try report(0.2 + 0.7 * Float(j + 1) / Float(plan.storedLayers))
         }
         var positions: [PositionWeights] = []
         for p in 0..<plan.positions {
             let shared = layers[plan.sharedLayer(of: p)]
-            var pw = PositionWeights(attnNorm: shared.attnNorm, ffnNorm: shared.ffnNorm, lora: [:])
+            var pw = PositionWeights(norms: shared.norms, lora: [:], attributes: hyper.attributes(at: p))
             if spec.perPositionNorms {
-                pw.attnNorm = try bind.vector(RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(.attnNorm, arch)), length: d)
-                pw.ffnNorm = try bind.vector(RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(.ffnNorm, arch)), length: d)
+                for role in arch.blockRoles where role.isNorm {
+                    let name = RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(role, arch))
+                    pw.norms[role] = try bind.vector(name, length: hyper.shape(of: role).rows)
+                }
             }
             for role in spec.loraTargets {
                 let w = shared[linear: role]
@@ -101,4 +101,15 @@ public final class Model: @unchecked Sendable {
     /// Parameters stored in the file (all tensors).
     public var storedParameterCount: Int { gguf.tensors.reduce(0) { $0 + $1.elementCount } }
     public var vocabularySize: Int { hyper.vocabularySize }
+
+    /// Token embedding row(s) into `out` (n × d), scaled as the architecture asks.
+    public func embed(_ tokens: UnsafeBufferPointer<Int32>, into out: UnsafeMutablePointer<Float>) {
+        let d = hyper.embeddingLength
+        for (i, t) in tokens.enumerated() {
+            weights.tokenEmbedding.dequantizeRow(Int(t), into: out + i * d)
+            if hyper.embeddingScale != 1 {
+                for k in 0..<d { out[i * d + k] *= hyper.embeddingScale }
+            }
+        }
+    }
 }

@@ -212,11 +212,37 @@ public final class Scheduler: @unchecked Sendable {
         }
         stats.steps += 1
 
+        // Which rows need the exit head: finished prompts (their last row), rows at
+        // the last loop, rows whose policy reads the confidence or exits regardless.
+        // One head GEMM serves them all.
+        var headRows: [Int] = []
+        var headIndex: [Int?] = []
+        row = 0
+        for g in groups {
+            let loopsRun = g.loop + 1
+            var need: Int?
+            if g.request.finished {
+                need = nil
+            } else if g.isPrompt {
+                if loopsRun == model.plan.loops && g.request.cached + g.count >= g.request.prompt.count { need = row + g.count - 1 }
+            } else {
+                let p = g.request.options.exitPolicy
+                if loopsRun == model.plan.loops || p.needsConfidence(loopsRun: loopsRun)
+                    || p.decide(loopsRun: loopsRun, totalLoops: model.plan.loops, tokenIndex: g.request.generated.count, estimate: nil) {
+                    need = row
+                }
+            }
+            headIndex.append(need.map { _ in headRows.count })
+            if let need { headRows.append(need) }
+            row += g.count
+        }
+        computeLogits(rows: headRows)
+
         // Advance, exit or finish each group.
         var events: [SchedulerEvent] = []
         row = 0
         var survivors: [Group] = []
-        for var g in groups {
+        for (gi, var g) in groups.enumerated() {
             let rows = row..<(row + g.count)
             row += g.count
             g.loop += 1
@@ -227,20 +253,17 @@ public final class Scheduler: @unchecked Sendable {
                 guard g.loop == model.plan.loops else { survivors.append(g); continue }
                 r.cached += g.count
                 stats.promptTokens += g.count
-                if r.promptDone {
-                    events += emit(r, hiddenRow: rows.upperBound - 1, loops: model.plan.loops)
+                if let h = headIndex[gi] {
+                    events += emit(r, logitsRow: h, loops: model.plan.loops)
                 } else {
                     r.inFlight = false
                 }
                 continue
             }
-            let tokenIndex = r.generated.count
-            var estimate: ExitEstimate?
-            if g.loop < model.plan.loops && r.options.exitPolicy.needsConfidence(loopsRun: g.loop) {
-                estimate = exitEstimate(row: rows.lowerBound)
-                g.trajectory.append(estimate!.top)
-            }
-            if r.options.exitPolicy.decide(loopsRun: g.loop, totalLoops: model.plan.loops, tokenIndex: tokenIndex, estimate: estimate) {
+            guard let h = headIndex[gi] else { survivors.append(g); continue }
+            let estimate = ExitEstimate(logits: logitsRow(h))
+            if g.loop < model.plan.loops, r.options.exitPolicy.needsConfidence(loopsRun: g.loop) { g.trajectory.append(estimate.top) }
+            if r.options.exitPolicy.decide(loopsRun: g.loop, totalLoops: model.plan.loops, tokenIndex: r.generated.count, estimate: estimate) {
                 r.cached += 1
                 if g.loop < model.plan.loops {
                     let skipped = Array((g.loop * K)..<model.plan.positions)
@@ -248,7 +271,7 @@ public final class Scheduler: @unchecked Sendable {
                         fills.add(hidden: $0.baseAddress!, dim: d, token: g.firstToken, cache: r.cache, positions: skipped)
                     }
                 }
-                events += emit(r, hiddenRow: rows.lowerBound, loops: g.loop, logitsReady: estimate != nil, trajectory: g.trajectory)
+                events += emit(r, logitsRow: h, loops: g.loop, trajectory: g.trajectory)
             } else {
                 survivors.append(g)
             }
@@ -283,13 +306,13 @@ public final class Scheduler: @unchecked Sendable {
                 let n = min(options.prefillChunk, free, r.prompt.count - r.cached)
                 var hidden = [Float](repeating: 0, count: n * d)
                 hidden.withUnsafeMutableBufferPointer { h in
-                    for i in 0..<n { model.weights.tokenEmbedding.dequantizeRow(Int(r.prompt[r.cached + i]), into: h.baseAddress! + i * d) }
+                    r.prompt[r.cached..<(r.cached + n)].withUnsafeBufferPointer { model.embed($0, into: h.baseAddress!) }
                 }
                 groups.append(Group(request: r, firstToken: r.cached, count: n, isPrompt: true, hidden: hidden))
                 used += n
             } else if let t = r.nextInput {
                 var hidden = [Float](repeating: 0, count: d)
-                hidden.withUnsafeMutableBufferPointer { model.weights.tokenEmbedding.dequantizeRow(Int(t), into: $0.baseAddress!) }
+                hidden.withUnsafeMutableBufferPointer { h in [t].withUnsafeBufferPointer { model.embed($0, into: h.baseAddress!) } }
                 groups.append(Group(request: r, firstToken: r.cached, count: 1, isPrompt: false, hidden: hidden))
                 r.nextInput = nil
                 used += 1
@@ -307,30 +330,35 @@ public final class Scheduler: @unchecked Sendable {
         }
     }
 
-    /// Exit head on one row of scratch.x: logits into `self.logits`, and their estimate.
-    private func exitEstimate(row: Int) -> ExitEstimate {
-        let vocab = model.vocabularySize
-        if logits.count < vocab { logits = [Float](repeating: 0, count: vocab) }
-        return logits.withUnsafeMutableBufferPointer { out in
-            BlockForward.head(model: model, first: row, n: 1, s: scratch, logits: out.baseAddress!)
-            return ExitEstimate(logits: UnsafeBufferPointer(out))
+    /// Exit head (final norm + LM head) on the given rows of scratch.x, in one
+    /// GEMM, into `logits` (one row of vocab floats each).
+    private func computeLogits(rows: [Int]) {
+        guard !rows.isEmpty else { return }
+        let vocab = model.vocabularySize, d = model.hyper.embeddingLength
+        if logits.count < rows.count * vocab { logits = [Float](repeating: 0, count: rows.count * vocab) }
+        // Gather the rows into xn (free after the pass), then norm in place and project.
+        for (i, r) in rows.enumerated() { (scratch.xn + i * d).update(from: scratch.x + r * d, count: d) }
+        logits.withUnsafeMutableBufferPointer { out in
+            BlockForward.head(model: model, input: scratch.xn, n: rows.count, s: scratch, logits: out.baseAddress!)
         }
     }
 
-    /// Sample the request's next token from the exit head of `hiddenRow`.
-    private func emit(_ r: Request, hiddenRow: Int, loops: Int, logitsReady: Bool = false,
-                      trajectory: [Int32] = []) -> [SchedulerEvent] {
-        let finalTop = logitsReady ? nil : Optional(exitEstimate(row: hiddenRow).top)
+    private func logitsRow(_ i: Int) -> UnsafeBufferPointer<Float> {
         let vocab = model.vocabularySize
+        return logits.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[(i * vocab)..<((i + 1) * vocab)]) }
+    }
+
+    /// Sample (or force) the request's next token from exit-head logits row `logitsRow`.
+    private func emit(_ r: Request, logitsRow row: Int, loops: Int, trajectory: [Int32] = []) -> [SchedulerEvent] {
+        let logits = logitsRow(row)
+        let finalTop = ExitEstimate(logits: logits).top
         let forced = r.options.forcedTokens
         let token: Int32
         if r.generated.count < forced.count {
             token = forced[r.generated.count]
-            r.negativeLogLikelihood.append(logits.withUnsafeBufferPointer {
-                negativeLogLikelihood(UnsafeBufferPointer(rebasing: $0[0..<vocab]), target: Int(token))
-            })
+            r.negativeLogLikelihood.append(negativeLogLikelihood(logits, target: Int(token)))
         } else {
-            token = logits.withUnsafeBufferPointer { r.sampler.sample(UnsafeBufferPointer(rebasing: $0[0..<vocab])) }
+            token = r.sampler.sample(logits)
         }
         r.inFlight = false
         if forced.isEmpty && r.options.stopAtEndOfGeneration && model.tokenizer.isEndOfGeneration(token) {
@@ -338,7 +366,7 @@ public final class Scheduler: @unchecked Sendable {
         }
         r.generated.append(token)
         r.exitLoops.append(loops)
-        if case .measureOracle = r.options.exitPolicy, let finalTop {
+        if case .measureOracle = r.options.exitPolicy {
             r.oracleLoops.append((trajectory.firstIndex(of: finalTop) ?? (loops - 1)) + 1)
         }
         stats.generatedTokens += 1

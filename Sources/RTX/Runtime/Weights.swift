@@ -27,24 +27,15 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// The weights of one stored (shared) layer.
+/// The weights of one stored (shared) layer: linear maps in their stored
+/// format, norm vectors in f32 (only the roles its architecture has).
 public struct LayerWeights: @unchecked Sendable {
-    public var attnNorm: [Float]
-    public var ffnNorm: [Float]
-    public var attnQ, attnK, attnV, attnOutput: WeightMatrix
-    public var ffnGate, ffnUp, ffnDown: WeightMatrix
+    public var linear: [BlockRole: WeightMatrix]
+    public var norms: [BlockRole: [Float]]
 
     public subscript(linear role: BlockRole) -> WeightMatrix {
-        switch role {
-        case .attnQ: return attnQ
-        case .attnK: return attnK
-        case .attnV: return attnV
-        case .attnOutput: return attnOutput
-        case .ffnGate: return ffnGate
-        case .ffnUp: return ffnUp
-        case .ffnDown: return ffnDown
-        case .attnNorm, .ffnNorm: preconditionFailure("\(role) is a norm, not a linear map")
-        }
+        guard let w = linear[role] else { preconditionFailure("\(role) is not a linear map of this layer") }
+        return w
     }
 }
 
@@ -57,11 +48,11 @@ public struct LoRA: @unchecked Sendable {
 }
 
 /// What is specific to one unrolled position p: its norms (tied: the shared
-/// layer's) and the LoRA deltas of its linear maps.
+/// layer's), the LoRA deltas of its linear maps, and its non-weight attributes.
 public struct PositionWeights: @unchecked Sendable {
-    public var attnNorm: [Float]
-    public var ffnNorm: [Float]
+    public var norms: [BlockRole: [Float]]
     public var lora: [BlockRole: LoRA]
+    public var attributes: PositionAttributes
 }
 
 public struct ModelWeights: @unchecked Sendable {

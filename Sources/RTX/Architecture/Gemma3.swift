@@ -1,0 +1,59 @@
+// Gemma3.swift — Gemma 3 (270M … 27B text): GeGLU, embeddings scaled by √d, q/k
+// RMSNorm per head, post-attention and post-FFN norms, multi-query attention,
+// NeoX-style RoPE, and a local/global layer pattern (sliding window, two RoPE
+// bases) that belongs to each unrolled position. GGUF norms already hold 1 + w.
+
+public enum Gemma3Architecture: Architecture {
+    public static let name = "gemma3"
+    public static let recipe = BlockRecipe(ropeLayout: .neox, activation: .geluTanh, qkNorm: true, postNorms: true)
+    public static let blockRoles: [BlockRole] = BlockRole.allCases
+
+    static let blockNames: [BlockRole: String] = [
+        .attnNorm: "attn_norm", .attnQ: "attn_q", .attnK: "attn_k", .attnV: "attn_v", .attnOutput: "attn_output",
+        .attnQNorm: "attn_q_norm", .attnKNorm: "attn_k_norm", .postAttnNorm: "post_attention_norm",
+        .ffnNorm: "ffn_norm", .ffnGate: "ffn_gate", .ffnUp: "ffn_up", .ffnDown: "ffn_down", .postFfnNorm: "post_ffw_norm",
+    ]
+
+    public static func ggufName(_ role: BlockRole, layer: Int) -> String { "blk.\(layer).\(blockNames[role]!).weight" }
+    public static func ggufName(_ role: GlobalRole) -> String { LlamaArchitecture.ggufName(role) }
+
+    /// Layers (il + 1) % 6 == 0 are global; the others slide over 512 tokens
+    /// with RoPE base 10 000 (llama.cpp's defaults when the file names none).
+    static let slidingWindowPattern = 6
+    static let localRopeBase: Float = 10_000
+
+    public static func hyperParameters(from gguf: GGUFFile) throws -> HyperParameters {
+        let p = name + "."
+        let d = try gguf.requireInt(p + "embedding_length")
+        let heads = try gguf.requireInt(p + "attention.head_count")
+        let headDim = try gguf.int(p + "attention.key_length") ?? (heads > 0 ? d / heads : 0)
+        let layers = try gguf.requireInt(p + "block_count")
+        let globalBase = Float(try gguf.float(p + "rope.freq_base") ?? 1_000_000)
+        let localBase = Float(try gguf.float(p + "rope.freq_base_swa") ?? Double(localRopeBase))
+        let window = try gguf.int(p + "attention.sliding_window") ?? 512
+        let pattern = try gguf.int(p + "attention.sliding_window_pattern") ?? slidingWindowPattern
+        var hp = HyperParameters(
+            architecture: name,
+            layerCount: layers,
+            embeddingLength: d,
+            feedForwardLength: try gguf.requireInt(p + "feed_forward_length"),
+            headCount: heads,
+            headCountKV: try gguf.int(p + "attention.head_count_kv") ?? heads,
+            headDim: headDim,
+            ropeDimensions: try gguf.int(p + "rope.dimension_count") ?? headDim,
+            ropeFreqBase: globalBase,
+            normEpsilon: Float(try gguf.float(p + "attention.layer_norm_rms_epsilon") ?? 1e-6),
+            contextLength: try gguf.int(p + "context_length") ?? 32768,
+            vocabularySize: try gguf.stringArray("tokenizer.ggml.tokens")?.count ?? 0)
+        hp.embeddingScale = Float(d).squareRoot()
+        guard pattern > 0, window >= 0, layers > 0, layers <= 4096 else {
+            throw RTXError.format("\(gguf.fileName): sliding window \(window) / pattern \(pattern) is invalid")
+        }
+        hp.positionAttributes = (0..<layers).map { il in
+            (il + 1) % pattern == 0 ? PositionAttributes(slidingWindow: 0, ropeFreqBase: globalBase)
+                                    : PositionAttributes(slidingWindow: window, ropeFreqBase: localBase)
+        }
+        try hp.validate(source: gguf.fileName)
+        return hp
+    }
+}
