@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "rtx.h"
 
@@ -208,6 +209,12 @@ static void test_abi(void) {
         {"rtx_generate_result", sizeof(rtx_generate_result)},
         {"rtx_generated_token", sizeof(rtx_generated_token)},
         {"rtx_chat_message", sizeof(rtx_chat_message)},
+        {"rtx_convert_params", sizeof(rtx_convert_params)},
+        {"rtx_loop_result", sizeof(rtx_loop_result)},
+        {"rtx_scheduler_params", sizeof(rtx_scheduler_params)},
+        {"rtx_request_params", sizeof(rtx_request_params)},
+        {"rtx_scheduler_event", sizeof(rtx_scheduler_event)},
+        {"rtx_scheduler_stats", sizeof(rtx_scheduler_stats)},
     };
     for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
         size_t lib = rtx_struct_size(layouts[i].name);
@@ -870,6 +877,115 @@ static void test_real_model(const char *path) {
     rtx_model_free(m);
 }
 
+/* ---- §8-10: conversion, loop stepping, scheduler ---------------------- */
+
+static void test_recursion_and_scheduler(const char *model_path) {
+    char out[512];
+    snprintf(out, sizeof out, "/tmp/rtx-capi-%d-b2.gguf", (int)getpid());
+    rtx_convert_params cv;
+    rtx_convert_default_params(&cv);
+    check(cv.struct_size == sizeof cv && cv.loops == 2, "rtx_convert_default_params: struct_size, loops 2");
+    cv.lora_rank = 8;
+    cv.shared_type = "q8_0";
+    cv.lora_type = "f16";
+    expect_status(rtx_convert(model_path, out, &cv), RTX_OK, "rtx_convert(B=2, rank 8)");
+    rtx_convert_params bad = cv;
+    bad.loops = 4;
+    expect_status(rtx_convert(model_path, "/tmp/never.gguf", &bad), RTX_ERR_INVALID_ARGUMENT, "rtx_convert(loops 4 of 30 layers)");
+    expect_status(rtx_convert(NULL, out, &cv), RTX_ERR_INVALID_ARGUMENT, "rtx_convert(NULL src)");
+    expect_status(rtx_export_unrolled(NULL, out, NULL, NULL, NULL), RTX_ERR_INVALID_ARGUMENT, "rtx_export_unrolled(NULL src)");
+
+    rtx_model *m = NULL;
+    if (!expect_status(rtx_model_load(out, NULL, &m), RTX_OK, "load the converted model")) return;
+    rtx_model_info info = { .struct_size = sizeof info };
+    rtx_model_get_info(m, &info);
+    check(info.n_loops == 2 && info.n_unique_layers == 15 && info.n_positions == 30, "info: K=%d B=%d L=%d",
+          info.n_unique_layers, info.n_loops, info.n_positions);
+
+    /* loop stepping: both loops, then compare with whole-depth evaluation */
+    rtx_context *a = NULL, *b = NULL;
+    rtx_context_params cp;
+    rtx_context_default_params(&cp);
+    cp.n_ctx = 64;
+    rtx_context_create(m, &cp, &a);
+    rtx_context_create(m, &cp, &b);
+    const int32_t prompt[] = { 1, 9690, 198, 504, 3458, 314 };
+    rtx_eval(a, prompt, 6, false);
+    rtx_eval(a, (const int32_t[]){ 28 }, 1, false);
+    rtx_eval(b, prompt, 6, false);
+    rtx_loop_result lr = { .struct_size = sizeof lr };
+    expect_status(rtx_loop_step(b, &lr), RTX_ERR_INVALID_ARGUMENT, "rtx_loop_step without rtx_loop_begin");
+    expect_status(rtx_loop_begin(b, 28), RTX_OK, "rtx_loop_begin");
+    expect_status(rtx_loop_begin(b, 28), RTX_ERR_INVALID_ARGUMENT, "rtx_loop_begin twice");
+    expect_status(rtx_loop_step(b, &lr), RTX_OK, "rtx_loop_step (loop 0)");
+    check(lr.loop == 0 && !lr.is_last && lr.confidence > 0 && lr.confidence <= 1, "loop 0: confidence %.3f", lr.confidence);
+    expect_status(rtx_loop_step(b, &lr), RTX_OK, "rtx_loop_step (loop 1)");
+    check(lr.loop == 1 && lr.is_last, "loop 1 is the last");
+    const float *la = NULL, *lb = NULL;
+    size_t nv = 0;
+    rtx_get_logits(a, -1, &la, &nv);
+    rtx_get_logits(b, -1, &lb, &nv);
+    check(la && lb && memcmp(la, lb, nv * sizeof(float)) == 0, "stepping both loops == rtx_eval (bit-identical logits)");
+    expect_status(rtx_loop_exit(b), RTX_OK, "rtx_loop_exit");
+    uint32_t past = 0;
+    rtx_context_n_past(b, &past);
+    check(past == 7, "n_past after the stepped token: %u", past);
+    expect_status(rtx_loop_begin(NULL, 1), RTX_ERR_INVALID_ARGUMENT, "rtx_loop_begin(NULL)");
+    expect_status(rtx_loop_begin(b, -5), RTX_ERR_TOKEN_OUT_OF_RANGE, "rtx_loop_begin(-5)");
+    rtx_context_free(a);
+    rtx_context_free(b);
+
+    /* scheduler: three requests, confidence exits, cancel, stats */
+    rtx_scheduler_params sp;
+    rtx_scheduler_default_params(&sp);
+    sp.max_rows = 8;
+    rtx_scheduler *s = NULL;
+    expect_status(rtx_scheduler_create(NULL, &sp, &s), RTX_ERR_INVALID_ARGUMENT, "rtx_scheduler_create(NULL model)");
+    if (!expect_status(rtx_scheduler_create(m, &sp, &s), RTX_OK, "rtx_scheduler_create")) { rtx_model_free(m); return; }
+    rtx_request_params rp;
+    rtx_request_default_params(&rp);
+    rp.max_tokens = 12;
+    rp.stop_at_eos = false;
+    rp.exit.kind = RTX_EXIT_CONFIDENCE;
+    rp.exit.threshold = 0.5f;
+    rp.exit.min_loops = 1;
+    int32_t ids[3];
+    expect_status(rtx_scheduler_submit(s, "<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n", &rp, &ids[0]),
+                  RTX_OK, "rtx_scheduler_submit(text)");
+    expect_status(rtx_scheduler_submit_tokens(s, prompt, 6, &rp, &ids[1]), RTX_OK, "rtx_scheduler_submit_tokens");
+    expect_status(rtx_scheduler_submit_tokens(s, prompt, 6, &rp, &ids[2]), RTX_OK, "rtx_scheduler_submit_tokens (to cancel)");
+    expect_status(rtx_scheduler_submit_tokens(s, (const int32_t[]){ 1, 999999 }, 2, &rp, &(int32_t){0}),
+                  RTX_ERR_TOKEN_OUT_OF_RANGE, "submit an out-of-range token");
+    expect_status(rtx_scheduler_cancel(s, ids[2]), RTX_OK, "rtx_scheduler_cancel");
+    expect_status(rtx_scheduler_cancel(s, 424242), RTX_ERR_INVALID_ARGUMENT, "rtx_scheduler_cancel(unknown id)");
+    int tokens[3] = { 0 }, finished[3] = { 0 }, cancelled = 0;
+    for (int step = 0; step < 200; step++) {
+        const rtx_scheduler_event *ev = NULL;
+        size_t n = 0;
+        if (rtx_scheduler_step(s, &ev, &n) != RTX_OK) { check(false, "rtx_scheduler_step failed: %s", rtx_last_error()); break; }
+        for (size_t i = 0; i < n; i++) {
+            for (int r = 0; r < 3; r++) if (ev[i].request_id == ids[r]) {
+                if (ev[i].kind == RTX_EVENT_TOKEN) tokens[r]++;
+                else { finished[r]++; if (ev[i].stop_reason == RTX_STOP_CANCELLED) cancelled++; }
+            }
+        }
+        rtx_scheduler_stats st = { .struct_size = sizeof st };
+        rtx_scheduler_get_stats(s, &st);
+        if (st.pending_requests == 0) {
+            check(st.generated_tokens == 24 && st.mean_loops_per_token >= 1 && st.mean_loops_per_token <= 2,
+                  "stats: %lld tokens, %.2f loops/token, histogram %lld/%lld", (long long)st.generated_tokens,
+                  st.mean_loops_per_token, (long long)st.exit_histogram[0], (long long)st.exit_histogram[1]);
+            break;
+        }
+    }
+    check(tokens[0] == 12 && tokens[1] == 12 && finished[0] == 1 && finished[1] == 1, "two requests: 12 tokens each, one FINISHED each");
+    check(tokens[2] == 0 && finished[2] == 1 && cancelled == 1, "the cancelled request: one FINISHED(CANCELLED), no tokens");
+    rtx_scheduler_free(s);
+    rtx_scheduler_free(NULL);
+    rtx_model_free(m);
+    remove(out);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s MODEL.gguf BAD_GGUF_DIR\n", argv[0]);
@@ -888,6 +1004,8 @@ int main(int argc, char **argv) {
     test_bad_files(argv[2]);
     printf("== real model (%s)\n", argv[1]);
     test_real_model(argv[1]);
+    printf("== conversion, loop stepping, scheduler\n");
+    test_recursion_and_scheduler(argv[1]);
 
     rtx_set_log_callback(NULL, NULL);
     printf("capi: %d passed, %d failed\n", n_passed, n_failed);

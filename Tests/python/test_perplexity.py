@@ -13,8 +13,12 @@ from pathlib import Path
 import pytest
 
 LLAMA_CPP_PPL = 18.39
+# llama.cpp (built from the llama-cpp-python 0.3.36 sdist, bench/compare_llamacpp.sh),
+# llama-perplexity -c 512 -t 2 on the same GGUF: 13.9062 ± 0.648.
+LLAMA_CPP_PPL_GEMMA3 = 13.9062
 GPL3 = "/usr/share/common-licenses/GPL-3"
 REPO = Path(__file__).resolve().parents[2]
+GEMMA3 = REPO / ".models" / "gemma-3-270m.Q4_K_M.gguf"
 
 
 def cli() -> str:
@@ -33,6 +37,17 @@ def test_smollm2_gpl3_perplexity_within_one_percent_of_llama_cpp(model_path):
     assert m, out
     ppl = float(m.group(1))
     assert abs(ppl - LLAMA_CPP_PPL) / LLAMA_CPP_PPL < 0.01, f"RTX PPL {ppl} vs llama.cpp {LLAMA_CPP_PPL}"
+
+
+def test_gemma3_270m_gpl3_perplexity_within_one_percent_of_llama_cpp():
+    if not GEMMA3.is_file():
+        pytest.fail(f"{GEMMA3} is missing: run `make models`")
+    out = subprocess.run(
+        [cli(), "perplexity", "-m", str(GEMMA3), "-f", GPL3, "--ctx", "512", "-t", "2"],
+        capture_output=True, text=True, timeout=1800, check=True,
+    ).stdout
+    ppl = float(re.search(r"Final estimate: PPL = ([0-9.]+)", out).group(1))
+    assert abs(ppl - LLAMA_CPP_PPL_GEMMA3) / LLAMA_CPP_PPL_GEMMA3 < 0.01, f"RTX PPL {ppl} vs llama.cpp {LLAMA_CPP_PPL_GEMMA3}"
 
 
 def test_cli_reports_clear_errors(tmp_path):
