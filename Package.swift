@@ -58,6 +58,7 @@ let package = Package(
             name: "RTXCLI",
             dependencies: [
                 "RTX",
+                "CRTXKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/rtx-cli"
