@@ -418,9 +418,10 @@ static void test_silu_add_argmax(void) {
         for (int64_t i = 0; i < n; i++) {
             const double x = g[i];
             const double want = 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) * u[i];
-            worst = fmax(worst, fabs(o[i] - want) / (fabs(want) + 1e-6));
+            // 1 + tanh(..) cancels for negative gates: compare relative to max(1, |want|).
+            worst = fmax(worst, fabs(o[i] - want) / fmax(1.0, fabs(want)));
         }
-        CHECK(worst < 1e-4, "gelu_mul n=%lld: rel err %.3g", (long long)n, worst);
+        CHECK(worst < 1e-5, "gelu_mul n=%lld: err %.3g", (long long)n, worst);
 
         memcpy(y, u, n * 4);
         rtxk_add(y, g, n);
