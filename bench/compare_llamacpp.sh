@@ -216,7 +216,7 @@ else
 fi
 # RTX side: only if `rtx bench` grew a --parallel option. Expected output
 # line: "batched16: <median> tokens/s" (aggregate decode tokens/s).
-if [ "$RTX_OK" = 1 ] && "$RTX" bench --help 2>&1 | grep -q -- '--parallel'; then
+if [ "$RTX_OK" = 1 ] && "$RTX" bench throughput --help 2>&1 | grep -q -- '--parallel'; then
     if run_logged rtx-bench-batched "$RTX" bench -m "$MODEL" -t "$THREADS" --pp 128 --tg 128 \
             --parallel 16 --reps "$REPS"; then
         grep -E '^[a-z]+[0-9]+:' "$LOGDIR/rtx-bench-batched.log" || true

@@ -120,8 +120,11 @@ typedef struct rtx_model_params {
 
 RTX_API void rtx_model_default_params(rtx_model_params *out);
 
-/** Load a GGUF checkpoint (vanilla or recursive). The file is memory-mapped
- *  and validated (every header field, offset and size) before use. */
+/** Load a checkpoint: a GGUF file (vanilla or recursive), or a Hugging Face
+ *  folder (config.json + model.safetensors or model.safetensors.index.json, and
+ *  tokenizer.json / tokenizer_config.json when present). Files are memory-mapped
+ *  and validated (every header field, offset and size) before use. A folder's
+ *  model has no GGUF metadata: rtx_model_meta returns RTX_ERR_UNSUPPORTED. */
 RTX_API rtx_status rtx_model_load(const char *path, const rtx_model_params *params, rtx_model **out_model);
 /** Free a model (NULL is fine). All its contexts must be freed first. */
 RTX_API void rtx_model_free(rtx_model *model);
@@ -334,7 +337,8 @@ typedef struct rtx_convert_params {
 
 RTX_API void rtx_convert_default_params(rtx_convert_params *out);
 
-/** Convert the vanilla GGUF at src_path into a recursive GGUF at dst_path
+/** Convert the vanilla model at src_path (a GGUF file or a Hugging Face folder,
+ *  as rtx_model_load reads) into a recursive GGUF at dst_path
  *  (format: docs/recursive-gguf.md). Works in f32 from the dequantized source;
  *  LoRA factors come from a truncated SVD (LAPACK) of each position's residual. */
 RTX_API rtx_status rtx_convert(const char *src_path, const char *dst_path, const rtx_convert_params *params);

@@ -1,5 +1,5 @@
-// ops.c — row-wise and elementwise kernels: RMSNorm, SiLU·up, add, RoPE,
-// causal grouped-query attention with online softmax, argmax.
+// ops.c — row-wise and elementwise kernels: RMSNorm, LayerNorm, SiLU·up, GELU,
+// add, bias, soft-cap, RoPE, causal grouped-query attention with online softmax, argmax.
 #include "internal.h"
 
 #include <math.h>
@@ -19,6 +19,23 @@ void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, in
         const float mean = (float)(sum / (double)dim);
         const float scale = 1.0f / sqrtf(mean + eps);
         for (int64_t i = 0; i < dim; i++) o[i] = (xr[i] * scale) * w[i];
+    }
+}
+
+// LayerNorm: (x − mean) / sqrt(var + eps) * w + b, mean and variance in double
+// (two passes: no cancellation for rows with a large mean). b may be NULL.
+void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n_rows, int64_t dim, float eps) {
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n_rows * dim / 4))
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *xr = x + r * dim;   // (dim)
+        float *o = out + r * dim;        // (dim)
+        double sum = 0.0, sq = 0.0;
+        for (int64_t i = 0; i < dim; i++) sum += xr[i];
+        const double mean = sum / (double)dim;
+        for (int64_t i = 0; i < dim; i++) sq += (xr[i] - mean) * (xr[i] - mean);
+        const float scale = (float)(1.0 / sqrt(sq / (double)dim + (double)eps));
+        const float mu = (float)mean;
+        for (int64_t i = 0; i < dim; i++) o[i] = (xr[i] - mu) * scale * w[i] + (b ? b[i] : 0.0f);
     }
 }
 
@@ -42,8 +59,27 @@ void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n) {
     }
 }
 
+// Exact GELU (erf), as torch's nn.GELU() / HF "gelu": 0.5 x (1 + erf(x / √2)),
+// computed as 0.5 x erfc(−x / √2) (same value, no cancellation for x ≪ 0). In place allowed.
+void rtxk_gelu_erf(float *out, const float *x, int64_t n) {
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n / 2))
+    for (int64_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * erfcf(-x[i] * 0.70710678118654752f);
+}
+
 void rtxk_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+// y[r, :] += b for each of n_rows rows of dim values.
+void rtxk_add_bias(float *y, const float *b, int64_t n_rows, int64_t dim) {
+    for (int64_t r = 0; r < n_rows; r++)
+        for (int64_t i = 0; i < dim; i++) y[r * dim + i] += b[i];
+}
+
+// x = cap · tanh(x / cap) (Gemma 2's final logit soft-cap), in place.
+void rtxk_softcap(float *x, int64_t n, float cap) {
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n / 4))
+    for (int64_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
 }
 
 // ---------------------------------------------------------------------------
@@ -81,7 +117,7 @@ void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
 
 void rtxk_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                     int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_kv, int64_t hd,
-                    float scale, int64_t window) {
+                    float scale, int64_t window, float softcap) {
     const int64_t group = n_head / n_kv;
     const int64_t kv_dim = n_kv * hd;
     const rtxk_dot_fn dot = rtxk_kernels()->dot[RTXK_F32];  // SIMD q·k on the active path
@@ -98,7 +134,8 @@ void rtxk_attention(float *out, const float *q, const float *k_cache, const floa
         for (int64_t j = lo; j <= p; j++) {
             const float *kj = k_cache + j * kv_dim + g * hd;
             const float *vj = v_cache + j * kv_dim + g * hd;
-            const float s = dot(qh, kj, hd) * scale;
+            const float raw = dot(qh, kj, hd) * scale;
+            const float s = softcap > 0.0f ? softcap * tanhf(raw / softcap) : raw;
             if (s > m) {  // new max: rescale what we have
                 const float c = expf(m - s);
                 l *= c;

@@ -51,7 +51,7 @@ public func rtx_model_get_info(_ model: OpaquePointer?, _ out: UnsafeMutablePoin
         info.bos_token = m.tokenizer.vocabulary.bos ?? -1
         info.eos_token = m.tokenizer.vocabulary.eos ?? -1
         info.n_params = Int64(m.storedParameterCount)
-        info.file_bytes = Int64(m.gguf.file.size)
+        info.file_bytes = Int64(m.checkpoint.sourceBytes)
         withUnsafeMutableBytes(of: &info.architecture) { raw in
             let bytes = Array(m.hyper.architecture.utf8.prefix(raw.count - 1))
             raw.copyBytes(from: bytes)
@@ -67,7 +67,7 @@ public func rtx_model_meta(_ model: OpaquePointer?, _ key: UnsafePointer<CChar>?
     guarded("rtx_model_meta") {
         let m = try unbox(model, ModelHandle.self, "model").model
         let key = String(cString: try required(key, "key"))
-        guard let value = m.gguf.metadata[key] else { throw RTXError.invalid("the model has no metadata key '\(key)'") }
+        guard let value = try m.requireGGUF("metadata access").metadata[key] else { throw RTXError.invalid("the model has no metadata key '\(key)'") }
         try copyOut(Array(value.rendered.utf8), nulTerminate: true, buf, bufSize, outLen)
     }
 }
@@ -78,14 +78,14 @@ public func rtx_model_tensor_f32(_ model: OpaquePointer?, _ name: UnsafePointer<
     guarded("rtx_model_tensor_f32") {
         let m = try unbox(model, ModelHandle.self, "model").model
         let name = String(cString: try required(name, "name"))
-        guard let t = m.gguf.tensor(name) else { throw RTXError.invalid("the model has no tensor '\(name)'") }
+        guard let t = m.checkpoint.sourceTensor(name) else { throw RTXError.invalid("the model has no tensor '\(name)'") }
         guard t.type.isSupported else { throw RTXError.unsupported("tensor '\(name)' has type \(t.type), which RTX cannot dequantize") }
         outCount?.pointee = t.elementCount
         guard capacity >= t.elementCount else {
             throw RTXError(.bufferTooSmall, "tensor '\(name)' has \(t.elementCount) elements, the buffer holds \(capacity)")
         }
         let out = try required(out, "out")
-        let base = m.gguf.bytes(of: t)
+        let base = t.data
         for r in 0..<t.rows {
             rtxk_dequantize_row(out + r * t.columns, base + r * t.rowBytes, Int32(t.type.rawValue), Int64(t.columns))
         }

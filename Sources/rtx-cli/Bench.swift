@@ -93,7 +93,7 @@ struct BenchThroughput: ParsableCommand {
         var macs = 0
         for p in 0..<model.plan.positions {
             let layer = model.weights.layers[model.plan.sharedLayer(of: p)]
-            for role in BlockRole.linear {
+            for role in BlockRole.linear where layer.linear[role] != nil {
                 let w = layer[linear: role]
                 bytes += w.rows * w.rowStride
                 macs += w.rows * w.columns

@@ -9,14 +9,14 @@ import Glibc
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Convert a vanilla GGUF into a (relaxed) recursive GGUF.")
 
-    @Argument(help: "Source (vanilla) GGUF.") var source: String
+    @Argument(help: "Source (vanilla) model: a GGUF file or a Hugging Face folder (config.json + safetensors).") var source: String
     @Option(name: [.short, .long], help: "Output GGUF.") var output: String
     @Option(help: "B: times the shared block runs (must divide the layer count).") var loops: Int?
     @Option(name: .customLong("unique-layers"), help: "K: layers in the shared block (alternative to --loops).") var uniqueLayers: Int?
     @Option(help: "cycle | sequence | middle-cycle") var strategy: String = "cycle"
     @Option(name: .customLong("init"), help: "stepwise | average | lower") var initMethod: String = "average"
     @Option(name: .customLong("lora-rank"), help: "LoRA rank: 0 (pure recursive), N, or 'full' (= min(in, out)).") var loraRank: String = "0"
-    @Flag(name: .customLong("per-position-norms"), help: "Keep each position's norm weights instead of tying them.") var perPositionNorms = false
+    @Flag(name: .customLong("per-position-norms"), help: "Keep each position's norm weights (and biases) instead of tying them.") var perPositionNorms = false
     @Option(name: .customLong("shared-type"), help: "Storage of the shared block: f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0") var sharedType: String = "f32"
     @Option(name: .customLong("lora-type"), help: "Storage of LoRA factors: f32 | f16 | bf16") var loraType: String = "f32"
 

@@ -394,6 +394,68 @@ static void test_rmsnorm(void) {
         }
 }
 
+static void test_layernorm(void) {
+    const int64_t dims[] = { 1, 7, 64, 1001 };
+    for (int di = 0; di < 4; di++)
+        for (int64_t n_rows = 1; n_rows <= 33; n_rows += 16) {
+            const int64_t dim = dims[di];
+            float *x = malloc(n_rows * dim * 4), *w = malloc(dim * 4), *b = malloc(dim * 4), *o = malloc(n_rows * dim * 4);
+            fill_normal(x, n_rows * dim, 2.0f);
+            for (int64_t i = 0; i < n_rows * dim; i++) x[i] += 30.0f;  // a large mean: no cancellation allowed
+            fill_normal(w, dim, 1.0f);
+            fill_normal(b, dim, 1.0f);
+            const float eps = 1e-5f;
+            rtxk_layernorm(o, x, w, b, n_rows, dim, eps);
+            double worst = 0;
+            for (int64_t r = 0; r < n_rows; r++) {
+                double mean = 0, var = 0;
+                for (int64_t i = 0; i < dim; i++) mean += x[r * dim + i];
+                mean /= dim;
+                for (int64_t i = 0; i < dim; i++) var += (x[r * dim + i] - mean) * (x[r * dim + i] - mean);
+                var /= dim;
+                for (int64_t i = 0; i < dim; i++) {
+                    const double want = (x[r * dim + i] - mean) / sqrt(var + eps) * w[i] + b[i];
+                    worst = fmax(worst, fabs(o[r * dim + i] - want) / (fabs(want) + 1.0));  // x − mean loses bits of x ≈ 30
+                }
+            }
+            CHECK(worst < 2e-5, "layernorm rows=%lld dim=%lld: rel err %.3g", (long long)n_rows, (long long)dim, worst);
+            float *o2 = malloc(n_rows * dim * 4);
+            memcpy(o2, x, n_rows * dim * 4);
+            rtxk_layernorm(o2, o2, w, b, n_rows, dim, eps);
+            CHECK(!memcmp(o, o2, n_rows * dim * 4), "layernorm in place dim=%lld", (long long)dim);
+            rtxk_layernorm(o2, x, w, NULL, n_rows, dim, eps);
+            int nobias = 1;
+            for (int64_t i = 0; i < n_rows * dim; i++) nobias &= fabsf(o2[i] + b[i % dim] - o[i]) < 1e-4f;
+            CHECK(nobias, "layernorm without bias dim=%lld", (long long)dim);
+            free(x); free(w); free(b); free(o); free(o2);
+        }
+}
+
+static void test_gelu_erf_bias_softcap(void) {
+    const int64_t n = 10007;
+    float *x = malloc(n * 4), *o = malloc(n * 4), *b = malloc(7 * 4);
+    fill_normal(x, n, 4.0f);
+    rtxk_gelu_erf(o, x, n);
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double want = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
+        worst = fmax(worst, fabs(o[i] - want) / (fabs(want) + 1e-6));
+    }
+    CHECK(worst < 1e-5, "gelu_erf: rel err %.3g", worst);
+    memcpy(o, x, n * 4);
+    rtxk_softcap(o, n, 5.0f);
+    worst = 0;
+    for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs(o[i] - 5.0 * tanh(x[i] / 5.0)));
+    CHECK(worst < 1e-5, "softcap: max err %.3g", worst);
+    fill_normal(b, 7, 1.0f);
+    memcpy(o, x, 7 * 11 * 4);
+    rtxk_add_bias(o, b, 11, 7);
+    int ok = 1;
+    for (int64_t i = 0; i < 77; i++) ok &= o[i] == x[i] + b[i % 7];
+    CHECK(ok, "add_bias");
+    free(x); free(o); free(b);
+}
+
 static void test_silu_add_argmax(void) {
     const int64_t ns[] = { 1, 7, 33, 1000, 100003 };
     for (int k = 0; k < 5; k++) {
@@ -486,7 +548,7 @@ static void test_attention(void) {
     const struct { int64_t n_tok, pos0, n_head, n_kv, hd, window; } cases[] = {
         { 1, 0, 1, 1, 8, 0 }, { 1, 40, 9, 3, 64, 0 }, { 7, 0, 4, 2, 16, 0 }, { 3, 5, 8, 1, 80, 0 },
         { 5, 20, 4, 4, 1, 4 }, { 6, 30, 6, 2, 32, 1 }, { 9, 0, 2, 1, 24, 16 }, { 33, 100, 4, 2, 256, 64 },
-        { 1, 300, 8, 4, 64, 0 }, { 2, 3, 2, 2, 5, 200 },
+        { 1, 300, 8, 4, 64, 0 }, { 2, 3, 2, 2, 5, 200 }, { 7, 12, 4, 2, 16, 5 }, { 4, 9, 2, 1, 32, 0 },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const int64_t T = cases[c].n_tok, p0 = cases[c].pos0, nh = cases[c].n_head, nkv = cases[c].n_kv, hd = cases[c].hd, win = cases[c].window;
@@ -496,8 +558,9 @@ static void test_attention(void) {
         fill_normal(k, n_ctx * kvd, 1.0f);
         fill_normal(v, n_ctx * kvd, 1.0f);
         for (int64_t i = (p0 + T) * kvd; i < n_ctx * kvd; i++) k[i] = v[i] = NAN;  // rows past the query must not be read
-        const float scale = 1.0f / sqrtf((float)hd) * (c == 3 ? 8.0f : 1.0f);  // case 3: peaky softmax
-        rtxk_attention(o, q, k, v, T, p0, nh, nkv, hd, scale, win);
+        const float scale = 1.0f / sqrtf((float)hd) * (c == 3 || c >= 10 ? 8.0f : 1.0f);  // peaky softmax
+        const float cap = c >= 10 ? 3.0f : 0.0f;  // the last cases soft-cap scores (Gemma 2), and bend them
+        rtxk_attention(o, q, k, v, T, p0, nh, nkv, hd, scale, win, cap);
         double worst = 0;
         double *s = malloc(n_ctx * sizeof(double));
         for (int64_t t = 0; t < T; t++)
@@ -509,6 +572,7 @@ static void test_attention(void) {
                     double d = 0;
                     for (int64_t e = 0; e < hd; e++) d += (double)q[(t * nh + h) * hd + e] * k[j * kvd + g * hd + e];
                     s[j] = d * scale;
+                    if (cap > 0) s[j] = cap * tanh(s[j] / cap);
                     mx = fmax(mx, s[j]);
                 }
                 for (int64_t j = lo; j <= p; j++) { s[j] = exp(s[j] - mx); sum += s[j]; }
@@ -519,12 +583,12 @@ static void test_attention(void) {
                     if (!(err <= worst)) worst = isnan(err) ? INFINITY : fmax(worst, err);
                 }
             }
-        CHECK(worst < 2e-5, "attention T=%lld pos0=%lld heads=%lld/%lld hd=%lld window=%lld: max err %.3g",
-              (long long)T, (long long)p0, (long long)nh, (long long)nkv, (long long)hd, (long long)win, worst);
+        CHECK(worst < 2e-5, "attention T=%lld pos0=%lld heads=%lld/%lld hd=%lld window=%lld softcap=%g: max err %.3g",
+              (long long)T, (long long)p0, (long long)nh, (long long)nkv, (long long)hd, (long long)win, cap, worst);
         // out aliasing q gives the same result
         float *o2 = malloc(T * nh * hd * 4);
         memcpy(o2, q, T * nh * hd * 4);
-        rtxk_attention(o2, o2, k, v, T, p0, nh, nkv, hd, scale, win);
+        rtxk_attention(o2, o2, k, v, T, p0, nh, nkv, hd, scale, win, cap);
         CHECK(!memcmp(o, o2, T * nh * hd * 4), "attention in place case %zu", c);
         free(q); free(k); free(v); free(o); free(o2); free(s);
     }
@@ -621,6 +685,8 @@ int main(int argc, char **argv) {
         test_quant_roundtrip();
         test_matmul();
         test_rmsnorm();
+        test_layernorm();
+        test_gelu_erf_bias_softcap();
         test_silu_add_argmax();
         test_rope();
         test_attention();

@@ -157,8 +157,9 @@ LLAMA_GGUF_TO_HF = {
 
 def write_llama_from_gguf(gguf_path, folder, dtype=np.float32) -> Path:
     """The GGUF's weights dequantized (exact in F32), renamed to HF names, q/k rows
-    un-permuted, with a config.json from the GGUF metadata and a tokenizer.json
-    (byte-level BPE: vocab, merges, added tokens) from its vocabulary."""
+    un-permuted, with a config.json from the GGUF metadata, a tokenizer.json
+    (byte-level BPE: vocab, merges, added tokens) from its vocabulary and a
+    tokenizer_config.json holding its chat template."""
     from gguf import GGUFReader
     from gguf.quants import dequantize
 
@@ -210,4 +211,6 @@ def write_llama_from_gguf(gguf_path, folder, dtype=np.float32) -> Path:
     if f("tokenizer.ggml.pre") != "smollm":
         tokenizer["pre_tokenizer"] = tokenizer["pre_tokenizer"]["pretokenizers"][1]
     (folder / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False))
+    if f("tokenizer.chat_template") is not None:
+        (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": f("tokenizer.chat_template")}))
     return folder

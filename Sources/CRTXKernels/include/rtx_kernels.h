@@ -84,12 +84,20 @@ void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx,
 
 /// out[i, :] = x[i, :] / rms(x[i, :]) * w   (x and out may alias)
 void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t dim, float eps);
+/// out[i, :] = (x[i, :] − mean) / sqrt(var + eps) * w + b  (b may be NULL; x and out may alias)
+void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n_rows, int64_t dim, float eps);
 /// out = silu(gate) * up  (elementwise over n values; out may alias gate)
 void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n);
 /// out = gelu_tanh(gate) * up  (GeGLU; out may alias gate)
 void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n);
+/// out = gelu_erf(x) = 0.5 x (1 + erf(x/√2))  (exact GELU; out may alias x)
+void rtxk_gelu_erf(float *out, const float *x, int64_t n);
 /// y += x (n values)
 void rtxk_add(float *y, const float *x, int64_t n);
+/// y[r, :] += b  (n_rows rows of dim values)
+void rtxk_add_bias(float *y, const float *b, int64_t n_rows, int64_t dim);
+/// x = cap · tanh(x / cap), in place (cap > 0)
+void rtxk_softcap(float *x, int64_t n, float cap);
 
 /// Rotary embedding in place on x[n_tok, n_heads * head_dim], token t at
 /// position pos[t]. Rotates the first n_rot dims of each head.
@@ -101,10 +109,11 @@ void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
 /// q[n_tok, n_head*hd]; k_cache, v_cache [n_ctx, n_kv*hd] rows of the cache
 /// (row = position). Query t sits at position pos0 + t and sees cache rows
 /// max(0, pos0+t-window+1) .. pos0+t (window 0 = unlimited).
+/// Scores are q·k·scale, then softcap·tanh(score/softcap) when softcap > 0 (Gemma 2).
 /// out[n_tok, n_head*hd] (may alias q). Online softmax; no allocation; hd <= 1024.
 void rtxk_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                     int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_kv, int64_t hd,
-                    float scale, int64_t window);
+                    float scale, int64_t window, float softcap);
 
 /// Index of the maximum of x[0..n).
 int64_t rtxk_argmax(const float *x, int64_t n);

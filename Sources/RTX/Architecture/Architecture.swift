@@ -38,6 +38,13 @@ public struct HyperParameters: Sendable {
     public var attentionScale: Float? = nil
     /// Multiplies token embeddings (Gemma: √d).
     public var embeddingScale: Float = 1
+    /// h + attn(ln1(h)) + ffn(ln2(h)) instead of two sequential residual adds
+    /// (GPT-NeoX use_parallel_residual: a property of the checkpoint).
+    public var parallelResidual = false
+    /// Attention scores become cap·tanh(s/cap) before the mask (Gemma 2); 0 = off.
+    public var attentionSoftcap: Float = 0
+    /// Logits become cap·tanh(z/cap) (Gemma 2); 0 = off.
+    public var finalSoftcap: Float = 0
     /// Per unrolled position: attributes that are not weights (never tied by a recursion).
     public var positionAttributes: [PositionAttributes] = []
 
@@ -68,6 +75,10 @@ public struct HyperParameters: Sendable {
             }
         }
         guard embeddingScale.isFinite, embeddingScale > 0 else { throw bad("embedding scale \(embeddingScale) is invalid") }
+        for (what, cap) in [("attention", attentionSoftcap), ("final", finalSoftcap)] {
+            guard cap.isFinite, cap >= 0 else { throw bad("\(what) logit soft-cap \(cap) is invalid") }
+        }
+        if let attentionScale, !(attentionScale.isFinite && attentionScale > 0) { throw bad("attention scale \(attentionScale) is invalid") }
         guard ropeDimensions > 0, ropeDimensions <= headDim, ropeDimensions % 2 == 0 else {
             throw bad("rope.dimension_count \(ropeDimensions) is invalid for head dimension \(headDim)")
         }
@@ -106,34 +117,92 @@ public struct PositionAttributes: Sendable, Equatable {
 /// forward (Runtime/BlockForward.swift) reads these; nothing switches on names.
 public struct BlockRecipe: Sendable {
     public enum RopeLayout: Sendable { case interleaved, neox }
-    public enum Activation: Sendable { case silu, geluTanh }
+    public enum Activation: Sendable { case silu, geluTanh, geluErf }
+    public enum Norm: Sendable { case rms, layerNorm }
     public var ropeLayout: RopeLayout = .interleaved
-    /// The gate's activation in the gated FFN (SwiGLU: silu, GeGLU: gelu).
+    /// The gate's activation in the gated FFN (SwiGLU: silu, GeGLU: gelu), or the
+    /// activation of a plain FFN (GPT-NeoX: exact GELU).
     public var activation: Activation = .silu
+    /// RMSNorm, or LayerNorm with a bias (GPT-NeoX).
+    public var norm: Norm = .rms
+    /// false: down(act(up(x))) with no gate (GPT-NeoX).
+    public var gatedFFN = true
     /// RMSNorm over each head of q and k before RoPE (Gemma 3).
     public var qkNorm = false
     /// RMSNorm of each sub-layer's output before the residual add (Gemma 2/3).
     public var postNorms = false
 }
 
+/// The two checkpoint layouts RTX reads. They differ in tensor names, in some
+/// conventions (GGUF Llama q/k rows are permuted for interleaved RoPE; GGUF Gemma
+/// norms hold 1 + w) and in where hyper-parameters live (metadata vs config.json).
+public enum CheckpointFormat: Sendable { case gguf, huggingFace }
+
 /// An architecture: how to read its hyper-parameters and name its tensors.
 public protocol Architecture: Sendable {
     /// general.architecture value, e.g. "llama".
     static var name: String { get }
+    /// config.json model_type values this architecture reads, e.g. ["llama"].
+    static var hfModelTypes: [String] { get }
     static var recipe: BlockRecipe { get }
+    /// The recipe for weights laid out as `format` stores them (default: `recipe`).
+    static func recipe(for format: CheckpointFormat) -> BlockRecipe
+    /// Added to every norm weight read from `format` (HF Gemma stores w of (1 + w): 1).
+    static func normOffset(for format: CheckpointFormat) -> Float
     /// GGUF tensor name of a block role at stored layer `layer`.
     static func ggufName(_ role: BlockRole, layer: Int) -> String
     static func ggufName(_ role: GlobalRole) -> String
+    /// Hugging Face (safetensors) tensor name of a block role at layer `layer`.
+    static func hfName(_ role: BlockRole, layer: Int) -> String
+    /// nil: the role has no tensor of its own in HF layout (a tied output head).
+    static func hfName(_ role: GlobalRole) -> String
     /// Block roles this architecture requires.
     static var blockRoles: [BlockRole] { get }
+    /// Roles whose tensor has a bias (name: ".weight" → ".bias"), and whether the
+    /// final norm has one (GPT-NeoX: every linear map and norm).
+    static var biasedRoles: [BlockRole] { get }
+    static var outputNormHasBias: Bool { get }
+    /// Q, K and V stored as one tensor: its name at `layer`, and the rows of it
+    /// that make the Q, K and V maps (in order). nil: stored separately.
+    static func fusedQKV(_ format: CheckpointFormat, layer: Int, hyper: HyperParameters) -> (name: String, rows: [BlockRole: [Int]])?
+    /// Rows of a linear map read from `format`, in the order GGUF stores them
+    /// (gguf[r] = source[order[r]]); nil: the same order.
+    static func ggufRowOrder(_ role: BlockRole, from format: CheckpointFormat, hyper: HyperParameters) -> [Int]?
+    /// GGUF metadata keys beyond the common ones (GGUFMetadata.swift) that this
+    /// architecture's GGUF reader needs to rebuild `hyper`.
+    static func extraGGUFKeys(_ hyper: HyperParameters) -> [(String, GGUFValue)]
     static func hyperParameters(from gguf: GGUFFile) throws -> HyperParameters
+    static func hyperParameters(from config: HFConfig, source: String) throws -> HyperParameters
+}
+
+extension Architecture {
+    public static func recipe(for format: CheckpointFormat) -> BlockRecipe { recipe }
+    public static func normOffset(for format: CheckpointFormat) -> Float { 0 }
+    public static var biasedRoles: [BlockRole] { [] }
+    public static var outputNormHasBias: Bool { false }
+    public static func fusedQKV(_ format: CheckpointFormat, layer: Int, hyper: HyperParameters) -> (name: String, rows: [BlockRole: [Int]])? { nil }
+    public static func ggufRowOrder(_ role: BlockRole, from format: CheckpointFormat, hyper: HyperParameters) -> [Int]? { nil }
+    public static func extraGGUFKeys(_ hyper: HyperParameters) -> [(String, GGUFValue)] { [] }
+}
+
+/// The bias tensor beside a weight tensor ("….weight" → "….bias").
+func biasName(_ weightName: String) -> String {
+    weightName.hasSuffix(".weight") ? String(weightName.dropLast(".weight".count)) + ".bias" : weightName + ".bias"
 }
 
 /// All architectures RTX knows, by general.architecture.
 public enum ArchitectureRegistry {
-    public static let all: [any Architecture.Type] = [LlamaArchitecture.self, Gemma3Architecture.self]
+    public static let all: [any Architecture.Type] = [
+        LlamaArchitecture.self, GemmaArchitecture.self, Gemma2Architecture.self, Gemma3Architecture.self,
+        GPTNeoXArchitecture.self,
+    ]
 
     public static func lookup(_ name: String) -> (any Architecture.Type)? {
         all.first { $0.name == name }
+    }
+
+    /// The architecture reading config.json's model_type.
+    public static func lookup(hfModelType type: String) -> (any Architecture.Type)? {
+        all.first { $0.hfModelTypes.contains(type) }
     }
 }

@@ -1,10 +1,15 @@
 // Llama.swift — the Llama architecture (Llama 2/3, SmolLM, TinyLlama): RMSNorm,
-// RoPE (GGUF's interleaved layout: the converter permutes q/k), grouped-query
-// attention, SwiGLU, tied or untied output head.
+// RoPE, grouped-query attention, SwiGLU, tied or untied output head. GGUF's q/k
+// rows are permuted by its converter so RoPE rotates adjacent pairs; Hugging Face
+// keeps them as trained and rotates halves (NeoX layout): same numbers, no un-permute.
 
 public enum LlamaArchitecture: Architecture {
     public static let name = "llama"
+    public static let hfModelTypes = ["llama"]
     public static let recipe = BlockRecipe(ropeLayout: .interleaved)
+    public static func recipe(for format: CheckpointFormat) -> BlockRecipe {
+        format == .gguf ? recipe : BlockRecipe(ropeLayout: .neox)
+    }
     public static let blockRoles: [BlockRole] = [.attnNorm, .attnQ, .attnK, .attnV, .attnOutput, .ffnNorm, .ffnGate, .ffnUp, .ffnDown]
 
     static let blockNames: [BlockRole: String] = [
@@ -16,8 +21,57 @@ public enum LlamaArchitecture: Architecture {
         .tokenEmbedding: "token_embd.weight", .outputNorm: "output_norm.weight", .output: "output.weight",
     ]
 
+    /// Hugging Face names (modeling_llama.py; Gemma 1 uses the same ones).
+    static let hfBlockNames: [BlockRole: String] = [
+        .attnNorm: "input_layernorm", .attnQ: "self_attn.q_proj", .attnK: "self_attn.k_proj", .attnV: "self_attn.v_proj",
+        .attnOutput: "self_attn.o_proj", .ffnNorm: "post_attention_layernorm", .ffnGate: "mlp.gate_proj",
+        .ffnUp: "mlp.up_proj", .ffnDown: "mlp.down_proj",
+    ]
+    static let hfGlobalNames: [GlobalRole: String] = [
+        .tokenEmbedding: "model.embed_tokens.weight", .outputNorm: "model.norm.weight", .output: "lm_head.weight",
+    ]
+
     public static func ggufName(_ role: BlockRole, layer: Int) -> String { "blk.\(layer).\(blockNames[role]!).weight" }
     public static func ggufName(_ role: GlobalRole) -> String { globalNames[role]! }
+    public static func hfName(_ role: BlockRole, layer: Int) -> String { "model.layers.\(layer).\(hfBlockNames[role]!).weight" }
+    public static func hfName(_ role: GlobalRole) -> String { hfGlobalNames[role]! }
+
+    /// HF q/k rows → GGUF's (convert_hf_to_gguf.py LlamaModel.permute): within each
+    /// head, GGUF row 2i + s is HF row i + s·head_dim/2.
+    public static func ggufRowOrder(_ role: BlockRole, from format: CheckpointFormat, hyper h: HyperParameters) -> [Int]? {
+        guard format == .huggingFace, role == .attnQ || role == .attnK else { return nil }
+        let heads = role == .attnQ ? h.headCount : h.headCountKV, hd = h.headDim
+        return (0..<(heads * hd)).map { r in
+            let head = r / hd, i = (r % hd) / 2, s = r % 2
+            return head * hd + s * (hd / 2) + i
+        }
+    }
+
+    public static func hyperParameters(from c: HFConfig, source: String) throws -> HyperParameters {
+        if let scaling = c.ropeScaling, let type = scaling["rope_type"]?.stringValue ?? scaling["type"]?.stringValue, type != "default" {
+            throw RTXError.unsupported("\(source): rope_scaling type '\(type)' is not supported")
+        }
+        guard c.numAttentionHeads > 0, c.hiddenSize % c.numAttentionHeads == 0 || c.headDim != nil else {
+            throw RTXError.format("\(source): num_attention_heads \(c.numAttentionHeads) does not divide hidden_size \(c.hiddenSize)")
+        }
+        let headDim = c.headDim ?? c.hiddenSize / c.numAttentionHeads
+        guard let ff = c.intermediateSize else { throw RTXError.format("\(source): required key 'intermediate_size' is missing") }
+        let hp = HyperParameters(
+            architecture: name,
+            layerCount: c.numHiddenLayers,
+            embeddingLength: c.hiddenSize,
+            feedForwardLength: ff,
+            headCount: c.numAttentionHeads,
+            headCountKV: c.numKeyValueHeads,
+            headDim: headDim,
+            ropeDimensions: headDim,
+            ropeFreqBase: Float(c.ropeTheta ?? 10000),
+            normEpsilon: Float(c.rmsNormEps ?? 1e-5),
+            contextLength: c.maxPositionEmbeddings ?? 2048,
+            vocabularySize: c.vocabSize)
+        try hp.validate(source: source)
+        return hp
+    }
 
     public static func hyperParameters(from gguf: GGUFFile) throws -> HyperParameters {
         let p = name + "."

@@ -1,7 +1,9 @@
 // Converter.swift — vanilla → (relaxed) recursive conversion (DESIGN.md §1):
 // initialise the shared block (stepwise / average / lower), then relax each
 // position with a LoRA delta from the truncated SVD of its residual
-// W_p − W'_{s(p)}. Works in f32 from the dequantized source.
+// W_p − W'_{s(p)}. Works in f32 from the loaded source model's weights, so either
+// format converts: a GGUF source keeps its metadata; a Hugging Face folder gets
+// GGUF metadata written from its hyper-parameters and tokenizer (GGUFMetadata.swift).
 import CRTXKernels
 
 public struct ConversionOptions: Sendable {
@@ -12,7 +14,7 @@ public struct ConversionOptions: Sendable {
     public var strategy: RecursionPlan.Strategy = .cycle
     public var initMethod: InitMethod = .average
     public var rank: Rank = .none
-    /// Keep each position's norm weights (full-rank conversion then reproduces the source exactly).
+    /// Keep each position's norm weights and biases (full-rank conversion then reproduces the source exactly).
     public var perPositionNorms = false
     /// Storage of the shared block's linear weights (f32, f16, q8_0, …).
     public var sharedType: TensorType = .f32
@@ -48,7 +50,7 @@ public enum Converter {
         let t0 = monotonicSeconds()
         try options.validate()
         guard source.plan.isVanilla, !source.recursion.isRecursive else {
-            throw RTXError.invalid("'\(source.gguf.fileName)' is already recursive; convert a vanilla model")
+            throw RTXError.invalid("'\(source.checkpoint.sourceName)' is already recursive; convert a vanilla model")
         }
         let arch = source.architecture
         let L = source.hyper.layerCount
@@ -59,24 +61,29 @@ public enum Converter {
             switch options.rank { case .none: return (0, false); case .rank(let r): return (r, false); case .full: return (0, true) }
         }()
         let spec = RecursionSpec(plan: plan, initMethod: options.initMethod, loraRank: rankValue, fullRank: full,
-                                 loraTargets: (rankValue > 0 || full) ? BlockRole.linear : [],
+                                 loraTargets: (rankValue > 0 || full) ? BlockRole.linear.filter { arch.blockRoles.contains($0) } : [],
                                  perPositionNorms: options.perPositionNorms,
                                  sourceParameters: source.storedParameterCount)
 
         var w = GGUFWriter()
-        w.alignment = source.gguf.alignment
-        for key in source.gguf.keys where key != "general.alignment" {
-            w.set(key, source.gguf.metadata[key]!)
+        if let gguf = source.gguf {
+            w.alignment = gguf.alignment
+            for key in gguf.keys where key != "general.alignment" {
+                w.set(key, gguf.metadata[key]!)
+            }
+            spec.write(to: &w, architecture: arch, sourceName: try gguf.string("general.name"))
+            // Global tensors: copied as stored.
+            for t in gguf.tensors where !t.name.hasPrefix("blk.") {
+                let raw = UnsafeRawBufferPointer(start: gguf.bytes(of: t), count: t.byteCount)
+                try w.addTensor(t.name, dims: t.dims, type: t.type, data: Array(raw))
+            }
+        } else {
+            GGUFMetadata.write(source, to: &w)
+            spec.write(to: &w, architecture: arch, sourceName: source.checkpoint.sourceName)
+            try GGUFMetadata.writeGlobalTensors(source, to: &w)
         }
-        spec.write(to: &w, architecture: arch, sourceName: try source.gguf.string("general.name"))
 
-        // Global tensors: copied as stored.
-        for t in source.gguf.tensors where !t.name.hasPrefix("blk.") {
-            let raw = UnsafeRawBufferPointer(start: source.gguf.bytes(of: t), count: t.byteCount)
-            try w.addTensor(t.name, dims: t.dims, type: t.type, data: Array(raw))
-        }
-
-        let total = Float(plan.storedLayers * arch.blockRoles.count + plan.positions * BlockRole.linear.count)
+        let total = Float(plan.storedLayers * arch.blockRoles.count + plan.positions * max(spec.loraTargets.count, 1))
         var done: Float = 0
         func step() throws {
             done += 1
@@ -93,21 +100,28 @@ public enum Converter {
         for j in 0..<plan.storedLayers {
             let sources = initSources(plan: plan, method: options.initMethod, layer: j)
             var layer: [BlockRole: [Float]] = [:]
+            let fused = arch.fusedQKV(.gguf, layer: j, hyper: source.hyper)
+            var fusedValues: [Float] = [], fusedBias: [Float] = []
             for role in arch.blockRoles {
                 let name = arch.ggufName(role, layer: j)
-                let first = try sourceTensor(source, role: role, layer: sources[0])
-                var values = try dequantize(source, first)
-                for extra in sources.dropFirst() {
-                    let v = try dequantize(source, try sourceTensor(source, role: role, layer: extra))
-                    for i in values.indices { values[i] += v[i] }
-                }
-                if sources.count > 1 {
-                    let scale = 1 / Float(sources.count)
-                    for i in values.indices { values[i] *= scale }
-                }
+                let dims = sourceDims(source, role)
+                let values = average(try sources.map { try sourceValues(source, role: role, layer: $0) })
                 let type = role.isNorm ? TensorType.f32 : options.sharedType
-                try w.addTensor(name, dims: first.dims, values: values, as: type)
-                layer[role] = type == .f32 ? values : roundTrip(values, columns: first.dims[0], type: type)
+                let bias = arch.biasedRoles.contains(role)
+                    ? average(try sources.map { try sourceBias(source, role: role, layer: $0) }) : nil
+                if let fused, fused.rows[role] != nil {
+                    // Q, K, V go into one tensor, in [Q | K | V] order (the GGUF layout).
+                    fusedValues += values
+                    if let bias { fusedBias += bias }
+                    if role == .attnV {
+                        try w.addTensor(fused.name, dims: [dims[0], fusedValues.count / dims[0]], values: fusedValues, as: type)
+                        if !fusedBias.isEmpty { try w.addTensor(biasName(fused.name), dims: [fusedBias.count], values: fusedBias) }
+                    }
+                } else {
+                    try w.addTensor(name, dims: dims, values: values, as: type)
+                    if let bias { try w.addTensor(biasName(name), dims: [bias.count], values: bias) }
+                }
+                layer[role] = type == .f32 ? values : roundTrip(values, columns: dims[0], type: type)
                 sharedParameters += values.count
                 try step()
             }
@@ -119,16 +133,21 @@ public enum Converter {
             let j = plan.sharedLayer(of: p)
             if options.perPositionNorms {
                 for role in arch.blockRoles where role.isNorm {
-                    let t = try sourceTensor(source, role: role, layer: p)
+                    let values = try sourceValues(source, role: role, layer: p)
                     try w.addTensor(RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(role, arch)),
-                                    dims: t.dims, values: try dequantize(source, t), as: .f32)
+                                    dims: [values.count], values: values, as: .f32)
+                }
+                for role in arch.biasedRoles {
+                    let bias = try sourceBias(source, role: role, layer: p)
+                    try w.addTensor(RecursiveTensorNames.bias(position: p, RecursiveTensorNames.shortName(role, arch)),
+                                    dims: [bias.count], values: bias)
                 }
             }
             for role in spec.loraTargets {
-                let t = try sourceTensor(source, role: role, layer: p)
-                let rows = t.rows, cols = t.columns
+                let dims = sourceDims(source, role)
+                let rows = dims[1], cols = dims[0]
                 let r = spec.rank(rows: rows, columns: cols)
-                var residual = try dequantize(source, t)
+                var residual = try sourceValues(source, role: role, layer: p)
                 let shared = stored[j][role]!
                 var zero = true
                 for i in residual.indices {
@@ -146,7 +165,7 @@ public enum Converter {
                         }
                     }
                     guard info == 0 else {
-                        throw RTXError(.internal, "SVD of the residual of \(t.name) at position \(p) failed (LAPACK info \(info))")
+                        throw RTXError(.internal, "SVD of the residual of \(arch.ggufName(role, layer: p)) at position \(p) failed (LAPACK info \(info))")
                     }
                 }
                 let short = RecursiveTensorNames.shortName(role, arch)
@@ -184,16 +203,51 @@ public enum Converter {
         }
     }
 
-    static func sourceTensor(_ m: Model, role: BlockRole, layer: Int) throws -> GGUFTensor {
-        let name = m.architecture.ggufName(role, layer: layer)
-        guard let t = m.gguf.tensor(name) else { throw RTXError.format("\(m.gguf.fileName): missing tensor '\(name)'") }
-        return t
+    /// GGUF dims of a role's tensor: [columns, rows], or [length] for a norm.
+    static func sourceDims(_ m: Model, _ role: BlockRole) -> [Int] {
+        let (rows, cols) = m.hyper.shape(of: role)
+        return role.isNorm ? [rows] : [cols, rows]
+    }
+
+    /// A role's weights at source layer `layer` in f32, as the GGUF layout wants them:
+    /// norms with the (1 + w) convention applied at load, linear maps dequantized, rows
+    /// in GGUF order (Llama's q/k permuted for interleaved RoPE when read from HF).
+    static func sourceValues(_ m: Model, role: BlockRole, layer: Int) throws -> [Float] {
+        let weights = m.weights.layers[layer]
+        if role.isNorm {
+            guard let values = weights.norms[role] else { throw RTXError.format("\(m.checkpoint.sourceName): layer \(layer) has no \(role)") }
+            return values
+        }
+        let w = weights[linear: role]
+        let values = w.dequantized()
+        guard let order = m.architecture.ggufRowOrder(role, from: m.format, hyper: m.hyper) else { return values }
+        var out = [Float](repeating: 0, count: values.count)
+        for (r, src) in order.enumerated() {
+            out[(r * w.columns)..<((r + 1) * w.columns)] = values[(src * w.columns)..<((src + 1) * w.columns)]
+        }
+        return out
+    }
+
+    static func sourceBias(_ m: Model, role: BlockRole, layer: Int) throws -> [Float] {
+        guard let b = m.weights.layers[layer].biases[role] else { throw RTXError.format("\(m.checkpoint.sourceName): layer \(layer) has no \(role) bias") }
+        return b
+    }
+
+    /// Element-wise mean of equally long vectors (the average init; one vector: itself).
+    static func average(_ vectors: [[Float]]) -> [Float] {
+        var values = vectors[0]
+        for v in vectors.dropFirst() { for i in values.indices { values[i] += v[i] } }
+        if vectors.count > 1 {
+            let scale = 1 / Float(vectors.count)
+            for i in values.indices { values[i] *= scale }
+        }
+        return values
     }
 
     /// All elements of a stored tensor, dequantized to f32 (rows × columns, row-major).
     public static func dequantize(_ m: Model, _ t: GGUFTensor) throws -> [Float] {
         guard t.type.isSupported else { throw RTXError.unsupported("tensor '\(t.name)' has type \(t.type), which RTX cannot dequantize") }
-        return WeightMatrix(name: t.name, data: m.gguf.bytes(of: t), type: t.type, rows: t.rows, columns: t.columns).dequantized()
+        return WeightMatrix(name: t.name, data: try m.requireGGUF("dequantize").bytes(of: t), type: t.type, rows: t.rows, columns: t.columns).dequantized()
     }
 
     /// values → type → f32: what a reader of the stored tensor will see.

@@ -12,14 +12,18 @@ public enum Exporter {
             throw RTXError.invalid("export type \(type) cannot be written (use f32, f16, bf16, q8_0, q4_0, q4_1 or q5_0)")
         }
         let arch = model.architecture
-        var w = GGUFWriter()
-        w.alignment = model.gguf.alignment
-        for key in model.gguf.keys where !key.hasPrefix("rtx.") && key != "general.alignment" {
-            w.set(key, model.gguf.metadata[key]!)
+        let gguf = try model.requireGGUF("export")
+        guard arch.biasedRoles.isEmpty, arch.fusedQKV(.gguf, layer: 0, hyper: model.hyper) == nil else {
+            throw RTXError.unsupported("unrolled export of \(arch.name) (fused QKV, biases) is not implemented")
         }
-        for t in model.gguf.tensors where !t.name.hasPrefix("blk.") && !t.name.hasPrefix("rtx.") {
+        var w = GGUFWriter()
+        w.alignment = gguf.alignment
+        for key in gguf.keys where !key.hasPrefix("rtx.") && key != "general.alignment" {
+            w.set(key, gguf.metadata[key]!)
+        }
+        for t in gguf.tensors where !t.name.hasPrefix("blk.") && !t.name.hasPrefix("rtx.") {
             try w.addTensor(t.name, dims: t.dims, type: t.type,
-                            data: Array(UnsafeRawBufferPointer(start: model.gguf.bytes(of: t), count: t.byteCount)))
+                            data: Array(UnsafeRawBufferPointer(start: gguf.bytes(of: t), count: t.byteCount)))
         }
         let L = model.plan.positions
         for p in 0..<L {
@@ -29,7 +33,7 @@ public enum Exporter {
                 guard let values = at.norms[role] else { continue }
                 try w.addTensor(arch.ggufName(role, layer: p), dims: [values.count], values: values)
             }
-            for role in BlockRole.linear {
+            for role in BlockRole.linear where arch.blockRoles.contains(role) {
                 let shared = model.weights.layers[j][linear: role]
                 let name = arch.ggufName(role, layer: p)
                 guard let lora = at.lora[role], lora.rank > 0 else {

@@ -34,6 +34,8 @@ public enum RecursiveTensorNames {
     public static func loraA(position p: Int, _ short: String) -> String { "rtx.lora.\(p).\(short).a" }
     public static func loraB(position p: Int, _ short: String) -> String { "rtx.lora.\(p).\(short).b" }
     public static func norm(position p: Int, _ short: String) -> String { "rtx.norm.\(p).\(short).weight" }
+    /// A position's own bias (norm or linear map), stored with its norms.
+    public static func bias(position p: Int, _ short: String) -> String { "rtx.norm.\(p).\(short).bias" }
 }
 
 /// The recursion described by a checkpoint's rtx.* keys (absent: vanilla).
@@ -99,9 +101,10 @@ public struct RecursionSpec: Sendable {
         let full = try gguf.bool(RecursiveKeys.loraFullRank) ?? false
         var targets: [BlockRole] = []
         if rank > 0 || full {
-            let names = try gguf.stringArray(RecursiveKeys.loraTargets) ?? BlockRole.linear.map { RecursiveTensorNames.shortName($0, arch) }
+            let linear = BlockRole.linear.filter { arch.blockRoles.contains($0) }
+            let names = try gguf.stringArray(RecursiveKeys.loraTargets) ?? linear.map { RecursiveTensorNames.shortName($0, arch) }
             for name in names {
-                guard let role = BlockRole.linear.first(where: { RecursiveTensorNames.shortName($0, arch) == name }) else {
+                guard let role = linear.first(where: { RecursiveTensorNames.shortName($0, arch) == name }) else {
                     throw RTXError.format("\(f): unknown LoRA target '\(name)'")
                 }
                 targets.append(role)

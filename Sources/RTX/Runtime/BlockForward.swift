@@ -66,11 +66,10 @@ struct LayerBatch {
 
 enum BlockForward {
     /// out(n, W.rows) (= or +=) in(n, W.columns) · Wᵀ over all rows, then each
-    /// segment's LoRA delta unmerged: out[seg] += B_p · (A_p · in[seg]).
-    /// Consecutive segments with the same position share one delta GEMM.
+    /// segment's LoRA delta unmerged: out[seg] += B_p · (A_p · in[seg]), and its
+    /// bias (GPT-NeoX). Consecutive segments with the same position share one delta GEMM.
     static func linear(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, rows n: Int,
-                       _ w: WeightMatrix, deltas: [(rows: Range<Int>, lora: LoRA?)] = [],
-                       accumulate: Bool = false, s: Scratch) {
+                       _ w: WeightMatrix, deltas: [Delta] = [], accumulate: Bool = false, s: Scratch) {
         guard n > 0 else { return }
         let ld = Int64(w.rows), ldIn = Int64(w.columns)
         if accumulate {
@@ -78,7 +77,10 @@ enum BlockForward {
         } else {
             rtxk_matmul(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld)
         }
-        for (rows, lora) in deltas {
+        for (rows, _, bias) in deltas where !rows.isEmpty {
+            bias?.withUnsafeBufferPointer { rtxk_add_bias(out + rows.lowerBound * w.rows, $0.baseAddress!, Int64(rows.count), ld) }
+        }
+        for (rows, lora, _) in deltas {
             guard let lora, lora.rank > 0, !rows.isEmpty else { continue }
             let r = Int64(lora.rank), m = Int64(rows.count)
             rtxk_matmul(s.loraMid, r, input + rows.lowerBound * w.columns, ldIn, lora.a.data, Int32(lora.a.type.rawValue),
@@ -88,31 +90,51 @@ enum BlockForward {
         }
     }
 
+    /// What a position adds to a shared linear map: its LoRA delta and its bias.
+    typealias Delta = (rows: Range<Int>, lora: LoRA?, bias: [Float]?)
+
     /// Runs of consecutive segments at the same position, with that position's delta for `role`.
-    static func deltas(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole) -> [(rows: Range<Int>, lora: LoRA?)] {
-        var out: [(rows: Range<Int>, lora: LoRA?)] = []
+    static func deltas(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole) -> [Delta] {
+        var out: [Delta] = []
         var lastPosition = -1
         for seg in segments {
             if seg.position == lastPosition, let last = out.last, last.rows.upperBound == seg.rows.lowerBound {
                 out[out.count - 1].rows = last.rows.lowerBound..<seg.rows.upperBound
             } else {
-                out.append((seg.rows, model.weights.positions[seg.position].lora[role]))
+                let at = model.weights.positions[seg.position]
+                out.append((seg.rows, at.lora[role], at.biases[role]))
                 lastPosition = seg.position
             }
         }
         return out
     }
 
-    /// Per-segment RMSNorm with each position's weights for `role`, `width`
-    /// values per row (d; or head_dim with `perRow` heads a token, for q/k norms).
+    /// Per-segment norm (the recipe's kind) with each position's weights for `role`,
+    /// `width` values per row (d; or head_dim with `perRow` heads a token, for q/k norms).
     static func norm(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole,
                      from input: UnsafePointer<Float>, to output: UnsafeMutablePointer<Float>, width: Int, perRow: Int = 1) {
         for seg in segments {
-            guard let w = model.weights.positions[seg.position].norms[role] else { continue }
+            let at = model.weights.positions[seg.position]
+            guard let w = at.norms[role] else { continue }
             let first = seg.rows.lowerBound * width * perRow
-            w.withUnsafeBufferPointer {
-                rtxk_rmsnorm(output + first, input + first, $0.baseAddress!, Int64(seg.rows.count * perRow), Int64(width),
-                             model.hyper.normEpsilon)
+            normRows(model, output + first, input + first, w, bias: at.biases[role], rows: seg.rows.count * perRow, width: width)
+        }
+    }
+
+    /// RMSNorm or LayerNorm (with optional bias) of `rows` rows of `width` values.
+    static func normRows(_ model: Model, _ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ w: [Float],
+                         bias: [Float]?, rows: Int, width: Int) {
+        let eps = model.hyper.normEpsilon
+        w.withUnsafeBufferPointer { w in
+            switch model.recipe.norm {
+            case .rms:
+                rtxk_rmsnorm(output, input, w.baseAddress!, Int64(rows), Int64(width), eps)
+            case .layerNorm:
+                if let bias {
+                    bias.withUnsafeBufferPointer { rtxk_layernorm(output, input, w.baseAddress!, $0.baseAddress!, Int64(rows), Int64(width), eps) }
+                } else {
+                    rtxk_layernorm(output, input, w.baseAddress!, nil, Int64(rows), Int64(width), eps)
+                }
             }
         }
     }
@@ -174,20 +196,36 @@ enum BlockForward {
             rtxk_attention(s.att + r0 * h.qDim, s.q + r0 * h.qDim, seg.cache.keys(position: seg.position),
                            seg.cache.values(position: seg.position), Int64(seg.rows.count), Int64(seg.firstToken),
                            Int64(h.headCount), Int64(h.headCountKV), Int64(h.headDim), scale,
-                           Int64(model.weights.positions[seg.position].attributes.slidingWindow))
+                           Int64(model.weights.positions[seg.position].attributes.slidingWindow), h.attentionSoftcap)
         }
-        linear(s.out, s.att, rows: nFull, w[linear: .attnOutput], deltas: deltas(model, full, .attnOutput), s: s)
+        linear(s.out, s.att, rows: nFull, w[linear: .attnOutput],
+               deltas: deltas(model, full, .attnOutput), s: s)
+        // Parallel residual (GPT-NeoX): the FFN reads the block's input, not h + attn.
+        if h.parallelResidual { norm(model, full, .ffnNorm, from: s.x, to: s.xn, width: d) }
         residual(model, full, .postAttnNorm, rows: nFull, s: s)
 
-        // Feed-forward sub-layer: gated (SwiGLU / GeGLU), full rows only.
-        norm(model, full, .ffnNorm, from: s.x, to: s.xn, width: d)
-        linear(s.gate, s.xn, rows: nFull, w[linear: .ffnGate], deltas: deltas(model, full, .ffnGate), s: s)
-        linear(s.up, s.xn, rows: nFull, w[linear: .ffnUp], deltas: deltas(model, full, .ffnUp), s: s)
-        switch recipe.activation {
-        case .silu: rtxk_silu_mul(s.gate, s.gate, s.up, Int64(nFull * h.feedForwardLength))
-        case .geluTanh: rtxk_gelu_mul(s.gate, s.gate, s.up, Int64(nFull * h.feedForwardLength))
+        // Feed-forward sub-layer, full rows only: gated (SwiGLU / GeGLU) or plain (GELU).
+        if !h.parallelResidual { norm(model, full, .ffnNorm, from: s.x, to: s.xn, width: d) }
+        let ffValues = Int64(nFull * h.feedForwardLength)
+        let hidden: UnsafeMutablePointer<Float>
+        if recipe.gatedFFN {
+            linear(s.gate, s.xn, rows: nFull, w[linear: .ffnGate], deltas: deltas(model, full, .ffnGate), s: s)
+            linear(s.up, s.xn, rows: nFull, w[linear: .ffnUp], deltas: deltas(model, full, .ffnUp), s: s)
+            switch recipe.activation {
+            case .silu: rtxk_silu_mul(s.gate, s.gate, s.up, ffValues)
+            case .geluTanh: rtxk_gelu_mul(s.gate, s.gate, s.up, ffValues)
+            case .geluErf: preconditionFailure("a gated FFN with exact GELU is not implemented")
+            }
+            hidden = s.gate
+        } else {
+            linear(s.up, s.xn, rows: nFull, w[linear: .ffnUp], deltas: deltas(model, full, .ffnUp), s: s)
+            switch recipe.activation {
+            case .geluErf: rtxk_gelu_erf(s.up, s.up, ffValues)
+            case .silu, .geluTanh: preconditionFailure("a plain FFN with \(recipe.activation) is not implemented")
+            }
+            hidden = s.up
         }
-        linear(s.out, s.gate, rows: nFull, w[linear: .ffnDown], deltas: deltas(model, full, .ffnDown), s: s)
+        linear(s.out, hidden, rows: nFull, w[linear: .ffnDown], deltas: deltas(model, full, .ffnDown), s: s)
         residual(model, full, .postFfnNorm, rows: nFull, s: s)
     }
 
@@ -207,9 +245,10 @@ enum BlockForward {
     /// The exit head on `n` contiguous hidden states at `input`, normalised in place.
     static func head(model: Model, input: UnsafeMutablePointer<Float>, n: Int, s: Scratch, logits: UnsafeMutablePointer<Float>) {
         let d = model.hyper.embeddingLength
-        model.weights.outputNorm.withUnsafeBufferPointer {
-            rtxk_rmsnorm(input, input, $0.baseAddress!, Int64(n), Int64(d), model.hyper.normEpsilon)
-        }
+        normRows(model, input, input, model.weights.outputNorm, bias: model.weights.outputNormBias, rows: n, width: d)
         linear(logits, input, rows: n, model.weights.output, s: s)
+        if model.hyper.finalSoftcap > 0 {
+            rtxk_softcap(logits, Int64(n * model.weights.output.rows), model.hyper.finalSoftcap)
+        }
     }
 }

@@ -32,6 +32,8 @@ public struct WeightMatrix: @unchecked Sendable {
 public struct LayerWeights: @unchecked Sendable {
     public var linear: [BlockRole: WeightMatrix]
     public var norms: [BlockRole: [Float]]
+    /// Biases of linear maps and LayerNorms, by role (GPT-NeoX), in f32.
+    public var biases: [BlockRole: [Float]] = [:]
 
     public subscript(linear role: BlockRole) -> WeightMatrix {
         guard let w = linear[role] else { preconditionFailure("\(role) is not a linear map of this layer") }
@@ -53,6 +55,9 @@ public struct PositionWeights: @unchecked Sendable {
     public var norms: [BlockRole: [Float]]
     public var lora: [BlockRole: LoRA]
     public var attributes: PositionAttributes
+    /// Biases of LayerNorms and linear maps by role (GPT-NeoX): the shared layer's,
+    /// or this position's own when the checkpoint keeps norms per position.
+    public var biases: [BlockRole: [Float]] = [:]
 }
 
 public struct ModelWeights: @unchecked Sendable {
@@ -62,19 +67,37 @@ public struct ModelWeights: @unchecked Sendable {
     public var layers: [LayerWeights]         // stored layers (K of them)
     public var positions: [PositionWeights]   // unrolled positions (L of them)
     public var outputIsTied: Bool
+    /// The final LayerNorm's bias (GPT-NeoX).
+    public var outputNormBias: [Float]? = nil
 
     /// Largest LoRA rank of any module (sizes scratch buffers).
     public var maxLoRARank: Int { positions.flatMap { $0.lora.values.map(\.rank) }.max() ?? 0 }
 }
 
-/// Builds typed views from a validated GGUF tensor table, checking shapes and types.
-struct WeightBinder {
-    let gguf: GGUFFile
+/// Tensors RTX had to build at load (rows regrouped from a fused tensor), owned
+/// by the model for its lifetime; every other weight points into the memory map.
+final class OwnedTensors: @unchecked Sendable {
+    private(set) var buffers: [UnsafeMutableRawPointer] = []
 
-    func tensor(_ name: String) throws -> GGUFTensor {
-        guard let t = gguf.tensor(name) else { throw RTXError.format("\(gguf.fileName): required tensor '\(name)' is missing") }
+    func allocate(bytes: Int) -> UnsafeMutableRawPointer {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+        buffers.append(p)
+        return p
+    }
+
+    deinit { for p in buffers { p.deallocate() } }
+}
+
+/// Builds typed views from a validated tensor table (GGUF or safetensors),
+/// checking shapes and types.
+struct WeightBinder {
+    let source: any TensorSource
+    let owned: OwnedTensors
+
+    func tensor(_ name: String) throws -> SourceTensor {
+        guard let t = source.sourceTensor(name) else { throw RTXError.format("\(source.sourceName): required tensor '\(name)' is missing") }
         guard t.type.isSupported else {
-            throw RTXError.unsupported("\(gguf.fileName): tensor '\(name)' has type \(t.type), which RTX cannot compute with")
+            throw RTXError.unsupported("\(source.sourceName): tensor '\(name)' has type \(t.type), which RTX cannot compute with")
         }
         return t
     }
@@ -82,18 +105,41 @@ struct WeightBinder {
     func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
         let t = try tensor(name)
         guard t.dims.count == 2, t.dims[0] == columns, t.dims[1] == rows else {
-            throw RTXError.format("\(gguf.fileName): tensor '\(name)' has shape \(t.dims), expected [\(columns), \(rows)]")
+            throw RTXError.format("\(source.sourceName): tensor '\(name)' has shape \(t.dims), expected [\(columns), \(rows)]")
         }
         let bad = nonFiniteCount(t)
         if bad > 0 {
-            Log.write(.warn, "\(gguf.fileName): tensor '\(name)' has \(bad) NaN/infinite values or block scales; its outputs will be garbage")
+            Log.write(.warn, "\(source.sourceName): tensor '\(name)' has \(bad) NaN/infinite values or block scales; its outputs will be garbage")
         }
-        return WeightMatrix(name: name, data: gguf.bytes(of: t), type: t.type, rows: rows, columns: columns)
+        return WeightMatrix(name: name, data: t.data, type: t.type, rows: rows, columns: columns)
+    }
+
+    /// The matrix made of rows `rows` (in order) of tensor `name`, whose rows have
+    /// `columns` values: how fused Q/K/V tensors are split. Rows are copied in their
+    /// stored type (whole rows: any type works).
+    func matrix(_ name: String, gathering rows: [Int], columns: Int) throws -> WeightMatrix {
+        let t = try tensor(name)
+        guard t.dims.count == 2, t.dims[0] == columns, rows.allSatisfy({ $0 >= 0 && $0 < t.dims[1] }) else {
+            throw RTXError.format("\(source.sourceName): tensor '\(name)' has shape \(t.dims), expected [\(columns), ≥ \((rows.max() ?? 0) + 1)]")
+        }
+        let stride = t.rowBytes
+        let out = owned.allocate(bytes: rows.count * stride)
+        for (i, r) in rows.enumerated() { (out + i * stride).copyMemory(from: t.data + r * stride, byteCount: stride) }
+        let m = WeightMatrix(name: name, data: UnsafeRawPointer(out), type: t.type, rows: rows.count, columns: columns)
+        let bad = nonFiniteCount(SourceTensor(name: name, dims: [columns, rows.count], type: t.type, data: m.data, byteCount: rows.count * stride))
+        if bad > 0 { Log.write(.warn, "\(source.sourceName): tensor '\(name)' has \(bad) NaN/infinite values or block scales") }
+        return m
+    }
+
+    /// Elements `indices` of vector `name` (a fused bias split like its matrix).
+    func vector(_ name: String, gathering indices: [Int], length: Int) throws -> [Float] {
+        let all = try vector(name, length: length)
+        return indices.map { all[$0] }
     }
 
     /// Values (float types) or block scales (quantized types) that are NaN or infinite.
-    func nonFiniteCount(_ t: GGUFTensor) -> Int {
-        let p = gguf.bytes(of: t)
+    func nonFiniteCount(_ t: SourceTensor) -> Int {
+        let p = t.data
         let blocks = t.byteCount / t.type.blockBytes
         // Byte offsets of the f16 scales inside one block, per type.
         let f16Scales: [Int]
@@ -121,16 +167,18 @@ struct WeightBinder {
         return n
     }
 
-    func vector(_ name: String, length: Int) throws -> [Float] {
+    /// A vector in f32, plus `offset` on every element (the format's norm convention).
+    func vector(_ name: String, length: Int, offset: Float = 0) throws -> [Float] {
         let t = try tensor(name)
         guard t.elementCount == length, t.dims[0] == length else {
-            throw RTXError.format("\(gguf.fileName): tensor '\(name)' has shape \(t.dims), expected [\(length)]")
+            throw RTXError.format("\(source.sourceName): tensor '\(name)' has shape \(t.dims), expected [\(length)]")
         }
         var out = [Float](repeating: 0, count: length)
-        out.withUnsafeMutableBufferPointer { rtxk_dequantize_row($0.baseAddress!, gguf.bytes(of: t), Int32(t.type.rawValue), Int64(length)) }
+        out.withUnsafeMutableBufferPointer { rtxk_dequantize_row($0.baseAddress!, t.data, Int32(t.type.rawValue), Int64(length)) }
         if out.contains(where: { !$0.isFinite }) {
-            throw RTXError.format("\(gguf.fileName): tensor '\(name)' contains NaN or infinite values")
+            throw RTXError.format("\(source.sourceName): tensor '\(name)' contains NaN or infinite values")
         }
+        if offset != 0 { for i in out.indices { out[i] += offset } }
         return out
     }
 }

@@ -29,7 +29,7 @@ def convert(source: PathLike, output: PathLike, *, loops: int = 0, unique_layers
             strategy: str = "cycle", init: str = "average", lora_rank: Union[int, str] = 0,
             per_position_norms: bool = False, shared_type: str = "f32", lora_type: str = "f32",
             progress: Optional[Callable[[float], Optional[bool]]] = None) -> None:
-    """Convert a vanilla GGUF into a (relaxed) recursive GGUF.
+    """Convert a vanilla model (GGUF file or Hugging Face folder) into a (relaxed) recursive GGUF.
 
     loops (B) or unique_layers (K) chooses the recursion (default B = 2);
     lora_rank is 0 (pure recursive), a rank, or "full" (min(in, out) per module).

@@ -121,7 +121,8 @@ def _int32_ptr(array: np.ndarray):
 # ======================================================================== #
 
 class Model:
-    """A loaded GGUF checkpoint. Immutable once loaded; any number of
+    """A loaded checkpoint (a GGUF file or a Hugging Face folder with config.json
+    and safetensors). Immutable once loaded; any number of
     contexts may share it. Use as a context manager or call close()."""
 
     _handle: Optional[int] = None

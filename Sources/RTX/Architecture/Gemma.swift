@@ -1,0 +1,86 @@
+// Gemma.swift — Gemma 1 (2B, 7B): GeGLU (tanh GELU), embeddings scaled by √d,
+// RMSNorm with the (1 + w) convention (GGUF stores 1 + w, Hugging Face stores w),
+// multi-query attention (2B), NeoX-style RoPE, tied head. Tensor names are
+// Llama's in both formats.
+
+public enum GemmaArchitecture: Architecture {
+    public static let name = "gemma"
+    public static let hfModelTypes = ["gemma"]
+    public static let recipe = BlockRecipe(ropeLayout: .neox, activation: .geluTanh)
+    public static let blockRoles = LlamaArchitecture.blockRoles
+    public static func normOffset(for format: CheckpointFormat) -> Float { format == .huggingFace ? 1 : 0 }
+
+    public static func ggufName(_ role: BlockRole, layer: Int) -> String { LlamaArchitecture.ggufName(role, layer: layer) }
+    public static func ggufName(_ role: GlobalRole) -> String { LlamaArchitecture.ggufName(role) }
+    public static func hfName(_ role: BlockRole, layer: Int) -> String { LlamaArchitecture.hfName(role, layer: layer) }
+    public static func hfName(_ role: GlobalRole) -> String { LlamaArchitecture.hfName(role) }
+
+    public static func hyperParameters(from gguf: GGUFFile) throws -> HyperParameters {
+        try hyperParameters(from: gguf, name: name)
+    }
+
+    public static func hyperParameters(from c: HFConfig, source: String) throws -> HyperParameters {
+        let hp = try hyperParameters(from: c, source: source, name: name)
+        try hp.validate(source: source)
+        return hp
+    }
+
+    public static func extraGGUFKeys(_ h: HyperParameters) -> [(String, GGUFValue)] {
+        h.attentionScale.map { [(name + ".attention.scale", .float32($0))] } ?? []
+    }
+
+    /// The keys every Gemma generation shares (`name` + "." prefix), unvalidated
+    /// except for what the √d scale needs.
+    static func hyperParameters(from gguf: GGUFFile, name: String) throws -> HyperParameters {
+        let p = name + "."
+        let d = try gguf.requireInt(p + "embedding_length")
+        let heads = try gguf.requireInt(p + "attention.head_count")
+        let headDim = try gguf.int(p + "attention.key_length") ?? (heads > 0 ? d / heads : 0)
+        var hp = HyperParameters(
+            architecture: name,
+            layerCount: try gguf.requireInt(p + "block_count"),
+            embeddingLength: d,
+            feedForwardLength: try gguf.requireInt(p + "feed_forward_length"),
+            headCount: heads,
+            headCountKV: try gguf.int(p + "attention.head_count_kv") ?? heads,
+            headDim: headDim,
+            ropeDimensions: try gguf.int(p + "rope.dimension_count") ?? headDim,
+            ropeFreqBase: Float(try gguf.float(p + "rope.freq_base") ?? 10000),
+            normEpsilon: Float(try gguf.float(p + "attention.layer_norm_rms_epsilon") ?? 1e-6),
+            contextLength: try gguf.int(p + "context_length") ?? 8192,
+            vocabularySize: try gguf.stringArray("tokenizer.ggml.tokens")?.count ?? 0)
+        hp.embeddingScale = Float(max(d, 0)).squareRoot()
+        if let scale = try gguf.float(p + "attention.scale") { hp.attentionScale = Float(scale) }
+        if name == GemmaArchitecture.name { try hp.validate(source: gguf.fileName) }
+        return hp
+    }
+
+    /// config.json fields every Gemma generation shares (unvalidated).
+    static func hyperParameters(from c: HFConfig, source: String, name: String) throws -> HyperParameters {
+        guard let ff = c.intermediateSize else { throw RTXError.format("\(source): required key 'intermediate_size' is missing") }
+        if let act = c.hiddenAct, !act.hasPrefix("gelu") {
+            throw RTXError.unsupported("\(source): hidden activation '\(act)' is not supported for \(name)")
+        }
+        let headDim = c.headDim ?? (c.numAttentionHeads > 0 ? c.hiddenSize / c.numAttentionHeads : 0)
+        var hp = HyperParameters(
+            architecture: name,
+            layerCount: c.numHiddenLayers,
+            embeddingLength: c.hiddenSize,
+            feedForwardLength: ff,
+            headCount: c.numAttentionHeads,
+            headCountKV: c.numKeyValueHeads,
+            headDim: headDim,
+            ropeDimensions: headDim,
+            ropeFreqBase: Float(c.ropeTheta ?? 10000),
+            normEpsilon: Float(c.rmsNormEps ?? 1e-6),
+            contextLength: c.maxPositionEmbeddings ?? 8192,
+            vocabularySize: c.vocabSize)
+        // HF multiplies in the model's dtype: √d rounded to it (float32 / bf16 alike here).
+        hp.embeddingScale = Float(max(c.hiddenSize, 0)).squareRoot()
+        if let s = c.queryPreAttnScalar {
+            guard s > 0, s.isFinite else { throw RTXError.format("\(source): query_pre_attn_scalar \(s) must be positive") }
+            hp.attentionScale = Float(1 / s.squareRoot())
+        }
+        return hp
+    }
+}

@@ -1,0 +1,58 @@
+// GGUFMetadata.swift — what a GGUF file needs besides block tensors when the source
+// model came from a Hugging Face folder: general.* and <arch>.* hyper-parameter keys
+// that the architecture's GGUF reader turns back into the same HyperParameters,
+// tokenizer.ggml.* from the loaded vocabulary, and the global tensors (embedding,
+// final norm, untied head) in GGUF names and conventions.
+
+enum GGUFMetadata {
+    static func write(_ m: Model, to w: inout GGUFWriter) {
+        let arch = m.architecture, h = m.hyper, p = arch.name + "."
+        w.set("general.architecture", .string(arch.name))
+        w.set("general.name", .string(m.checkpoint.sourceName))
+        let u = { (v: Int) in GGUFValue.uint32(UInt32(v)) }
+        w.set(p + "block_count", u(h.layerCount))
+        w.set(p + "context_length", u(h.contextLength))
+        w.set(p + "embedding_length", u(h.embeddingLength))
+        w.set(p + "feed_forward_length", u(h.feedForwardLength))
+        w.set(p + "attention.head_count", u(h.headCount))
+        w.set(p + "attention.head_count_kv", u(h.headCountKV))
+        w.set(p + "attention.key_length", u(h.headDim))
+        w.set(p + "attention.value_length", u(h.headDim))
+        w.set(p + "rope.dimension_count", u(h.ropeDimensions))
+        w.set(p + "rope.freq_base", .float32(h.ropeFreqBase))
+        w.set(p + "attention.layer_norm_rms_epsilon", .float32(h.normEpsilon))
+        w.set(p + "vocab_size", u(h.vocabularySize))
+        for (key, value) in arch.extraGGUFKeys(h) { w.set(key, value) }
+
+        let v = m.tokenizer.vocabulary
+        w.set("tokenizer.ggml.model", .string(v.model))
+        w.set("tokenizer.ggml.pre", .string(v.preTokenizer))
+        w.set("tokenizer.ggml.tokens", .array(.string, v.tokens.map { .string($0) }))
+        w.set("tokenizer.ggml.token_type", .array(.int32, v.tokenTypes.map { .int32($0.rawValue) }))
+        if !v.scores.isEmpty { w.set("tokenizer.ggml.scores", .array(.float32, v.scores.map { .float32($0) })) }
+        if !v.merges.isEmpty { w.set("tokenizer.ggml.merges", .array(.string, v.merges.map { .string($0) })) }
+        for (key, id) in [("bos", v.bos), ("eos", v.eos), ("unknown", v.unknown), ("padding", v.padding)] {
+            if let id { w.set("tokenizer.ggml.\(key)_token_id", .uint32(UInt32(id))) }
+        }
+        w.set("tokenizer.ggml.add_bos_token", .bool(v.addBOS))
+        w.set("tokenizer.ggml.add_space_prefix", .bool(v.addSpacePrefix))
+    }
+
+    /// Embedding (as stored), final norm (+ bias) in f32, and the head when untied.
+    static func writeGlobalTensors(_ m: Model, to w: inout GGUFWriter) throws {
+        let arch = m.architecture, d = m.hyper.embeddingLength
+        func raw(_ matrix: WeightMatrix) -> [UInt8] {
+            Array(UnsafeRawBufferPointer(start: matrix.data, count: matrix.rows * matrix.rowStride))
+        }
+        let embedding = m.weights.tokenEmbedding
+        try w.addTensor(arch.ggufName(.tokenEmbedding), dims: [d, embedding.rows], type: embedding.type, data: raw(embedding))
+        try w.addTensor(arch.ggufName(.outputNorm), dims: [d], values: m.weights.outputNorm)
+        if let bias = m.weights.outputNormBias {
+            try w.addTensor(biasName(arch.ggufName(.outputNorm)), dims: [d], values: bias)
+        }
+        if !m.weights.outputIsTied {
+            let output = m.weights.output
+            try w.addTensor(arch.ggufName(.output), dims: [d, output.rows], type: output.type, data: raw(output))
+        }
+    }
+}
