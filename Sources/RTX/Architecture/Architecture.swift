@@ -90,6 +90,38 @@ public struct HyperParameters: Sendable {
 }
 
 extension HyperParameters {
+    /// The keys every decoder GGUF names under "{architecture}." (unvalidated);
+    /// each architecture passes its defaults and then adds what is its own.
+    static func readGGUF(_ gguf: GGUFFile, architecture name: String, defaultEpsilon: Double, defaultContext: Int,
+                         defaultRopeBase: Double = 10000,
+                         epsilonKey: String = "attention.layer_norm_rms_epsilon") throws -> HyperParameters {
+        let p = name + "."
+        let d = try gguf.requireInt(p + "embedding_length")
+        let heads = try gguf.requireInt(p + "attention.head_count")
+        guard heads > 0, d % heads == 0 else {
+            throw RTXError.format("\(gguf.fileName): head_count \(heads) does not divide embedding_length \(d)")
+        }
+        let headDim = try gguf.int(p + "attention.key_length") ?? d / heads
+        let vocab = try gguf.int(p + "vocab_size")
+            ?? gguf.stringArray("tokenizer.ggml.tokens")?.count
+            ?? gguf.tensor("token_embd.weight").map { $0.dims.count == 2 ? $0.dims[1] : 0 } ?? 0
+        var hp = HyperParameters(
+            architecture: name,
+            layerCount: try gguf.requireInt(p + "block_count"),
+            embeddingLength: d,
+            feedForwardLength: try gguf.requireInt(p + "feed_forward_length"),
+            headCount: heads,
+            headCountKV: try gguf.int(p + "attention.head_count_kv") ?? heads,
+            headDim: headDim,
+            ropeDimensions: try gguf.int(p + "rope.dimension_count") ?? headDim,
+            ropeFreqBase: Float(try gguf.float(p + "rope.freq_base") ?? defaultRopeBase),
+            normEpsilon: Float(try gguf.float(p + epsilonKey) ?? defaultEpsilon),
+            contextLength: try gguf.int(p + "context_length") ?? defaultContext,
+            vocabularySize: vocab)
+        if let scale = try gguf.float(p + "attention.scale") { hp.attentionScale = Float(scale) }
+        return hp
+    }
+
     /// (rows, columns) of a linear role, or (length, 1) of a norm.
     public func shape(of role: BlockRole) -> (rows: Int, columns: Int) {
         let d = embeddingLength, f = feedForwardLength

@@ -53,22 +53,8 @@ public enum GPTNeoXArchitecture: Architecture {
 
     public static func hyperParameters(from gguf: GGUFFile) throws -> HyperParameters {
         let p = name + "."
-        let d = try gguf.requireInt(p + "embedding_length")
-        let heads = try gguf.requireInt(p + "attention.head_count")
-        let headDim = heads > 0 ? d / heads : 0
-        var hp = HyperParameters(
-            architecture: name,
-            layerCount: try gguf.requireInt(p + "block_count"),
-            embeddingLength: d,
-            feedForwardLength: try gguf.requireInt(p + "feed_forward_length"),
-            headCount: heads,
-            headCountKV: heads,
-            headDim: headDim,
-            ropeDimensions: try gguf.int(p + "rope.dimension_count") ?? headDim,
-            ropeFreqBase: Float(try gguf.float(p + "rope.freq_base") ?? 10000),
-            normEpsilon: Float(try gguf.float(p + "attention.layer_norm_epsilon") ?? 1e-5),
-            contextLength: try gguf.int(p + "context_length") ?? 2048,
-            vocabularySize: try gguf.stringArray("tokenizer.ggml.tokens")?.count ?? 0)
+        var hp = try HyperParameters.readGGUF(gguf, architecture: name, defaultEpsilon: 1e-5, defaultContext: 2048,
+                                              epsilonKey: "attention.layer_norm_epsilon")
         hp.parallelResidual = try gguf.bool(p + "use_parallel_residual") ?? true
         try hp.validate(source: gguf.fileName)
         return hp

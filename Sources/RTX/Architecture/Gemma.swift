@@ -32,25 +32,8 @@ public enum GemmaArchitecture: Architecture {
     /// The keys every Gemma generation shares (`name` + "." prefix), unvalidated
     /// except for what the √d scale needs.
     static func hyperParameters(from gguf: GGUFFile, name: String) throws -> HyperParameters {
-        let p = name + "."
-        let d = try gguf.requireInt(p + "embedding_length")
-        let heads = try gguf.requireInt(p + "attention.head_count")
-        let headDim = try gguf.int(p + "attention.key_length") ?? (heads > 0 ? d / heads : 0)
-        var hp = HyperParameters(
-            architecture: name,
-            layerCount: try gguf.requireInt(p + "block_count"),
-            embeddingLength: d,
-            feedForwardLength: try gguf.requireInt(p + "feed_forward_length"),
-            headCount: heads,
-            headCountKV: try gguf.int(p + "attention.head_count_kv") ?? heads,
-            headDim: headDim,
-            ropeDimensions: try gguf.int(p + "rope.dimension_count") ?? headDim,
-            ropeFreqBase: Float(try gguf.float(p + "rope.freq_base") ?? 10000),
-            normEpsilon: Float(try gguf.float(p + "attention.layer_norm_rms_epsilon") ?? 1e-6),
-            contextLength: try gguf.int(p + "context_length") ?? 8192,
-            vocabularySize: try gguf.stringArray("tokenizer.ggml.tokens")?.count ?? 0)
-        hp.embeddingScale = Float(max(d, 0)).squareRoot()
-        if let scale = try gguf.float(p + "attention.scale") { hp.attentionScale = Float(scale) }
+        var hp = try HyperParameters.readGGUF(gguf, architecture: name, defaultEpsilon: 1e-6, defaultContext: 8192)
+        hp.embeddingScale = Float(max(hp.embeddingLength, 0)).squareRoot()
         if name == GemmaArchitecture.name { try hp.validate(source: gguf.fileName) }
         return hp
     }

@@ -65,29 +65,14 @@ public enum Gemma3Architecture: Architecture {
 
     public static func hyperParameters(from gguf: GGUFFile) throws -> HyperParameters {
         let p = name + "."
-        let d = try gguf.requireInt(p + "embedding_length")
-        let heads = try gguf.requireInt(p + "attention.head_count")
-        let headDim = try gguf.int(p + "attention.key_length") ?? (heads > 0 ? d / heads : 0)
-        let layers = try gguf.requireInt(p + "block_count")
-        let globalBase = Float(try gguf.float(p + "rope.freq_base") ?? 1_000_000)
+        var hp = try HyperParameters.readGGUF(gguf, architecture: name, defaultEpsilon: 1e-6, defaultContext: 32768,
+                                              defaultRopeBase: 1_000_000)
+        let layers = hp.layerCount
+        let globalBase = hp.ropeFreqBase
         let localBase = Float(try gguf.float(p + "rope.freq_base_swa") ?? Double(localRopeBase))
         let window = try gguf.int(p + "attention.sliding_window") ?? 512
         let pattern = try gguf.int(p + "attention.sliding_window_pattern") ?? slidingWindowPattern
-        var hp = HyperParameters(
-            architecture: name,
-            layerCount: layers,
-            embeddingLength: d,
-            feedForwardLength: try gguf.requireInt(p + "feed_forward_length"),
-            headCount: heads,
-            headCountKV: try gguf.int(p + "attention.head_count_kv") ?? heads,
-            headDim: headDim,
-            ropeDimensions: try gguf.int(p + "rope.dimension_count") ?? headDim,
-            ropeFreqBase: globalBase,
-            normEpsilon: Float(try gguf.float(p + "attention.layer_norm_rms_epsilon") ?? 1e-6),
-            contextLength: try gguf.int(p + "context_length") ?? 32768,
-            vocabularySize: try gguf.stringArray("tokenizer.ggml.tokens")?.count ?? 0)
-        hp.embeddingScale = Float(d).squareRoot()
-        if let scale = try gguf.float(p + "attention.scale") { hp.attentionScale = Float(scale) }
+        hp.embeddingScale = Float(hp.embeddingLength).squareRoot()
         guard pattern > 0, window >= 0, layers > 0, layers <= 4096 else {
             throw RTXError.format("\(gguf.fileName): sliding window \(window) / pattern \(pattern) is invalid")
         }

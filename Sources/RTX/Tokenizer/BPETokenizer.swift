@@ -228,47 +228,13 @@ private struct MergeWork {
     var previous: [Int32] = []
     var next: [Int32] = []
     /// Candidate merges, rank << 32 | left symbol position.
-    var queue = MinHeap()
+    var queue = MinHeap<UInt64>()
 
     mutating func reset() {
         symbols.removeAll(keepingCapacity: true)
         previous.removeAll(keepingCapacity: true)
         next.removeAll(keepingCapacity: true)
         queue.items.removeAll(keepingCapacity: true)
-    }
-}
-
-private struct MinHeap {
-    var items: [UInt64] = []
-
-    mutating func push(_ value: UInt64) {
-        items.append(value)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            if items[parent] <= items[child] { break }
-            items.swapAt(parent, child)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> UInt64? {
-        guard let last = items.popLast() else { return nil }
-        guard !items.isEmpty else { return last }
-        let top = items[0]
-        items[0] = last
-        var parent = 0
-        let count = items.count
-        while true {
-            let left = 2 * parent + 1
-            if left >= count { break }
-            let right = left + 1
-            let smaller = right < count && items[right] < items[left] ? right : left
-            if items[parent] <= items[smaller] { break }
-            items.swapAt(parent, smaller)
-            parent = smaller
-        }
-        return top
     }
 }
 

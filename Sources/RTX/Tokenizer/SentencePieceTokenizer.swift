@@ -246,7 +246,7 @@ public struct SentencePieceTokenizer: Tokenizer {
 
 /// One candidate merge: symbols `left` and `right` (adjacent when pushed) whose
 /// concatenation, `size` bytes long, is a token of this score.
-private struct Bigram {
+private struct Bigram: Comparable {
     var score: Float
     var left: Int32
     var right: Int32
@@ -257,6 +257,8 @@ private struct Bigram {
     func before(_ other: Bigram) -> Bool {
         score > other.score || (score == other.score && left < other.left)
     }
+
+    static func < (a: Bigram, b: Bigram) -> Bool { a.before(b) }
 }
 
 /// Scratch buffers of one `encode` call, reused from fragment to fragment.
@@ -266,7 +268,7 @@ private struct SymbolWork {
     var length: [Int32] = []
     var previous: [Int32] = []
     var next: [Int32] = []
-    var queue = BigramHeap()
+    var queue = MinHeap<Bigram>()
 
     mutating func reset() {
         start.removeAll(keepingCapacity: true)
@@ -274,40 +276,6 @@ private struct SymbolWork {
         previous.removeAll(keepingCapacity: true)
         next.removeAll(keepingCapacity: true)
         queue.items.removeAll(keepingCapacity: true)
-    }
-}
-
-private struct BigramHeap {
-    var items: [Bigram] = []
-
-    mutating func push(_ value: Bigram) {
-        items.append(value)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            if !items[child].before(items[parent]) { break }
-            items.swapAt(parent, child)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> Bigram? {
-        guard let last = items.popLast() else { return nil }
-        guard !items.isEmpty else { return last }
-        let top = items[0]
-        items[0] = last
-        var parent = 0
-        let count = items.count
-        while true {
-            let left = 2 * parent + 1
-            if left >= count { break }
-            let right = left + 1
-            let first = right < count && items[right].before(items[left]) ? right : left
-            if !items[first].before(items[parent]) { break }
-            items.swapAt(parent, first)
-            parent = first
-        }
-        return top
     }
 }
 
