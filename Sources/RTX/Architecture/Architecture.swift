@@ -122,6 +122,30 @@ extension HyperParameters {
         return hp
     }
 
+    /// The fields every decoder config.json has (unvalidated); each architecture
+    /// passes its defaults and then adds what is its own.
+    static func readHFConfig(_ c: HFConfig, source: String, architecture name: String, defaultEpsilon: Double,
+                             defaultContext: Int, epsilon: Double? = nil) throws -> HyperParameters {
+        guard c.numAttentionHeads > 0, c.hiddenSize % c.numAttentionHeads == 0 || c.headDim != nil else {
+            throw RTXError.format("\(source): num_attention_heads \(c.numAttentionHeads) does not divide hidden_size \(c.hiddenSize)")
+        }
+        guard let ff = c.intermediateSize else { throw RTXError.format("\(source): required key 'intermediate_size' is missing") }
+        let headDim = c.headDim ?? c.hiddenSize / c.numAttentionHeads
+        return HyperParameters(
+            architecture: name,
+            layerCount: c.numHiddenLayers,
+            embeddingLength: c.hiddenSize,
+            feedForwardLength: ff,
+            headCount: c.numAttentionHeads,
+            headCountKV: c.numKeyValueHeads,
+            headDim: headDim,
+            ropeDimensions: headDim,
+            ropeFreqBase: Float(c.ropeTheta ?? 10000),
+            normEpsilon: Float(epsilon ?? c.rmsNormEps ?? defaultEpsilon),
+            contextLength: c.maxPositionEmbeddings ?? defaultContext,
+            vocabularySize: c.vocabSize)
+    }
+
     /// (rows, columns) of a linear role, or (length, 1) of a norm.
     public func shape(of role: BlockRole) -> (rows: Int, columns: Int) {
         let d = embeddingLength, f = feedForwardLength

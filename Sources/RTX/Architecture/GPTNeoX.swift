@@ -61,30 +61,19 @@ public enum GPTNeoXArchitecture: Architecture {
     }
 
     public static func hyperParameters(from c: HFConfig, source: String) throws -> HyperParameters {
-        guard let ff = c.intermediateSize else { throw RTXError.format("\(source): required key 'intermediate_size' is missing") }
         if let act = c.hiddenAct, act != "gelu" {
             throw RTXError.unsupported("\(source): hidden_act '\(act)' is not supported for GPT-NeoX (only exact 'gelu')")
         }
-        let heads = c.numAttentionHeads
-        guard heads > 0, c.hiddenSize % heads == 0 else {
-            throw RTXError.format("\(source): num_attention_heads \(heads) does not divide hidden_size \(c.hiddenSize)")
+        guard c.numAttentionHeads > 0, c.hiddenSize % c.numAttentionHeads == 0 else {
+            throw RTXError.format("\(source): num_attention_heads \(c.numAttentionHeads) does not divide hidden_size \(c.hiddenSize)")
         }
-        let headDim = c.hiddenSize / heads
         let pct = c.rotaryPct ?? 1
         guard pct > 0, pct <= 1 else { throw RTXError.format("\(source): rotary_pct \(pct) must be in (0, 1]") }
-        var hp = HyperParameters(
-            architecture: name,
-            layerCount: c.numHiddenLayers,
-            embeddingLength: c.hiddenSize,
-            feedForwardLength: ff,
-            headCount: heads,
-            headCountKV: heads,
-            headDim: headDim,
-            ropeDimensions: Int(Double(headDim) * pct),   // HF: int(head_size * rotary_pct)
-            ropeFreqBase: Float(c.ropeTheta ?? 10000),
-            normEpsilon: Float(c.layerNormEps ?? 1e-5),
-            contextLength: c.maxPositionEmbeddings ?? 2048,
-            vocabularySize: c.vocabSize)
+        var hp = try HyperParameters.readHFConfig(c, source: source, architecture: name, defaultEpsilon: 1e-5, defaultContext: 2048,
+                                                  epsilon: c.layerNormEps ?? 1e-5)
+        hp.headDim = c.hiddenSize / c.numAttentionHeads
+        hp.headCountKV = c.numAttentionHeads
+        hp.ropeDimensions = Int(Double(hp.headDim) * pct)   // HF: int(head_size * rotary_pct)
         hp.parallelResidual = c.useParallelResidual ?? true
         try hp.validate(source: source)
         return hp

@@ -40,24 +40,10 @@ public enum GemmaArchitecture: Architecture {
 
     /// config.json fields every Gemma generation shares (unvalidated).
     static func hyperParameters(from c: HFConfig, source: String, name: String) throws -> HyperParameters {
-        guard let ff = c.intermediateSize else { throw RTXError.format("\(source): required key 'intermediate_size' is missing") }
         if let act = c.hiddenAct, !act.hasPrefix("gelu") {
             throw RTXError.unsupported("\(source): hidden activation '\(act)' is not supported for \(name)")
         }
-        let headDim = c.headDim ?? (c.numAttentionHeads > 0 ? c.hiddenSize / c.numAttentionHeads : 0)
-        var hp = HyperParameters(
-            architecture: name,
-            layerCount: c.numHiddenLayers,
-            embeddingLength: c.hiddenSize,
-            feedForwardLength: ff,
-            headCount: c.numAttentionHeads,
-            headCountKV: c.numKeyValueHeads,
-            headDim: headDim,
-            ropeDimensions: headDim,
-            ropeFreqBase: Float(c.ropeTheta ?? 10000),
-            normEpsilon: Float(c.rmsNormEps ?? 1e-6),
-            contextLength: c.maxPositionEmbeddings ?? 8192,
-            vocabularySize: c.vocabSize)
+        var hp = try HyperParameters.readHFConfig(c, source: source, architecture: name, defaultEpsilon: 1e-6, defaultContext: 8192)
         // HF multiplies in the model's dtype: √d rounded to it (float32 / bf16 alike here).
         hp.embeddingScale = Float(max(c.hiddenSize, 0)).squareRoot()
         if let s = c.queryPreAttnScalar {

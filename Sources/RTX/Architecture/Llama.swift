@@ -51,24 +51,7 @@ public enum LlamaArchitecture: Architecture {
         if let scaling = c.ropeScaling, let type = scaling["rope_type"]?.stringValue ?? scaling["type"]?.stringValue, type != "default" {
             throw RTXError.unsupported("\(source): rope_scaling type '\(type)' is not supported")
         }
-        guard c.numAttentionHeads > 0, c.hiddenSize % c.numAttentionHeads == 0 || c.headDim != nil else {
-            throw RTXError.format("\(source): num_attention_heads \(c.numAttentionHeads) does not divide hidden_size \(c.hiddenSize)")
-        }
-        let headDim = c.headDim ?? c.hiddenSize / c.numAttentionHeads
-        guard let ff = c.intermediateSize else { throw RTXError.format("\(source): required key 'intermediate_size' is missing") }
-        let hp = HyperParameters(
-            architecture: name,
-            layerCount: c.numHiddenLayers,
-            embeddingLength: c.hiddenSize,
-            feedForwardLength: ff,
-            headCount: c.numAttentionHeads,
-            headCountKV: c.numKeyValueHeads,
-            headDim: headDim,
-            ropeDimensions: headDim,
-            ropeFreqBase: Float(c.ropeTheta ?? 10000),
-            normEpsilon: Float(c.rmsNormEps ?? 1e-5),
-            contextLength: c.maxPositionEmbeddings ?? 2048,
-            vocabularySize: c.vocabSize)
+        let hp = try HyperParameters.readHFConfig(c, source: source, architecture: name, defaultEpsilon: 1e-5, defaultContext: 2048)
         try hp.validate(source: source)
         return hp
     }

@@ -19,26 +19,9 @@ public struct BPETokenizer: Tokenizer {
     let wholeWordTokens: [[UInt8]: Int32]
 
     public init(vocabulary: Vocabulary) throws {
+        try vocabulary.validateShape()
         let tokens = vocabulary.tokens
         let count = tokens.count
-        guard count > 0, count < Int(Int32.max) else {
-            throw RTXError.format("tokenizer: vocabulary has \(count) tokens")
-        }
-        guard vocabulary.tokenTypes.count == count else {
-            throw RTXError.format("tokenizer: \(vocabulary.tokenTypes.count) token types for \(count) tokens")
-        }
-        guard vocabulary.scores.isEmpty || vocabulary.scores.count == count else {
-            throw RTXError.format("tokenizer: \(vocabulary.scores.count) token scores for \(count) tokens")
-        }
-        for (name, id) in [("bos", vocabulary.bos), ("eos", vocabulary.eos),
-                           ("unknown", vocabulary.unknown), ("padding", vocabulary.padding)] {
-            if let id, id < 0 || Int(id) >= count {
-                throw RTXError.format("tokenizer: \(name) token id \(id) is outside the vocabulary (\(count) tokens)")
-            }
-        }
-        for id in vocabulary.endOfGeneration where id < 0 || Int(id) >= count {
-            throw RTXError.format("tokenizer: end-of-generation token id \(id) is outside the vocabulary (\(count) tokens)")
-        }
 
         var ids: [String: Int32] = [:]
         ids.reserveCapacity(count)

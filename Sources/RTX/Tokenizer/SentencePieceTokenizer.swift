@@ -24,28 +24,11 @@ public struct SentencePieceTokenizer: Tokenizer {
     static let visibleSpace: [UInt8] = [0xE2, 0x96, 0x81]
 
     public init(vocabulary: Vocabulary) throws {
+        try vocabulary.validateShape()
         let tokens = vocabulary.tokens
         let count = tokens.count
-        guard count > 0, count < Int(Int32.max) else {
-            throw RTXError.format("tokenizer: vocabulary has \(count) tokens")
-        }
-        guard vocabulary.tokenTypes.count == count else {
-            throw RTXError.format("tokenizer: \(vocabulary.tokenTypes.count) token types for \(count) tokens")
-        }
-        guard vocabulary.scores.isEmpty || vocabulary.scores.count == count else {
-            throw RTXError.format("tokenizer: \(vocabulary.scores.count) token scores for \(count) tokens")
-        }
         if let bad = vocabulary.scores.firstIndex(where: { $0.isNaN }) {
             throw RTXError.format("tokenizer: token \(bad) has a NaN score")
-        }
-        for (name, id) in [("bos", vocabulary.bos), ("eos", vocabulary.eos),
-                           ("unknown", vocabulary.unknown), ("padding", vocabulary.padding)] {
-            if let id, id < 0 || Int(id) >= count {
-                throw RTXError.format("tokenizer: \(name) token id \(id) is outside the vocabulary (\(count) tokens)")
-            }
-        }
-        for id in vocabulary.endOfGeneration where id < 0 || Int(id) >= count {
-            throw RTXError.format("tokenizer: end-of-generation token id \(id) is outside the vocabulary (\(count) tokens)")
         }
 
         var byteTokens = [Int32](repeating: -1, count: 256)

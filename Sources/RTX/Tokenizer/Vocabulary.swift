@@ -35,6 +35,30 @@ public struct Vocabulary: Sendable {
     }
 }
 
+extension Vocabulary {
+    /// Checks every tokenizer needs: counts agree, special ids lie in the vocabulary.
+    func validateShape() throws {
+        let count = tokens.count
+        guard count > 0, count < Int(Int32.max) else {
+            throw RTXError.format("tokenizer: vocabulary has \(count) tokens")
+        }
+        guard tokenTypes.count == count else {
+            throw RTXError.format("tokenizer: \(tokenTypes.count) token types for \(count) tokens")
+        }
+        guard scores.isEmpty || scores.count == count else {
+            throw RTXError.format("tokenizer: \(scores.count) token scores for \(count) tokens")
+        }
+        for (name, id) in [("bos", bos), ("eos", eos), ("unknown", unknown), ("padding", padding)] {
+            if let id, id < 0 || Int(id) >= count {
+                throw RTXError.format("tokenizer: \(name) token id \(id) is outside the vocabulary (\(count) tokens)")
+            }
+        }
+        for id in endOfGeneration where id < 0 || Int(id) >= count {
+            throw RTXError.format("tokenizer: end-of-generation token id \(id) is outside the vocabulary (\(count) tokens)")
+        }
+    }
+}
+
 /// What every tokenizer offers the runtime.
 public protocol Tokenizer: Sendable {
     var vocabulary: Vocabulary { get }
