@@ -92,10 +92,18 @@ uint16_t rtxk_fp32_to_bf16(float f);
 // block_q8k for K-quants).
 typedef float (*rtxk_dot_fn)(const void *w, const void *x, int64_t n);
 
+// Attention of nh query heads sharing one KV head over cache rows lo..hi (attend.h).
+#define MAX_HEAD_DIM 1024
+typedef void (*rtxk_attend_fn)(float *out, const float *q, const float *k, const float *v, int64_t stride,
+                               int64_t lo, int64_t hi, int64_t nh, int64_t hd, float scale, float softcap);
+void rtxk_attend_scalar(float *out, const float *q, const float *k, const float *v, int64_t stride,
+                        int64_t lo, int64_t hi, int64_t nh, int64_t hd, float scale, float softcap);
+
 typedef struct {
     rtxk_dot_fn dot[RTXK_MAX_TYPE + 1];
     void (*quantize_q8x)(block_q8x *y, const float *x, int64_t n);
     void (*quantize_q8k)(block_q8k *y, const float *x, int64_t n);
+    rtxk_attend_fn attend;
 } rtxk_kernel_table;
 
 // The table of the active path (initialises dispatch and BLAS threads once).

@@ -2,6 +2,7 @@
 // compiled for the portable baseline and selected at run time by threads.c.
 #include "internal.h"
 
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)

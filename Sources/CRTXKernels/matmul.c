@@ -233,6 +233,7 @@ void rtxk_fill_scalar(rtxk_kernel_table *t) {
     t->dot[RTXK_Q6_K] = dot_q6_K_scalar;
     t->quantize_q8x = quantize_q8x_scalar;
     t->quantize_q8k = quantize_q8k_scalar;
+    t->attend = rtxk_attend_scalar;
 }
 
 // ---------------------------------------------------------------------------

@@ -111,44 +111,54 @@ void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
 // ---------------------------------------------------------------------------
 // Attention: for each (token t, head h) pair, with kv head g = h / (n_head/n_kv),
 // out[t,h] = Σ_j softmax_j(scale · q[t,h]·k[j,g]) v[j,g] over the visible cache
-// rows j, in one pass (online softmax: running max m, running sum l).
+// rows j. One parallel region for every sequence of a batch; the work items are
+// (sequence, token, KV head), each run by the path's attend kernel (attend.h).
 // ---------------------------------------------------------------------------
-#define MAX_HEAD_DIM 1024
+
+// The scalar path's attend kernel (the SIMD paths compile attend.h in x86_dots.h).
+static inline float dot_f32_plain(const float *a, const float *b, int64_t n) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+#define FN(name) rtxk_##name##_scalar
+#define K
+#define DOT_F32 dot_f32_plain
+#include "attend.h"
+#undef FN
+#undef K
+#undef DOT_F32
+
+void rtxk_attention_batch(const rtxk_attention_seq *seqs, int64_t n_seqs, int64_t n_head, int64_t n_kv,
+                          int64_t hd, float scale, float softcap) {
+    if (n_seqs <= 0 || n_head <= 0 || n_kv <= 0 || hd <= 0 || hd > MAX_HEAD_DIM) return;
+    const int64_t group = n_head / n_kv, q_dim = n_head * hd;
+    const rtxk_attend_fn attend = rtxk_kernels()->attend;
+    int64_t items = 0, work = 0;
+    for (int64_t i = 0; i < n_seqs; i++) {
+        items += seqs[i].n_tok * n_kv;
+        work += seqs[i].n_tok * n_head * (seqs[i].pos0 + seqs[i].n_tok) * hd * 2;
+    }
+    // Interleaved static schedule: neighbouring items (similar cost) alternate threads.
+    #pragma omp parallel for schedule(static, 1) num_threads(rtxk_threads_for(work))
+    for (int64_t it = 0; it < items; it++) {
+        int64_t i = 0, rest = it;
+        while (rest >= seqs[i].n_tok * n_kv) rest -= seqs[i++].n_tok * n_kv;
+        const rtxk_attention_seq *sq = &seqs[i];
+        const int64_t t = rest / n_kv, g = rest % n_kv;
+        const int64_t p = sq->pos0 + t;
+        const int64_t lo = sq->window > 0 && p - sq->window + 1 > 0 ? p - sq->window + 1 : 0;
+        attend(sq->out + t * q_dim + g * group * hd, sq->q + t * q_dim + g * group * hd,
+               sq->k_cache + g * sq->head_stride, sq->v_cache + g * sq->head_stride, sq->row_stride,
+               lo, p, group, hd, scale, softcap);
+    }
+}
 
 void rtxk_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                     int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_kv, int64_t hd,
                     float scale, int64_t window, float softcap) {
-    const int64_t group = n_head / n_kv;
-    const int64_t kv_dim = n_kv * hd;
-    const rtxk_dot_fn dot = rtxk_kernels()->dot[RTXK_F32];  // SIMD q·k on the active path
-    #pragma omp parallel for schedule(static, 1) num_threads(rtxk_threads_for(n_tok * n_head * (pos0 + n_tok) * hd * 2))
-    for (int64_t th = 0; th < n_tok * n_head; th++) {
-        const int64_t t = th / n_head, h = th % n_head, g = h / group;
-        const int64_t p = pos0 + t;
-        const int64_t lo = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-        float qh[MAX_HEAD_DIM];                    // (hd) copy: out may alias q
-        memcpy(qh, q + t * n_head * hd + h * hd, (size_t)hd * sizeof(float));
-        float *o = out + t * n_head * hd + h * hd;  // (hd) running Σ e^(s−m) v
-        float m = -INFINITY, l = 0.0f;
-        for (int64_t d = 0; d < hd; d++) o[d] = 0.0f;
-        for (int64_t j = lo; j <= p; j++) {
-            const float *kj = k_cache + j * kv_dim + g * hd;
-            const float *vj = v_cache + j * kv_dim + g * hd;
-            const float raw = dot(qh, kj, hd) * scale;
-            const float s = softcap > 0.0f ? softcap * tanhf(raw / softcap) : raw;
-            if (s > m) {  // new max: rescale what we have
-                const float c = expf(m - s);
-                l *= c;
-                for (int64_t d = 0; d < hd; d++) o[d] *= c;
-                m = s;
-            }
-            const float e = expf(s - m);
-            l += e;
-            for (int64_t d = 0; d < hd; d++) o[d] += e * vj[d];
-        }
-        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-        for (int64_t d = 0; d < hd; d++) o[d] *= inv;
-    }
+    const rtxk_attention_seq seq = { out, q, k_cache, v_cache, n_kv * hd, hd, n_tok, pos0, window };
+    rtxk_attention_batch(&seq, 1, n_head, n_kv, hd, scale, softcap);
 }
 
 int64_t rtxk_argmax(const float *x, int64_t n) {

@@ -285,6 +285,13 @@ K void FN(quantize_q8k)(block_q8k *y, const float *x, int64_t n) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Attention of one (token, KV head) with this path's q·k
+// ---------------------------------------------------------------------------
+#define DOT_F32(a, b, n) FN(dot_f32)(a, b, n)
+#include "attend.h"
+#undef DOT_F32
+
 static void FN(fill)(rtxk_kernel_table *t) {
     t->dot[RTXK_F32] = FN(dot_f32);
     t->dot[RTXK_F16] = FN(dot_f16);
@@ -298,6 +305,7 @@ static void FN(fill)(rtxk_kernel_table *t) {
     t->dot[RTXK_Q6_K] = FN(dot_q6_K);
     t->quantize_q8x = FN(quantize_q8x);
     t->quantize_q8k = FN(quantize_q8k);
+    t->attend = FN(attend);
 }
 
 #undef K

@@ -594,6 +594,52 @@ static void test_attention(void) {
     }
 }
 
+// Many sequences in one call (the batched decode step): every output equals the
+// single-sequence call bit for bit, whatever else shares the call.
+static void test_attention_batch(void) {
+    const int64_t nh = 9, nkv = 3, hd = 64, n_ctx = 300, kvd = nkv * hd;
+    const struct { int64_t n_tok, pos0, window; } seqs[] = {
+        { 1, 0, 0 }, { 1, 130, 0 }, { 5, 17, 0 }, { 1, 299, 64 }, { 3, 40, 1 }, { 1, 77, 0 }, { 12, 200, 0 },
+    };
+    enum { NS = sizeof seqs / sizeof seqs[0] };
+    float *k[NS], *v[NS], *q[NS], *o[NS], *want[NS];
+    rtxk_attention_seq batch[NS];
+    for (int i = 0; i < NS; i++) {
+        const int64_t T = seqs[i].n_tok;
+        k[i] = malloc(n_ctx * kvd * 4); v[i] = malloc(n_ctx * kvd * 4);
+        q[i] = malloc(T * nh * hd * 4); o[i] = malloc(T * nh * hd * 4); want[i] = malloc(T * nh * hd * 4);
+        fill_normal(k[i], n_ctx * kvd, 1.0f);
+        fill_normal(v[i], n_ctx * kvd, 1.0f);
+        fill_normal(q[i], T * nh * hd, 1.0f);
+        rtxk_attention(want[i], q[i], k[i], v[i], T, seqs[i].pos0, nh, nkv, hd, 0.125f, seqs[i].window, 0.0f);
+        batch[i] = (rtxk_attention_seq){ o[i], q[i], k[i], v[i], kvd, hd, T, seqs[i].pos0, seqs[i].window };
+    }
+    for (int reps = 0; reps < 2; reps++) {  // again with a different subset sharing the call
+        const int first = reps, count = NS - 2 * reps;
+        rtxk_attention_batch(batch + first, count, nh, nkv, hd, 0.125f, 0.0f);
+        for (int i = first; i < first + count; i++)
+            CHECK(!memcmp(o[i], want[i], seqs[i].n_tok * nh * hd * 4), "attention batch (%d of %d) seq %d equals its solo call", count, NS, i);
+    }
+    // The same caches stored head-major (RTX's KV cache: per head, rows of hd).
+    for (int i = 0; i < NS; i++) {
+        float *kh = malloc(n_ctx * kvd * 4), *vh = malloc(n_ctx * kvd * 4);
+        for (int64_t j = 0; j < n_ctx; j++)
+            for (int64_t g = 0; g < nkv; g++)
+                for (int64_t e = 0; e < hd; e++) {
+                    kh[(g * n_ctx + j) * hd + e] = k[i][j * kvd + g * hd + e];
+                    vh[(g * n_ctx + j) * hd + e] = v[i][j * kvd + g * hd + e];
+                }
+        memcpy(k[i], kh, n_ctx * kvd * 4); memcpy(v[i], vh, n_ctx * kvd * 4);
+        free(kh); free(vh);
+        batch[i].row_stride = hd;
+        batch[i].head_stride = n_ctx * hd;
+    }
+    rtxk_attention_batch(batch, NS, nh, nkv, hd, 0.125f, 0.0f);
+    for (int i = 0; i < NS; i++)
+        CHECK(!memcmp(o[i], want[i], seqs[i].n_tok * nh * hd * 4), "attention batch, head-major cache, seq %d", i);
+    for (int i = 0; i < NS; i++) { free(k[i]); free(v[i]); free(q[i]); free(o[i]); free(want[i]); }
+}
+
 static void test_threads_and_paths(void) {
     const int saved = rtxk_get_threads();
     rtxk_set_threads(3);
@@ -690,6 +736,7 @@ int main(int argc, char **argv) {
         test_silu_add_argmax();
         test_rope();
         test_attention();
+        test_attention_batch();
         test_threads_and_paths();
         printf("path %s: %s\n", rtxk_path_name(p), n_fail == before ? "ok" : "FAILED");
     }

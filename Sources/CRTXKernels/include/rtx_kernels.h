@@ -110,10 +110,29 @@ void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
 /// (row = position). Query t sits at position pos0 + t and sees cache rows
 /// max(0, pos0+t-window+1) .. pos0+t (window 0 = unlimited).
 /// Scores are q·k·scale, then softcap·tanh(score/softcap) when softcap > 0 (Gemma 2).
-/// out[n_tok, n_head*hd] (may alias q). Online softmax; no allocation; hd <= 1024.
+/// out[n_tok, n_head*hd] (may alias q). Online softmax per tile; no allocation; hd <= 1024.
 void rtxk_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                     int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_kv, int64_t hd,
                     float scale, int64_t window, float softcap);
+
+/// One sequence's share of a batched attention call: n_tok query rows q/out
+/// (layout as rtxk_attention) at positions pos0.. over the sequence's own cache,
+/// whose element e of KV head g at row j is k_cache[g*head_stride + j*row_stride + e]
+/// (rtxk_attention's layout: row_stride = n_kv*hd, head_stride = hd; RTX's
+/// head-major cache: row_stride = hd, head_stride = n_ctx*hd).
+typedef struct {
+    float *out;
+    const float *q;
+    const float *k_cache, *v_cache;
+    int64_t row_stride, head_stride;
+    int64_t n_tok, pos0, window;
+} rtxk_attention_seq;
+
+/// rtxk_attention for many sequences in one parallel region (the decode step of a
+/// batch: one query row per sequence). Each output is bit-identical to the
+/// single-sequence call: no result depends on the other sequences of the call.
+void rtxk_attention_batch(const rtxk_attention_seq *seqs, int64_t n_seqs, int64_t n_head, int64_t n_kv,
+                          int64_t hd, float scale, float softcap);
 
 /// Index of the maximum of x[0..n).
 int64_t rtxk_argmax(const float *x, int64_t n);

@@ -20,6 +20,7 @@ final class Scratch {
     let pos: UnsafeMutablePointer<Int32>    // (batch)  token positions for RoPE
     let loraMid: UnsafeMutablePointer<Float> // (batch, max LoRA rank)  A·x of a delta
     let out: UnsafeMutablePointer<Float>    // (batch, d)  a sub-layer's output before its post-norm
+    let attention: UnsafeMutablePointer<rtxk_attention_seq> // (batch)  one entry per full segment
 
     init(hyper h: HyperParameters, batch: Int, maxLoRARank: Int = 0) {
         func buf(_ n: Int) -> UnsafeMutablePointer<Float> {
@@ -32,11 +33,13 @@ final class Scratch {
         pos = .allocate(capacity: batch)
         loraMid = buf(batch * max(maxLoRARank, 1))
         out = buf(batch * h.embeddingLength)
+        attention = .allocate(capacity: batch)
     }
 
     deinit {
         for p in [x, xn, q, k, v, att, gate, up, loraMid, out] { p.deallocate() }
         pos.deallocate()
+        attention.deallocate()
     }
 }
 
@@ -182,22 +185,26 @@ enum BlockForward {
         rope(model, all, s.k, heads: h.headCountKV, s: s)
         let kv = h.kvDim
         for seg in all {
-            let count = seg.rows.count * kv
-            (seg.cache.keys(position: seg.position, token: seg.firstToken)).update(from: s.k + seg.rows.lowerBound * kv, count: count)
-            (seg.cache.values(position: seg.position, token: seg.firstToken)).update(from: s.v + seg.rows.lowerBound * kv, count: count)
+            seg.cache.store(position: seg.position, token: seg.firstToken, count: seg.rows.count,
+                            keys: s.k + seg.rows.lowerBound * kv, values: s.v + seg.rows.lowerBound * kv)
         }
         guard nFull > 0 else { return }
         linear(s.q, s.xn, rows: nFull, w[linear: .attnQ], deltas: deltas(model, full, .attnQ), s: s)
         if recipe.qkNorm { norm(model, full, .attnQNorm, from: s.q, to: s.q, width: h.headDim, perRow: h.headCount) }
         rope(model, full, s.q, heads: h.headCount, s: s)
         let scale = h.attentionScale ?? 1 / Float(h.headDim).squareRoot()
-        for seg in full {
+        // Every sequence's attention in one kernel call (one parallel region).
+        for (i, seg) in full.enumerated() {
             let r0 = seg.rows.lowerBound
-            rtxk_attention(s.att + r0 * h.qDim, s.q + r0 * h.qDim, seg.cache.keys(position: seg.position),
-                           seg.cache.values(position: seg.position), Int64(seg.rows.count), Int64(seg.firstToken),
-                           Int64(h.headCount), Int64(h.headCountKV), Int64(h.headDim), scale,
-                           Int64(model.weights.positions[seg.position].attributes.slidingWindow), h.attentionSoftcap)
+            s.attention[i] = rtxk_attention_seq(out: s.att + r0 * h.qDim, q: s.q + r0 * h.qDim,
+                                                k_cache: seg.cache.keys(position: seg.position),
+                                                v_cache: seg.cache.values(position: seg.position),
+                                                row_stride: Int64(h.headDim), head_stride: Int64(seg.cache.headStride),
+                                                n_tok: Int64(seg.rows.count), pos0: Int64(seg.firstToken),
+                                                window: Int64(model.weights.positions[seg.position].attributes.slidingWindow))
         }
+        rtxk_attention_batch(s.attention, Int64(full.count), Int64(h.headCount), Int64(h.headCountKV),
+                             Int64(h.headDim), scale, h.attentionSoftcap)
         linear(s.out, s.att, rows: nFull, w[linear: .attnOutput],
                deltas: deltas(model, full, .attnOutput), s: s)
         // Parallel residual (GPT-NeoX): the FFN reads the block's input, not h + attn.

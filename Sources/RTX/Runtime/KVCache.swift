@@ -10,7 +10,8 @@ public final class KVCache: @unchecked Sendable {
     let keys: UnsafeMutablePointer<Float>
     let values: UnsafeMutablePointer<Float>
 
-    public init(positions: Int, capacity: Int, kvDim: Int) throws {
+    public init(positions: Int, capacity: Int, kvDim: Int, headDim: Int) throws {
+        precondition(headDim > 0 && kvDim % headDim == 0, "kvDim must be a multiple of headDim")
         let (perSlot, o1) = capacity.multipliedReportingOverflow(by: kvDim)
         let (total, o2) = perSlot.multipliedReportingOverflow(by: positions)
         guard !o1, !o2, total <= 1 << 34 else {
@@ -24,6 +25,7 @@ public final class KVCache: @unchecked Sendable {
         self.positions = positions
         self.capacity = capacity
         self.kvDim = kvDim
+        self.headDim = headDim
         KVCache.account(byteCount)
     }
 
@@ -52,12 +54,36 @@ public final class KVCache: @unchecked Sendable {
 
     public var byteCount: Int { 2 * positions * capacity * kvDim * 4 }
 
-    /// Rows of position p's cache, starting at token `token`.
-    @inline(__always) func keys(position p: Int, token: Int = 0) -> UnsafeMutablePointer<Float> {
-        keys + (p * capacity + token) * kvDim
+    // Layout: per position p, per KV head g, `capacity` rows of headDim floats, so
+    // that attention streams one head's keys and values contiguously.
+    let headDim: Int
+    var headCount: Int { kvDim / headDim }
+    /// Floats between two KV heads of one position.
+    var headStride: Int { capacity * headDim }
+
+    /// Position p's block: its heads, each `capacity` rows of headDim.
+    @inline(__always) func keys(position p: Int) -> UnsafeMutablePointer<Float> { keys + p * capacity * kvDim }
+    @inline(__always) func values(position p: Int) -> UnsafeMutablePointer<Float> { values + p * capacity * kvDim }
+
+    /// Store `count` tokens' K and V rows (each kvDim floats, heads side by side)
+    /// at position p from token `token` on.
+    func store(position p: Int, token: Int, count: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
+        let kb = keys(position: p), vb = values(position: p)
+        for t in 0..<count {
+            for g in 0..<headCount {
+                let at = g * headStride + (token + t) * headDim, from = t * kvDim + g * headDim
+                (kb + at).update(from: k + from, count: headDim)
+                (vb + at).update(from: v + from, count: headDim)
+            }
+        }
     }
-    @inline(__always) func values(position p: Int, token: Int = 0) -> UnsafeMutablePointer<Float> {
-        values + (p * capacity + token) * kvDim
+
+    /// The K (or V) row of `token` at position p, heads side by side (tests, inspection).
+    func row(keys wantKeys: Bool, position p: Int, token: Int) -> [Float] {
+        let base = wantKeys ? keys(position: p) : values(position: p)
+        return (0..<headCount).flatMap { g in
+            Array(UnsafeBufferPointer(start: base + g * headStride + token * headDim, count: headDim))
+        }
     }
 }
 

@@ -150,7 +150,7 @@ public final class Scheduler: @unchecked Sendable {
         guard capacity <= model.hyper.contextLength else {
             throw RTXError(.contextFull, "prompt (\(prompt.count)) + max_tokens (\(options.maxTokens)) exceeds the model's context \(model.hyper.contextLength)")
         }
-        let cache = try KVCache(positions: model.plan.positions, capacity: capacity, kvDim: model.hyper.kvDim)
+        let cache = try KVCache(positions: model.plan.positions, capacity: capacity, kvDim: model.hyper.kvDim, headDim: model.hyper.headDim)
         var sampler = try Sampler(options.sampling)
         for t in prompt.suffix(options.sampling.repeatLastN) { sampler.accept(t) }
         let r = Request(id: nextID, options: options, prompt: prompt, cache: cache, sampler: sampler)
@@ -261,8 +261,10 @@ public final class Scheduler: @unchecked Sendable {
                 continue
             }
             guard let h = headIndex[gi] else { survivors.append(g); continue }
-            let estimate = ExitEstimate(logits: logitsRow(h))
-            if g.loop < model.plan.loops, r.options.exitPolicy.needsConfidence(loopsRun: g.loop) { g.trajectory.append(estimate.top) }
+            // The softmax over the vocabulary only where the policy reads it.
+            let estimate = g.loop < model.plan.loops && r.options.exitPolicy.needsConfidence(loopsRun: g.loop)
+                ? ExitEstimate(logits: logitsRow(h)) : nil
+            if let estimate { g.trajectory.append(estimate.top) }
             if r.options.exitPolicy.decide(loopsRun: g.loop, totalLoops: model.plan.loops, tokenIndex: r.generated.count, estimate: estimate) {
                 r.cached += 1
                 if g.loop < model.plan.loops {
@@ -351,7 +353,6 @@ public final class Scheduler: @unchecked Sendable {
     /// Sample (or force) the request's next token from exit-head logits row `logitsRow`.
     private func emit(_ r: Request, logitsRow row: Int, loops: Int, trajectory: [Int32] = []) -> [SchedulerEvent] {
         let logits = logitsRow(row)
-        let finalTop = ExitEstimate(logits: logits).top
         let forced = r.options.forcedTokens
         let token: Int32
         if r.generated.count < forced.count {
@@ -367,6 +368,7 @@ public final class Scheduler: @unchecked Sendable {
         r.generated.append(token)
         r.exitLoops.append(loops)
         if case .measureOracle = r.options.exitPolicy {
+            let finalTop = Int32(rtxk_argmax(logits.baseAddress!, Int64(logits.count)))
             r.oracleLoops.append((trajectory.firstIndex(of: finalTop) ?? (loops - 1)) + 1)
         }
         stats.generatedTokens += 1

@@ -66,7 +66,7 @@ public final class Session: @unchecked Sendable {
         self.capacity = ctx
         self.batchSize = min(options.batchSize, ctx)
         self.threads = options.threads > 0 ? options.threads : Int(rtxk_default_threads())
-        self.kv = try KVCache(positions: model.plan.positions, capacity: ctx, kvDim: h.kvDim)
+        self.kv = try KVCache(positions: model.plan.positions, capacity: ctx, kvDim: h.kvDim, headDim: h.headDim)
         // Room for a full batch plus the fill rows one pass can carry.
         self.scratch = Scratch(hyper: h, batch: self.batchSize + FillQueue.rowsPerPass(model.plan),
                                maxLoRARank: model.weights.maxLoRARank)
@@ -226,9 +226,9 @@ public final class Session: @unchecked Sendable {
 
     /// The cached key row of `token` at unrolled position p (tests, inspection).
     public func cachedKeys(position p: Int, token: Int) -> [Float] {
-        Array(UnsafeBufferPointer(start: kv.keys(position: p, token: token), count: kv.kvDim))
+        kv.row(keys: true, position: p, token: token)
     }
     public func cachedValues(position p: Int, token: Int) -> [Float] {
-        Array(UnsafeBufferPointer(start: kv.values(position: p, token: token), count: kv.kvDim))
+        kv.row(keys: false, position: p, token: token)
     }
 }
