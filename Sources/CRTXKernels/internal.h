@@ -99,8 +99,21 @@ typedef void (*rtxk_attend_fn)(float *out, const float *q, const float *k, const
 void rtxk_attend_scalar(float *out, const float *q, const float *k, const float *v, int64_t stride,
                         int64_t lo, int64_t hi, int64_t nh, int64_t hd, float scale, float softcap);
 
+// Planar 8-bit activations of the multi-row kernels: per row, nb blocks of 32 int8
+// codes, then nb float scales d, then nb float sums s = d·Σcodes; rows 64-byte aligned.
+static inline size_t rtxk_q8p_row_bytes(int64_t nb) { return ((size_t)nb * 40 + 63) & ~(size_t)63; }
+
+// y[i*ldy] (=, or += when accumulate) the dot of one weight row (n elements) with each
+// of 4 planar activation rows x + i*xbytes. Row i's value depends only on row i (it
+// differs in rounding from the per-row dot, which row-wise mode uses).
+typedef void (*rtxk_rows4_fn)(float *y, int64_t ldy, const void *w, const int8_t *x, size_t xbytes,
+                              int64_t n, int accumulate);
+
 typedef struct {
     rtxk_dot_fn dot[RTXK_MAX_TYPE + 1];
+    // Multi-row kernels (NULL where the path has none: then dot is used row by row).
+    rtxk_rows4_fn rows4[RTXK_MAX_TYPE + 1];
+    void (*quantize_q8p)(int8_t *y, const float *x, int64_t n);
     void (*quantize_q8x)(block_q8x *y, const float *x, int64_t n);
     void (*quantize_q8k)(block_q8k *y, const float *x, int64_t n);
     rtxk_attend_fn attend;

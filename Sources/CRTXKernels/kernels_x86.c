@@ -1,4 +1,4 @@
-// kernels_x86.c — the AVX2 (+FMA, F16C) and AVX-512 (VL, BW, VNNI) kernel paths,
+// kernels_x86.c — the AVX2 (+FMA, F16C) and AVX-512 (VL, BW, VNNI; + multi-row GEMV) kernel paths,
 // compiled for the portable baseline and selected at run time by threads.c.
 #include "internal.h"
 
@@ -25,11 +25,15 @@ __attribute__((target(TARGET))) static inline __m256i mul_sum_us8_avx512(__m256i
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
 #include "x86_dots.h"
+#include "x86_rows512.h"
 #undef TARGET
 #undef FN
 
 void rtxk_fill_avx2(rtxk_kernel_table *t) { fill_avx2(t); }
-void rtxk_fill_avx512(rtxk_kernel_table *t) { fill_avx512(t); }
+void rtxk_fill_avx512(rtxk_kernel_table *t) {
+    fill_avx512(t);
+    fill_rows_avx512(t);
+}
 
 #else  // not x86: the scalar table stays in place
 void rtxk_fill_avx2(rtxk_kernel_table *t) { (void)t; }

@@ -9,8 +9,10 @@
 
 // Below gemv_max_m(type) activation rows the GEMV wins (it reads W once, its cost
 // grows with m); from there dequantizing tiles for sgemm is faster. Crossovers
-// measured on Zen 4 for a 576x1536 W (cheap-to-dot types switch later).
+// measured on Zen 4 for a 576x1536 W (cheap-to-dot types switch later; with the
+// AVX-512 multi-row kernel, 12-13 us per row against sgemm's 11-14, at 48).
 static int64_t gemv_max_m(int type) {
+    if (type >= 0 && type <= RTXK_MAX_TYPE && rtxk_kernels()->rows4[type]) return 48;  // multi-row kernel
     switch (type) {
     case RTXK_F32: return 4;
     case RTXK_F16: case RTXK_BF16: case RTXK_Q8_0: return 12;
@@ -242,34 +244,40 @@ void rtxk_fill_scalar(rtxk_kernel_table *t) {
 
 // Small m: prepare each activation row once (as floats or 8-bit blocks), then
 // every thread walks its share of W rows; each W row is read once and dotted
-// with all m activation rows while it is in L1.
+// with all m activation rows while it is in L1 (by the path's multi-row kernel
+// where it has one: it unpacks each weight block once for several rows).
 static void matmul_gemv(float *y, int64_t ldy, const float *x, int64_t ldx,
                         const void *w, int type, size_t row_stride,
                         int64_t m, int64_t cols, int64_t rows, int acc) {
     const rtxk_kernel_table *k = rtxk_kernels();
     const rtxk_dot_fn dot = k->dot[type];
-    const void *xp;         // prepared activations: m rows of xbytes
-    size_t xbytes;
-    if (type == RTXK_F32 || type == RTXK_F16 || type == RTXK_BF16) {
-        xbytes = (size_t)ldx * sizeof(float);
-        xp = x;
-    } else if (type == RTXK_Q4_K || type == RTXK_Q6_K) {
-        xbytes = (size_t)(cols / QK_K) * sizeof(block_q8k);
-        char *q = rtxk_scratch(0, xbytes * (size_t)m);
-        for (int64_t i = 0; i < m; i++) k->quantize_q8k((block_q8k *)(q + i * xbytes), x + i * ldx, cols);
-        xp = q;
-    } else {
-        xbytes = (size_t)(cols / 32) * sizeof(block_q8x);
-        char *q = rtxk_scratch(0, xbytes * (size_t)m);
-        for (int64_t i = 0; i < m; i++) k->quantize_q8x((block_q8x *)(q + i * xbytes), x + i * ldx, cols);
-        xp = q;
+    // Rows [0, m4) go 4 at a time through the path's multi-row kernel (planar
+    // activations), the rest through the per-row dot. Row-wise mode uses only the
+    // per-row dot, so that a row's result never depends on m.
+    const rtxk_rows4_fn rows4 = t_rowwise ? NULL : k->rows4[type];
+    const int64_t m4 = rows4 ? m / 4 * 4 : 0;
+    // Prepared activations: planar rows [0, m4) (pbytes each) at xq; the per-row dot's
+    // rows [m4, m) (xbytes each) at xp: floats in place, else 8-bit blocks.
+    const int floats = type == RTXK_F32 || type == RTXK_F16 || type == RTXK_BF16;
+    const int kquant = type == RTXK_Q4_K || type == RTXK_Q6_K;
+    const size_t pbytes = m4 ? rtxk_q8p_row_bytes(cols / 32) : 0;
+    const size_t xbytes = floats ? (size_t)ldx * sizeof(float)
+                        : kquant ? (size_t)(cols / QK_K) * sizeof(block_q8k) : (size_t)(cols / 32) * sizeof(block_q8x);
+    char *xq = rtxk_scratch(0, pbytes * (size_t)m4 + (floats ? 0 : xbytes * (size_t)(m - m4)));
+    for (int64_t i = 0; i < m4; i++) k->quantize_q8p((int8_t *)(xq + i * pbytes), x + i * ldx, cols);
+    char *xp = floats ? (char *)(x + m4 * ldx) : xq + pbytes * (size_t)m4;
+    for (int64_t i = m4; i < m && !floats; i++) {
+        char *qi = xp + (size_t)(i - m4) * xbytes;
+        if (kquant) k->quantize_q8k((block_q8k *)qi, x + i * ldx, cols);
+        else k->quantize_q8x((block_q8x *)qi, x + i * ldx, cols);
     }
-    const char *wb = w, *xb = xp;
+    const char *wb = w;
     #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(m * rows * cols / 4))
     for (int64_t r = 0; r < rows; r++) {
         const void *wr = wb + (size_t)r * row_stride;
-        for (int64_t i = 0; i < m; i++) {
-            const float v = dot(wr, xb + (size_t)i * xbytes, cols);
+        for (int64_t i = 0; i < m4; i += 4) rows4(y + i * ldy + r, ldy, wr, (const int8_t *)(xq + i * pbytes), pbytes, cols, acc);
+        for (int64_t i = m4; i < m; i++) {
+            const float v = dot(wr, xp + (size_t)(i - m4) * xbytes, cols);
             y[i * ldy + r] = acc ? y[i * ldy + r] + v : v;
         }
     }

@@ -336,6 +336,31 @@ static void check_matmul(int type, int64_t m, int64_t cols, int64_t rows, int pa
     free(w); free(x); free(y); free(y0); free(wd);
 }
 
+// Row-wise mode: each activation row's products equal its m = 1 call bit for bit,
+// whatever rows share the call (the scheduler's batch-invariant mode).
+static void test_matmul_rowwise(void) {
+    const int64_t cols = 800, rows = 37, m = 13;
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        const int type = types[ti];
+        const int64_t c = rtxk_block_elems(type) == 256 ? 1280 : cols;
+        const size_t rb = row_bytes(type, c);
+        uint8_t *w = malloc(rb * rows);
+        float *x = malloc(m * c * 4), *y = malloc(m * rows * 4), *y1 = malloc(rows * 4);
+        for (int64_t r = 0; r < rows; r++) random_row(w + r * rb, type, c);
+        fill_normal(x, m * c, 1.0f);
+        const int old = rtxk_set_rowwise(1);
+        rtxk_matmul(y, rows, x, c, w, type, rb, m, c, rows);
+        int64_t diff = 0;
+        for (int64_t i = 0; i < m; i++) {
+            rtxk_matmul(y1, rows, x + i * c, c, w, type, rb, 1, c, rows);
+            diff += memcmp(y1, y + i * rows, rows * 4) != 0;
+        }
+        rtxk_set_rowwise(old);
+        CHECK(diff == 0, "rowwise %s: %lld of %lld rows differ from their m=1 call", rtxk_type_name(type), (long long)diff, (long long)m);
+        free(w); free(x); free(y); free(y1);
+    }
+}
+
 static void test_matmul(void) {
     const int64_t ms[] = { 1, 2, 3, 7, 8, 13, 33, 49, 130 };
     const int64_t rows_list[] = { 1, 3, 17, 129 };
@@ -703,6 +728,16 @@ static void bench(void) {
             printf("  GEMV  %-5s %lldx%lld: median %7.1f us  %6.1f GB/s of W  %6.1f GFLOP/s   (min %7.1f us)\n", rtxk_type_name(type),
                    (long long)rows, (long long)cols, s * 1e6, row_bytes(type, cols) * rows / s * 1e-9, 2.0 * rows * cols / s * 1e-9, bench_min * 1e6);
         }
+        // Cost per activation row against m (G: GEMV, S: sgemm path), where the cut-over belongs.
+        for (size_t i = 0; i < 4; i++) {
+            const int type = bt[i];
+            printf("  %-5s 576x1536 per row, us:", rtxk_type_name(type));
+            const int64_t mm[] = { 1, 2, 4, 8, 16, 32, 64 };
+            for (size_t j = 0; j < 7; j++)
+                printf(" %lld%s %.1f", (long long)mm[j], rtxk_matmul_uses_gemv(type, mm[j]) ? "G" : "S",
+                       bench_one(type, mm[j], 1536, 576, 15) * 1e6 / mm[j]);
+            printf("\n");
+        }
         for (size_t i = 0; i < 3; i++) {
             const int type = bt[i == 2 ? 4 : i];
             const double s = bench_one(type, 512, 1536, 576, 7);
@@ -730,6 +765,7 @@ int main(int argc, char **argv) {
         test_dequant_naive();
         test_quant_roundtrip();
         test_matmul();
+        test_matmul_rowwise();
         test_rmsnorm();
         test_layernorm();
         test_gelu_erf_bias_softcap();
