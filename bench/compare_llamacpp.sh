@@ -3,7 +3,8 @@
 #
 # Builds llama.cpp (the copy vendored in the PyPI sdist of llama-cpp-python
 # 0.3.36) into third_party/llama.cpp-0.3.36/ if it is not there yet, then runs:
-#   - llama-bench   -p 512 -n 128 -r 5            and  rtx bench --pp 512 --tg 128 --reps 5
+#   - llama-bench   -p PP -n 128 -r 5             and  rtx bench --pp PP --tg 128 --reps 5
+#     (PP = 512 unless --pp N is given; the issue's Gemma 3 figure is pp128)
 #   - llama-batched-bench -npp 128 -ntg 128 -npl 16  (batched decode, 16 sequences)
 #     and, if `rtx bench` has a --parallel option, rtx bench --parallel 16
 #   - with --perplexity: llama-perplexity and rtx perplexity on
@@ -22,7 +23,7 @@
 # Network: only step (a), the one-time `pip download` of the sdist when
 # third_party/ has no llama.cpp build yet. Everything else is offline.
 #
-# Usage: bench/compare_llamacpp.sh [--model GGUF] [--threads N] [--perplexity]
+# Usage: bench/compare_llamacpp.sh [--model GGUF] [--threads N] [--pp N] [--perplexity]
 #          [--greedy] [--unset-openblas-coretype] [--rtx PATH] [--reps N]
 #          [--logdir DIR] [--build-only] [--jobs N]
 # Timings on a 2-core machine are noisy: run nothing else meanwhile and never
@@ -38,6 +39,7 @@ TARGETS=(llama-bench llama-perplexity llama-batched-bench llama-simple)
 
 MODEL="$ROOT/.models/SmolLM2-135M-Instruct.Q4_1.gguf"
 THREADS=2
+PP=512
 REPS=5
 PERPLEXITY=0
 GREEDY=0
@@ -56,6 +58,7 @@ while [ $# -gt 0 ]; do
         --model|-m) MODEL="$2"; shift 2 ;;
         --threads|-t) THREADS="$2"; shift 2 ;;
         --reps|-r) REPS="$2"; shift 2 ;;
+        --pp) PP="$2"; shift 2 ;;
         --perplexity) PERPLEXITY=1; shift ;;
         --greedy) GREEDY=1; shift ;;
         --unset-openblas-coretype) UNSET_OB=1; shift ;;
@@ -179,22 +182,22 @@ echo
 
 # ---------------------------------------------------------------- pp / tg
 L_PP=""; L_TG=""; R_PP=""; R_TG=""
-if run_logged llama-bench "$LLAMA_BIN/llama-bench" -m "$MODEL" -p 512 -n 128 -t "$THREADS" -r "$REPS" -o md; then
+if run_logged llama-bench "$LLAMA_BIN/llama-bench" -m "$MODEL" -p "$PP" -n 128 -t "$THREADS" -r "$REPS" -o md; then
     echo "-- llama-bench"
     grep '^|' "$LOGDIR/llama-bench.log" || true
     echo
-    L_PP="$(llama_bench_ts "$LOGDIR/llama-bench.log" pp512)"
+    L_PP="$(llama_bench_ts "$LOGDIR/llama-bench.log" "pp$PP")"
     L_TG="$(llama_bench_ts "$LOGDIR/llama-bench.log" tg128)"
 else
     echo "llama-bench FAILED (see $LOGDIR/llama-bench.log)"; tail -5 "$LOGDIR/llama-bench.log"
 fi
 
 if [ "$RTX_OK" = 1 ]; then
-    if run_logged rtx-bench "$RTX" bench -m "$MODEL" -t "$THREADS" --pp 512 --tg 128 --reps "$REPS"; then
+    if run_logged rtx-bench "$RTX" bench -m "$MODEL" -t "$THREADS" --pp "$PP" --tg 128 --reps "$REPS"; then
         echo "-- rtx bench"
         grep -E '^(pp|tg)[0-9]+:' "$LOGDIR/rtx-bench.log" || true
         echo
-        R_PP="$(rtx_rate "$LOGDIR/rtx-bench.log" pp512)"
+        R_PP="$(rtx_rate "$LOGDIR/rtx-bench.log" "pp$PP")"
         R_TG="$(rtx_rate "$LOGDIR/rtx-bench.log" tg128)"
     else
         echo "rtx bench FAILED (see $LOGDIR/rtx-bench.log); continuing"; tail -3 "$LOGDIR/rtx-bench.log"; echo
@@ -266,7 +269,7 @@ fi
 fmt() { [ -n "$1" ] && echo "$1" || echo "-"; }
 echo "== Summary (tokens/s; perplexity lower is better; ratio = RTX / llama.cpp)"
 printf '%-34s %14s %14s %10s\n' "metric" "llama.cpp" "RTX" "ratio"
-printf '%-34s %14s %14s %10s\n' "pp512 (t=$THREADS)" "$(fmt "$L_PP")" "$(fmt "$R_PP")" "$(ratio "$R_PP" "$L_PP")"
+printf '%-34s %14s %14s %10s\n' "pp$PP (t=$THREADS)" "$(fmt "$L_PP")" "$(fmt "$R_PP")" "$(ratio "$R_PP" "$L_PP")"
 printf '%-34s %14s %14s %10s\n' "tg128 (t=$THREADS)" "$(fmt "$L_TG")" "$(fmt "$R_TG")" "$(ratio "$R_TG" "$L_TG")"
 printf '%-34s %14s %14s %10s\n' "batched decode, 16 seqs (S_TG)" "$(fmt "$L_B")" "$(fmt "$R_B")" "$(ratio "$R_B" "$L_B")"
 if [ "$PERPLEXITY" = 1 ]; then

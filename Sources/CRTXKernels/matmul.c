@@ -9,10 +9,10 @@
 
 // Below gemv_max_m(type) activation rows the GEMV wins (it reads W once, its cost
 // grows with m); from there dequantizing tiles for sgemm is faster. Crossovers
-// measured on Zen 4 for a 576x1536 W (cheap-to-dot types switch later; with the
-// AVX-512 multi-row kernel, 12-13 us per row against sgemm's 11-14, at 48).
+// measured on Zen 4 for a 576x1536 W (cheap-to-dot types switch later). The
+// AVX-512 multi-row kernel would stay ahead of sgemm up to ~48 rows, but sgemm
+// keeps prompts exact (float activations): the cut-overs stay where they were.
 static int64_t gemv_max_m(int type) {
-    if (type >= 0 && type <= RTXK_MAX_TYPE && rtxk_kernels()->rows4[type]) return 48;  // multi-row kernel
     switch (type) {
     case RTXK_F32: return 4;
     case RTXK_F16: case RTXK_BF16: case RTXK_Q8_0: return 12;
@@ -264,21 +264,26 @@ static void matmul_gemv(float *y, int64_t ldy, const float *x, int64_t ldx,
     const size_t xbytes = floats ? (size_t)ldx * sizeof(float)
                         : kquant ? (size_t)(cols / QK_K) * sizeof(block_q8k) : (size_t)(cols / 32) * sizeof(block_q8x);
     char *xq = rtxk_scratch(0, pbytes * (size_t)m4 + (floats ? 0 : xbytes * (size_t)(m - m4)));
-    for (int64_t i = 0; i < m4; i++) k->quantize_q8p((int8_t *)(xq + i * pbytes), x + i * ldx, cols);
     char *xp = floats ? (char *)(x + m4 * ldx) : xq + pbytes * (size_t)m4;
-    for (int64_t i = m4; i < m && !floats; i++) {
-        char *qi = xp + (size_t)(i - m4) * xbytes;
-        if (kquant) k->quantize_q8k((block_q8k *)qi, x + i * ldx, cols);
-        else k->quantize_q8x((block_q8x *)qi, x + i * ldx, cols);
-    }
     const char *wb = w;
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(m * rows * cols / 4))
-    for (int64_t r = 0; r < rows; r++) {
-        const void *wr = wb + (size_t)r * row_stride;
-        for (int64_t i = 0; i < m4; i += 4) rows4(y + i * ldy + r, ldy, wr, (const int8_t *)(xq + i * pbytes), pbytes, cols, acc);
-        for (int64_t i = m4; i < m; i++) {
-            const float v = dot(wr, xp + (size_t)(i - m4) * xbytes, cols);
-            y[i * ldy + r] = acc ? y[i * ldy + r] + v : v;
+    // One parallel region: the threads quantize the activation rows, then (after the
+    // loop's barrier) split the W rows.
+    #pragma omp parallel num_threads(rtxk_threads_for(m * rows * cols / 4))
+    {
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < m; i++) {
+            if (i < m4) k->quantize_q8p((int8_t *)(xq + i * pbytes), x + i * ldx, cols);
+            else if (kquant) k->quantize_q8k((block_q8k *)(xp + (size_t)(i - m4) * xbytes), x + i * ldx, cols);
+            else if (!floats) k->quantize_q8x((block_q8x *)(xp + (size_t)(i - m4) * xbytes), x + i * ldx, cols);
+        }
+        #pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const void *wr = wb + (size_t)r * row_stride;
+            for (int64_t i = 0; i < m4; i += 4) rows4(y + i * ldy + r, ldy, wr, (const int8_t *)(xq + i * pbytes), pbytes, cols, acc);
+            for (int64_t i = m4; i < m; i++) {
+                const float v = dot(wr, xp + (size_t)(i - m4) * xbytes, cols);
+                y[i * ldy + r] = acc ? y[i * ldy + r] + v : v;
+            }
         }
     }
 }
