@@ -179,6 +179,10 @@ static void dequant_q6_K(float *y, const block_q6_K *x, int64_t nb) {
 
 void rtxk_dequantize_row(float *dst, const void *src, int type, int64_t n) {
     const int64_t nb = rtxk_block_elems(type) ? n / rtxk_block_elems(type) : 0;
+    if (type >= 0 && type <= RTXK_MAX_TYPE) {  // the active SIMD path's version, where it has one
+        void (*simd)(float *, const void *, int64_t) = rtxk_kernels()->dequant[type];
+        if (simd) { simd(dst, src, nb); return; }
+    }
     switch (type) {
     case RTXK_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
     case RTXK_F16: {

@@ -117,6 +117,8 @@ typedef struct {
     void (*quantize_q8x)(block_q8x *y, const float *x, int64_t n);
     void (*quantize_q8k)(block_q8k *y, const float *x, int64_t n);
     rtxk_attend_fn attend;
+    // nb blocks -> floats, bit-identical with formats.c (NULL: formats.c's scalar loop).
+    void (*dequant[RTXK_MAX_TYPE + 1])(float *y, const void *x, int64_t nb);
 } rtxk_kernel_table;
 
 // The table of the active path (initialises dispatch and BLAS threads once).

@@ -286,6 +286,42 @@ K void FN(quantize_q8k)(block_q8k *y, const float *x, int64_t n) {
 }
 
 // ---------------------------------------------------------------------------
+// Dequantization of the 32-block quants (the sgemm path's weight tiles), bit-identical
+// with formats.c: the same float operations, d·(q − z) or d·q + m, never fused.
+// ---------------------------------------------------------------------------
+K void FN(dequant_32)(const int type, float *y, const void *x, int64_t nb) {
+    const uint8_t *b = x;
+    const size_t bs = type == RTXK_Q4_0 ? 18 : type == RTXK_Q4_1 ? 20 : type == RTXK_Q5_0 ? 22
+                    : type == RTXK_Q5_1 ? 24 : 34;
+    const int has_min = type == RTXK_Q4_1 || type == RTXK_Q5_1;
+    for (int64_t i = 0; i < nb; i++, b += bs, y += 32) {
+        uint16_t h[2];
+        memcpy(h, b, 4);  // d, then m (Q4_1/Q5_1) or the next bytes
+        __m256i q;        // the 32 codes in element order, zero point removed
+        switch (type) {
+        case RTXK_Q4_0: q = _mm256_sub_epi8(FN(nibbles32)(b + 2), _mm256_set1_epi8(8)); break;
+        case RTXK_Q4_1: q = FN(nibbles32)(b + 4); break;
+        case RTXK_Q5_0: q = _mm256_sub_epi8(_mm256_or_si256(FN(nibbles32)(b + 6), FN(bit4_from_bits32)(b + 2)), _mm256_set1_epi8(16)); break;
+        case RTXK_Q5_1: q = _mm256_or_si256(FN(nibbles32)(b + 8), FN(bit4_from_bits32)(b + 4)); break;
+        default: q = _mm256_loadu_si256((const __m256i *)(b + 2)); break;  // Q8_0
+        }
+        const __m256 d = _mm256_set1_ps(FN(f16)(h[0])), m = _mm256_set1_ps(has_min ? FN(f16)(h[1]) : 0.0f);
+        const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
+        for (int k = 0; k < 4; k++) {
+            __m256 v = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[k])));
+            if (has_min) v = _mm256_add_ps(v, m);
+            _mm256_storeu_ps(y + 8 * k, v);
+        }
+    }
+}
+static void FN(dequant_q4_0)(float *y, const void *x, int64_t nb) { FN(dequant_32)(RTXK_Q4_0, y, x, nb); }
+static void FN(dequant_q4_1)(float *y, const void *x, int64_t nb) { FN(dequant_32)(RTXK_Q4_1, y, x, nb); }
+static void FN(dequant_q5_0)(float *y, const void *x, int64_t nb) { FN(dequant_32)(RTXK_Q5_0, y, x, nb); }
+static void FN(dequant_q5_1)(float *y, const void *x, int64_t nb) { FN(dequant_32)(RTXK_Q5_1, y, x, nb); }
+static void FN(dequant_q8_0)(float *y, const void *x, int64_t nb) { FN(dequant_32)(RTXK_Q8_0, y, x, nb); }
+
+// ---------------------------------------------------------------------------
 // Attention of one (token, KV head) with this path's q·k
 // ---------------------------------------------------------------------------
 #define DOT_F32(a, b, n) FN(dot_f32)(a, b, n)
@@ -306,6 +342,11 @@ static void FN(fill)(rtxk_kernel_table *t) {
     t->quantize_q8x = FN(quantize_q8x);
     t->quantize_q8k = FN(quantize_q8k);
     t->attend = FN(attend);
+    t->dequant[RTXK_Q4_0] = FN(dequant_q4_0);
+    t->dequant[RTXK_Q4_1] = FN(dequant_q4_1);
+    t->dequant[RTXK_Q5_0] = FN(dequant_q5_0);
+    t->dequant[RTXK_Q5_1] = FN(dequant_q5_1);
+    t->dequant[RTXK_Q8_0] = FN(dequant_q8_0);
 }
 
 #undef K
