@@ -315,6 +315,64 @@ K void FN(dequant_32)(const int type, float *y, const void *x, int64_t nb) {
         }
     }
 }
+// 32 signed byte values -> 32 floats, each 8 times scale[k] (k = 0..3 per 8), no FMA.
+K void FN(store_scaled)(float *y, __m256i q, const float scale[4], float sub, int has_sub) {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
+    for (int k = 0; k < 4; k++) {
+        __m256 v = _mm256_mul_ps(_mm256_set1_ps(scale[k]), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[k])));
+        if (has_sub) v = _mm256_sub_ps(v, _mm256_set1_ps(sub));
+        _mm256_storeu_ps(y + 8 * k, v);
+    }
+}
+
+// Q4_K: per 64 elements d1·q − m1 (low nibbles), d2·q − m2 (high nibbles), as formats.c.
+static __attribute__((target(TARGET))) void FN(dequant_q4_K)(float *y, const void *x, int64_t nb) {
+    const block_q4_K *b = x;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = FN(f16)(b[i].d), dmin = FN(f16)(b[i].dmin);
+        for (int c = 0; c < 4; c++) {
+            uint8_t sc, mn;
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
+            rtxk_scale_min_k4(2 * c, b[i].scales, &sc, &mn);
+            const float d1 = d * (float)sc, s1[4] = { d1, d1, d1, d1 };
+            FN(store_scaled)(y, _mm256_and_si256(q, m4), s1, dmin * (float)mn, 1);
+            rtxk_scale_min_k4(2 * c + 1, b[i].scales, &sc, &mn);
+            const float d2 = d * (float)sc, s2[4] = { d2, d2, d2, d2 };
+            FN(store_scaled)(y + 32, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), s2, dmin * (float)mn, 1);
+            y += 64;
+        }
+    }
+}
+
+// Q6_K: groups of 32 codes built as in dot_q6_K, minus 32, times (d·sc) per 16.
+static __attribute__((target(TARGET))) void FN(dequant_q6_K)(float *y, const void *x, int64_t nb) {
+    const block_q6_K *b = x;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = FN(f16)(b[i].d);
+        const uint8_t *ql = b[i].ql, *qh = b[i].qh;
+        const int8_t *sc = b[i].scales;
+        for (int half = 0; half < 2; half++) {
+            const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m2));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+            for (int g = 0; g < 4; g++) {
+                const float s0 = d * (float)sc[2 * g], s1 = d * (float)sc[2 * g + 1];
+                const float s[4] = { s0, s0, s1, s1 };
+                FN(store_scaled)(y + 32 * g, _mm256_sub_epi8(q[g], k32), s, 0.0f, 0);
+            }
+            y += 128; ql += 64; qh += 32; sc += 8;
+        }
+    }
+}
+
 static void FN(dequant_q4_0)(float *y, const void *x, int64_t nb) { FN(dequant_32)(RTXK_Q4_0, y, x, nb); }
 static void FN(dequant_q4_1)(float *y, const void *x, int64_t nb) { FN(dequant_32)(RTXK_Q4_1, y, x, nb); }
 static void FN(dequant_q5_0)(float *y, const void *x, int64_t nb) { FN(dequant_32)(RTXK_Q5_0, y, x, nb); }
@@ -347,6 +405,8 @@ static void FN(fill)(rtxk_kernel_table *t) {
     t->dequant[RTXK_Q5_0] = FN(dequant_q5_0);
     t->dequant[RTXK_Q5_1] = FN(dequant_q5_1);
     t->dequant[RTXK_Q8_0] = FN(dequant_q8_0);
+    t->dequant[RTXK_Q4_K] = FN(dequant_q4_K);
+    t->dequant[RTXK_Q6_K] = FN(dequant_q6_K);
 }
 
 #undef K
