@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _capi
 from ._callbacks import AbortCallback, ProgressCallback
+from ._handle import _Handle, _closed
 from .errors import InvalidArgumentError, TokenOutOfRangeError, check, error_for
 
 lib = _capi.lib
@@ -32,10 +33,6 @@ def _encode_c_string(value: Union[str, bytes, os.PathLike], what: str) -> bytes:
     if b"\0" in data:
         raise InvalidArgumentError(f"{what} contains a NUL character")
     return data
-
-
-def _closed(kind: str) -> InvalidArgumentError:
-    return InvalidArgumentError(f"{kind} is closed")
 
 
 class StopReason(enum.IntEnum):
@@ -120,12 +117,12 @@ def _int32_ptr(array: np.ndarray):
 # Model                                                                     #
 # ======================================================================== #
 
-class Model:
+class Model(_Handle):
     """A loaded checkpoint (a GGUF file or a Hugging Face folder with config.json
     and safetensors). Immutable once loaded; any number of
     contexts may share it. Use as a context manager or call close()."""
 
-    _handle: Optional[int] = None
+    _kind = "Model"
 
     def __init__(self, path: Union[str, bytes, os.PathLike],
                  progress: Optional[Callable[[float], Optional[bool]]] = None):
@@ -151,40 +148,17 @@ class Model:
         check(lib.rtx_model_get_info(self._handle, ctypes.byref(info)))
         self.info = ModelInfo._from_c(info)
 
-    # -- lifetime ---------------------------------------------------------
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def close(self) -> None:
-        """Free the model, closing its contexts and generations first. Idempotent."""
-        if self._handle is None:
-            return
+    # -- lifetime (close() frees the model after its contexts, generations and schedulers)
+    def _close_dependents(self) -> None:
         for dependent in list(self._dependents):
             dependent.close()
-        handle, self._handle = self._handle, None
+
+    def _free(self, handle: int) -> None:
         lib.rtx_model_free(handle)
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{self.info.architecture}, {self.info.n_params} params"
         return f"<rtx.Model {self.path!r} ({state})>"
-
-    def _h(self) -> int:
-        if self._handle is None:
-            raise _closed("Model")
-        return self._handle
 
     # -- metadata and tensors -----------------------------------------------
     def meta(self, key: str) -> str:
@@ -301,10 +275,10 @@ class Model:
 # Context                                                                   #
 # ======================================================================== #
 
-class Context:
+class Context(_Handle):
     """A sequence and its KV cache. Used by one thread at a time."""
 
-    _handle: Optional[int] = None
+    _kind = "Context"
 
     def __init__(self, model: Model, n_ctx: int = 0, n_batch: int = 512, n_threads: int = 0,
                  abort: Optional[Callable[[], bool]] = None):
@@ -321,37 +295,15 @@ class Context:
         self._generation: Optional["weakref.ReferenceType[Generation]"] = None
         model._dependents.add(self)
 
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def close(self) -> None:
-        """Free the KV cache (and any generation borrowing it). Idempotent."""
-        if self._handle is None:
-            return
+    # -- lifetime (close() frees the KV cache after any generation borrowing it)
+    def _close_dependents(self) -> None:
         generation = self._generation() if self._generation is not None else None
         self._generation = None
         if generation is not None:
-            generation.close()  # the generator borrows this context: free it first
-        handle, self._handle = self._handle, None
+            generation.close()
+
+    def _free(self, handle: int) -> None:
         lib.rtx_context_free(handle)
-
-    def __enter__(self) -> "Context":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def _h(self) -> int:
-        if self._handle is None:
-            raise _closed("Context")
-        return self._handle
 
     def _check(self, status: int) -> None:
         if status != _capi.RTX_OK and self._abort is not None:
@@ -414,10 +366,10 @@ class Context:
 # Sampler                                                                   #
 # ======================================================================== #
 
-class Sampler:
+class Sampler(_Handle):
     """Temperature / top-k / top-p / min-p sampling with a repetition penalty."""
 
-    _handle: Optional[int] = None
+    _kind = "Sampler"
 
     def __init__(self, temperature: float = 0.0, top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
                  repeat_penalty: float = 1.0, repeat_last_n: int = 64, seed: int = 0):
@@ -442,32 +394,8 @@ class Sampler:
         """Add a token (e.g. of the prompt) to the penalty history without sampling."""
         check(lib.rtx_sampler_accept(self._h(), int(_token_array([token])[0])))
 
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def close(self) -> None:
-        if self._handle is None:
-            return
-        handle, self._handle = self._handle, None
+    def _free(self, handle: int) -> None:
         lib.rtx_sampler_free(handle)
-
-    def __enter__(self) -> "Sampler":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def _h(self) -> int:
-        if self._handle is None:
-            raise _closed("Sampler")
-        return self._handle
 
 
 # ======================================================================== #

@@ -9,7 +9,8 @@ import numpy as np
 
 from . import _capi
 from .errors import BufferTooSmallError, InvalidArgumentError, check
-from .model import Model, StopReason, _closed, _encode_c_string, _int32_ptr, _sampling_params, _stop_reason, _token_array
+from ._handle import _Handle
+from .model import Model, StopReason, _encode_c_string, _int32_ptr, _sampling_params, _stop_reason, _token_array
 
 lib = _capi.lib
 
@@ -69,11 +70,11 @@ class SchedulerStats:
     exit_histogram: List[int] = field(default_factory=list)
 
 
-class Scheduler:
+class Scheduler(_Handle):
     """Up to max_rows rows in flight, each at its own loop and request; each step()
     is one pass of the shared block over all of them."""
 
-    _handle: Optional[int] = None
+    _kind = "scheduler"
 
     def __init__(self, model: Model, max_rows: int = 16, prefill_chunk: int = 32, n_threads: int = 0,
                  batch_invariant: bool = True):
@@ -87,27 +88,8 @@ class Scheduler:
         self._handle = handle.value
         model._dependents.add(self)   # closing the model closes its schedulers first
 
-    def _h(self) -> int:
-        if self._handle is None:
-            raise _closed("scheduler")
-        return self._handle
-
-    def close(self) -> None:
-        if self._handle is not None:
-            lib.rtx_scheduler_free(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Scheduler":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - never raise at interpreter shutdown
-            pass
+    def _free(self, handle: int) -> None:
+        lib.rtx_scheduler_free(handle)
 
     def submit(self, prompt: Union[str, Sequence[int], np.ndarray], max_tokens: int = 128, temperature: float = 0.0,
                top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05, repeat_penalty: float = 1.0,
