@@ -193,6 +193,19 @@ K float FN(dot_q4_K)(const void *w, const void *x, int64_t n) {
     return FN(hsum)(acc) - accm;
 }
 
+// Q6_K: the four groups of 32 codes (0..63) of one half (128 elements) from its
+// 64 bytes of ql and 32 bytes of qh.
+K void FN(q6_codes)(__m256i q[4], const uint8_t *ql, const uint8_t *qh) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m2));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+}
+
 // Q6_K: per half of 128, four groups of 32 codes (0..63) built from ql/qh; the
 // two 16-element halves of a group have their own int8 scale; −32 via bsums.
 K float FN(dot_q6_K)(const void *w, const void *x, int64_t n) {
@@ -200,7 +213,6 @@ K float FN(dot_q6_K)(const void *w, const void *x, int64_t n) {
     const block_q8k *b = x;
     __m256 acc = _mm256_setzero_ps();
     float acco = 0.0f;  // Σ d·32·Σ sc·bsum
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
     for (int64_t i = 0; i < n / QK_K; i++) {
         const uint8_t *ql = a[i].ql, *qh = a[i].qh;
         const int8_t *sc = a[i].scales, *y = b[i].qs;
@@ -208,14 +220,8 @@ K float FN(dot_q6_K)(const void *w, const void *x, int64_t n) {
         for (int j = 0; j < 16; j++) sumo += sc[j] * b[i].bsums[j];
         __m256i sumi = _mm256_setzero_si256();
         for (int half = 0; half < 2; half++) {
-            const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m2));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+            FN(q6_codes)(q, ql, qh);
             for (int g = 0; g < 4; g++) {
                 const __m256i p = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256((const __m256i *)(y + 32 * g)));
                 const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * g + 1]), _mm_set1_epi16(sc[2 * g]));
@@ -289,6 +295,18 @@ K void FN(quantize_q8k)(block_q8k *y, const float *x, int64_t n) {
 // Dequantization of the 32-block quants (the sgemm path's weight tiles), bit-identical
 // with formats.c: the same float operations, d·(q − z) or d·q + m, never fused.
 // ---------------------------------------------------------------------------
+// 32 signed byte values -> 32 floats: scale[k] · v (k = 0..3, 8 values each), then
+// minus sub when has_sub; no FMA (formats.c's roundings).
+K void FN(store_scaled)(float *y, __m256i q, const float scale[4], float sub, int has_sub) {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
+    for (int k = 0; k < 4; k++) {
+        __m256 v = _mm256_mul_ps(_mm256_set1_ps(scale[k]), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[k])));
+        if (has_sub) v = _mm256_sub_ps(v, _mm256_set1_ps(sub));
+        _mm256_storeu_ps(y + 8 * k, v);
+    }
+}
+
 K void FN(dequant_32)(const int type, float *y, const void *x, int64_t nb) {
     const uint8_t *b = x;
     const size_t bs = type == RTXK_Q4_0 ? 18 : type == RTXK_Q4_1 ? 20 : type == RTXK_Q5_0 ? 22
@@ -305,24 +323,8 @@ K void FN(dequant_32)(const int type, float *y, const void *x, int64_t nb) {
         case RTXK_Q5_1: q = _mm256_or_si256(FN(nibbles32)(b + 8), FN(bit4_from_bits32)(b + 4)); break;
         default: q = _mm256_loadu_si256((const __m256i *)(b + 2)); break;  // Q8_0
         }
-        const __m256 d = _mm256_set1_ps(FN(f16)(h[0])), m = _mm256_set1_ps(has_min ? FN(f16)(h[1]) : 0.0f);
-        const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-        const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
-        for (int k = 0; k < 4; k++) {
-            __m256 v = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[k])));
-            if (has_min) v = _mm256_add_ps(v, m);
-            _mm256_storeu_ps(y + 8 * k, v);
-        }
-    }
-}
-// 32 signed byte values -> 32 floats, each 8 times scale[k] (k = 0..3 per 8), no FMA.
-K void FN(store_scaled)(float *y, __m256i q, const float scale[4], float sub, int has_sub) {
-    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-    const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
-    for (int k = 0; k < 4; k++) {
-        __m256 v = _mm256_mul_ps(_mm256_set1_ps(scale[k]), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[k])));
-        if (has_sub) v = _mm256_sub_ps(v, _mm256_set1_ps(sub));
-        _mm256_storeu_ps(y + 8 * k, v);
+        const float d = FN(f16)(h[0]), scale[4] = { d, d, d, d };
+        FN(store_scaled)(y, q, scale, has_min ? -FN(f16)(h[1]) : 0.0f, has_min);  // d·q − (−m) = d·q + m
     }
 }
 
@@ -346,23 +348,17 @@ static __attribute__((target(TARGET))) void FN(dequant_q4_K)(float *y, const voi
     }
 }
 
-// Q6_K: groups of 32 codes built as in dot_q6_K, minus 32, times (d·sc) per 16.
+// Q6_K: groups of 32 codes (q6_codes), minus 32, times (d·sc) per 16.
 static __attribute__((target(TARGET))) void FN(dequant_q6_K)(float *y, const void *x, int64_t nb) {
     const block_q6_K *b = x;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+    const __m256i k32 = _mm256_set1_epi8(32);
     for (int64_t i = 0; i < nb; i++) {
         const float d = FN(f16)(b[i].d);
         const uint8_t *ql = b[i].ql, *qh = b[i].qh;
         const int8_t *sc = b[i].scales;
         for (int half = 0; half < 2; half++) {
-            const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m2));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+            FN(q6_codes)(q, ql, qh);
             for (int g = 0; g < 4; g++) {
                 const float s0 = d * (float)sc[2 * g], s1 = d * (float)sc[2 * g + 1];
                 const float s[4] = { s0, s0, s1, s1 };
