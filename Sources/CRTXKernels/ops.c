@@ -39,9 +39,13 @@ void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, 
     }
 }
 
+// An expf/tanhf/erfcf costs about this many multiply-adds (rtxk_threads_for's unit):
+// a decode step's 16 x 1536 activations are worth two threads.
+#define TRANSCENDENTAL_WORK 8
+
 // silu(g) * u = g / (1 + e^-g) * u
 void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n / 2))
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
     for (int64_t i = 0; i < n; i++) {
         const float g = gate[i];
         out[i] = g / (1.0f + expf(-g)) * up[i];
@@ -54,7 +58,7 @@ void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
 // which costs an expm1f and more. e^(−2u) overflowing to +inf gives −0, as it should.
 void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n) {
     const float c2 = -2.0f * 0.7978845608028654f;  // −2 √(2/π)
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n / 2))
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
     for (int64_t i = 0; i < n; i++) {
         const float g = gate[i];
         out[i] = g / (1.0f + expf(c2 * (g + 0.044715f * g * g * g))) * up[i];
@@ -64,7 +68,7 @@ void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n) {
 // Exact GELU (erf), as torch's nn.GELU() / HF "gelu": 0.5 x (1 + erf(x / √2)),
 // computed as 0.5 x erfc(−x / √2) (same value, no cancellation for x ≪ 0). In place allowed.
 void rtxk_gelu_erf(float *out, const float *x, int64_t n) {
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n / 2))
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
     for (int64_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * erfcf(-x[i] * 0.70710678118654752f);
 }
 
@@ -80,7 +84,7 @@ void rtxk_add_bias(float *y, const float *b, int64_t n_rows, int64_t dim) {
 
 // x = cap · tanh(x / cap) (Gemma 2's final logit soft-cap), in place.
 void rtxk_softcap(float *x, int64_t n, float cap) {
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n / 4))
+    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
     for (int64_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
 }
 
