@@ -51,6 +51,27 @@ typedef struct { float d, s; int8_t qs[32]; } block_q8x;                        
 // dotted with Q4_K/Q6_K weights.
 typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8k;  // 292 B
 
+// Bytes of one block of a 32-element quant (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), and whether
+// it stores a minimum m after d (Q4_1, Q5_1); constants once a kernel inlines its type.
+static inline size_t rtxk_block32_bytes(int type) {
+    switch (type) {
+    case RTXK_Q4_0: return sizeof(block_q4_0);
+    case RTXK_Q4_1: return sizeof(block_q4_1);
+    case RTXK_Q5_0: return sizeof(block_q5_0);
+    case RTXK_Q5_1: return sizeof(block_q5_1);
+    default: return sizeof(block_q8_0);
+    }
+}
+static inline int rtxk_block32_has_min(int type) { return type == RTXK_Q4_1 || type == RTXK_Q5_1; }
+
+// Plain float dot product: the scalar path's F32 dot (matmul.c) and its attention q·k (ops.c).
+static inline float rtxk_dot_f32_plain(const void *w, const void *x, int64_t n) {
+    const float *a = w, *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
 // 6-bit scale j and min j of a Q4_K block (ggml's get_scale_min_k4).
 static inline void rtxk_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
     if (j < 4) {

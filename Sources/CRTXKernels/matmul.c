@@ -66,13 +66,6 @@ static void quantize_q8k_scalar(block_q8k *y, const float *x, int64_t n) {
 // ---------------------------------------------------------------------------
 // Scalar dot kernels: one weight row (n elements) · one prepared activation row
 // ---------------------------------------------------------------------------
-static float dot_f32_scalar(const void *w, const void *x, int64_t n) {
-    const float *a = w, *b = x;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) sum += a[i] * b[i];
-    return sum;
-}
-
 static float dot_f16_scalar(const void *w, const void *x, int64_t n) {
     const uint16_t *a = w;
     const float *b = x;
@@ -223,7 +216,7 @@ static float dot_q6_K_scalar(const void *w, const void *x, int64_t n) {
 
 void rtxk_fill_scalar(rtxk_kernel_table *t) {
     memset(t, 0, sizeof *t);
-    t->dot[RTXK_F32] = dot_f32_scalar;
+    t->dot[RTXK_F32] = rtxk_dot_f32_plain;
     t->dot[RTXK_F16] = dot_f16_scalar;
     t->dot[RTXK_BF16] = dot_bf16_scalar;
     t->dot[RTXK_Q4_0] = dot_q4_0_scalar;

@@ -122,14 +122,9 @@ void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
 // ---------------------------------------------------------------------------
 
 // The scalar path's attend kernel (the SIMD paths compile attend.h in x86_dots.h).
-static inline float dot_f32_plain(const float *a, const float *b, int64_t n) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) sum += a[i] * b[i];
-    return sum;
-}
 #define FN(name) rtxk_##name##_scalar
 #define K
-#define DOT_F32 dot_f32_plain
+#define DOT_F32 rtxk_dot_f32_plain
 #include "attend.h"
 #undef FN
 #undef K

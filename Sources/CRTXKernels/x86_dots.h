@@ -309,9 +309,8 @@ K void FN(store_scaled)(float *y, __m256i q, const float scale[4], float sub, in
 
 K void FN(dequant_32)(const int type, float *y, const void *x, int64_t nb) {
     const uint8_t *b = x;
-    const size_t bs = type == RTXK_Q4_0 ? 18 : type == RTXK_Q4_1 ? 20 : type == RTXK_Q5_0 ? 22
-                    : type == RTXK_Q5_1 ? 24 : 34;
-    const int has_min = type == RTXK_Q4_1 || type == RTXK_Q5_1;
+    const size_t bs = rtxk_block32_bytes(type);
+    const int has_min = rtxk_block32_has_min(type);
     for (int64_t i = 0; i < nb; i++, b += bs, y += 32) {
         uint16_t h[2];
         memcpy(h, b, 4);  // d, then m (Q4_1/Q5_1) or the next bytes

@@ -10,7 +10,7 @@
 // the call. On Zen 4 (512-bit ops double-pumped) it takes 11.8-13.4 us per row for
 // a 576x1536 W (Q8_0 and Q5_0 1.7x faster than the per-row dot, Q4_0 1.3x, Q4_1
 // even); with fewer rows the shared work does not pay, so matmul.c sends only
-// groups of 4 rows here. rows_r is written for any R; the table uses R = 4.
+// groups of 4 rows here.
 
 #define K5 static inline __attribute__((target(TARGET), always_inline))
 
@@ -32,32 +32,30 @@ K5 __m512i FN(bit4_pair)(const uint8_t *qh0, const uint8_t *qh1) {
     return _mm512_maskz_mov_epi8(((__mmask64)h1 << 32) | h0, _mm512_set1_epi8(0x10));
 }
 
-// Unsigned codes of weight blocks b0 and b1 (b1 = b0 for a lone last block: its half
-// is zeroed by the caller's activation mask). Q8_0 returns |w| (signs go to y).
+// Codes of weight blocks b0 and b1 (b1 = b0 for a lone last block: its half is
+// zeroed by the caller's activation mask): unsigned, except Q8_0's signed bytes.
 K5 __m512i FN(codes_pair)(int type, const uint8_t *b0, const uint8_t *b1) {
     switch (type) {
     case RTXK_Q4_0: return FN(nibble_pair)(b0 + 2, b1 + 2);
     case RTXK_Q4_1: return FN(nibble_pair)(b0 + 4, b1 + 4);
     case RTXK_Q5_0: return _mm512_or_si512(FN(nibble_pair)(b0 + 6, b1 + 6), FN(bit4_pair)(b0 + 2, b1 + 2));
     case RTXK_Q5_1: return _mm512_or_si512(FN(nibble_pair)(b0 + 8, b1 + 8), FN(bit4_pair)(b0 + 4, b1 + 4));
-    default: {  // Q8_0
-        const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
-                                             _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
-        return _mm512_abs_epi8(w);
-    }
+    default:  // Q8_0
+        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
+                                  _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
     }
 }
 
-// R activation rows (R constant after inlining) against one weight row of nb blocks.
+// 4 activation rows against one weight row of nb blocks (type constant after inlining).
 // Per row: acc = Σ_b (d_w d_x)_b · Σ q·y (8 lanes per block), off = Σ_b z_b · s_b with
 // z = m (Q4_1/Q5_1) or d (Q4_0/Q5_0); result = Σacc + zp·Σoff.
-K5 void FN(rows_r)(const int type, const int R, float *y, int64_t ldy, const uint8_t *w, const int8_t *x,
-                   size_t xbytes, int64_t nb, int accumulate) {
-    const size_t bs = type == RTXK_Q4_0 ? 18 : type == RTXK_Q4_1 ? 20 : type == RTXK_Q5_0 ? 22
-                    : type == RTXK_Q5_1 ? 24 : 34;
-    const int has_min = type == RTXK_Q4_1 || type == RTXK_Q5_1;
+K5 void FN(rows4_32)(const int type, float *y, int64_t ldy, const uint8_t *w, const int8_t *x,
+                     size_t xbytes, int64_t nb, int accumulate) {
+    enum { R = 4 };
+    const size_t bs = rtxk_block32_bytes(type);
+    const int has_min = rtxk_block32_has_min(type);
     const float zp = type == RTXK_Q4_0 ? -8.0f : type == RTXK_Q5_0 ? -16.0f : type == RTXK_Q8_0 ? 0.0f : 1.0f;
-    __m512 acc[4], off[4];
+    __m512 acc[R], off[R];
     for (int r = 0; r < R; r++) acc[r] = off[r] = _mm512_setzero_ps();
     for (int64_t c0 = 0; c0 < nb; c0 += 16) {
         const int nc = nb - c0 < 16 ? (int)(nb - c0) : 16;
@@ -71,7 +69,7 @@ K5 void FN(rows_r)(const int type, const int R, float *y, int64_t ldy, const uin
             zw[b] = has_min ? _cvtsh_ss(h[1]) : dw[b];
         }
         const __m512 vdw = _mm512_maskz_loadu_ps(km, dw), vzw = _mm512_maskz_loadu_ps(km, zw);
-        __m512 sc[4];  // d_w · d_x of the chunk's blocks, per row
+        __m512 sc[R];  // d_w · d_x of the chunk's blocks, per row
         for (int r = 0; r < R; r++) {
             const float *xd = (const float *)(x + (size_t)r * xbytes + nb * 32);  // d[nb], then s[nb]
             sc[r] = _mm512_mul_ps(vdw, _mm512_maskz_loadu_ps(km, xd + c0));
@@ -80,14 +78,15 @@ K5 void FN(rows_r)(const int type, const int R, float *y, int64_t ldy, const uin
         for (int b = 0; b < nc; b += 2) {
             const int two = b + 1 < nc;
             const uint8_t *b0 = w + (size_t)(c0 + b) * bs;
-            const __m512i q = FN(codes_pair)(type, b0, two ? b0 + bs : b0);
+            __m512i q = FN(codes_pair)(type, b0, two ? b0 + bs : b0);
+            __mmask64 neg = 0;  // Q8_0: |w| times y with w's sign (vpdpbusd takes unsigned w)
+            if (type == RTXK_Q8_0) {
+                neg = _mm512_movepi8_mask(q);
+                q = _mm512_abs_epi8(q);
+            }
             const __m512i idx = _mm512_add_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
                                                  _mm512_set1_epi32(b));
             const __mmask64 ky = two ? ~(__mmask64)0 : (__mmask64)0xFFFFFFFFu;
-            const __mmask64 neg = type == RTXK_Q8_0
-                ? _mm512_movepi8_mask(_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
-                                                         _mm256_loadu_si256((const __m256i *)((two ? b0 + bs : b0) + 2)), 1))
-                : 0;
             for (int r = 0; r < R; r++) {
                 __m512i yv = _mm512_maskz_loadu_epi8(ky, x + (size_t)r * xbytes + (c0 + b) * 32);
                 if (type == RTXK_Q8_0) yv = _mm512_mask_sub_epi8(yv, neg, _mm512_setzero_si512(), yv);
@@ -106,7 +105,7 @@ K5 void FN(rows_r)(const int type, const int R, float *y, int64_t ldy, const uin
 #define ROWS4_FN(T, NAME)                                                                           \
     static __attribute__((target(TARGET))) void FN(NAME)(float *y, int64_t ldy, const void *w,      \
                          const int8_t *x, size_t xbytes, int64_t n, int accumulate) {               \
-        FN(rows_r)(T, 4, y, ldy, w, x, xbytes, n / 32, accumulate);                                 \
+        FN(rows4_32)(T, y, ldy, w, x, xbytes, n / 32, accumulate);                                 \
     }
 ROWS4_FN(RTXK_Q4_0, rows4_q4_0)
 ROWS4_FN(RTXK_Q4_1, rows4_q4_1)
