@@ -38,18 +38,24 @@ def _rand(rng, *shape, scale=None):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
-# -- Gemma 1 ---------------------------------------------------------------------
-def write_gemma1(folder, seed=1, vocab=96, hidden=64, layers=2, heads=4, kv_heads=1, head_dim=16, ff=128):
-    """GemmaForCausalLM: GeGLU (gelu tanh), embedding × √hidden, RMSNorm (1 + w), MQA, tied head."""
-    rng = np.random.default_rng(seed)
-    config = {
-        "architectures": ["GemmaForCausalLM"], "model_type": "gemma", "hidden_size": hidden,
+def _gemma_config(arch, model_type, vocab, hidden, layers, heads, kv_heads, head_dim, ff, **extra) -> dict:
+    """config.json of a Gemma 1/2 model: what both share, plus the family's own keys."""
+    return {
+        "architectures": [arch], "model_type": model_type, "hidden_size": hidden,
         "intermediate_size": ff, "num_hidden_layers": layers, "num_attention_heads": heads,
         "num_key_value_heads": kv_heads, "head_dim": head_dim, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
         "max_position_embeddings": 256, "vocab_size": vocab, "hidden_act": "gelu_pytorch_tanh",
         "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True, "attention_bias": False,
+        **extra,
         "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0, "torch_dtype": "float32",
     }
+
+
+# -- Gemma 1 ---------------------------------------------------------------------
+def write_gemma1(folder, seed=1, vocab=96, hidden=64, layers=2, heads=4, kv_heads=1, head_dim=16, ff=128):
+    """GemmaForCausalLM: GeGLU (gelu tanh), embedding × √hidden, RMSNorm (1 + w), MQA, tied head."""
+    rng = np.random.default_rng(seed)
+    config = _gemma_config("GemmaForCausalLM", "gemma", vocab, hidden, layers, heads, kv_heads, head_dim, ff)
     t = {"model.embed_tokens.weight": _rand(rng, vocab, hidden, scale=0.5),
          "model.norm.weight": _rand(rng, hidden, scale=0.2)}
     for i in range(layers):
@@ -73,16 +79,9 @@ def write_gemma2(folder, seed=2, vocab=96, hidden=64, layers=4, heads=4, kv_head
     applied to the attention output, attention (50) and final (30) logit soft-caps,
     query_pre_attn_scalar, and sliding-window attention on even layers."""
     rng = np.random.default_rng(seed)
-    config = {
-        "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "hidden_size": hidden,
-        "intermediate_size": ff, "num_hidden_layers": layers, "num_attention_heads": heads,
-        "num_key_value_heads": kv_heads, "head_dim": head_dim, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
-        "max_position_embeddings": 256, "vocab_size": vocab, "hidden_act": "gelu_pytorch_tanh",
-        "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True, "attention_bias": False,
-        "query_pre_attn_scalar": 24, "sliding_window": sliding_window,
-        "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
-        "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0, "torch_dtype": "float32",
-    }
+    config = _gemma_config("Gemma2ForCausalLM", "gemma2", vocab, hidden, layers, heads, kv_heads, head_dim, ff,
+                           query_pre_attn_scalar=24, sliding_window=sliding_window,
+                           attn_logit_softcapping=50.0, final_logit_softcapping=30.0)
     # Larger weights than Gemma 1 so that both soft-caps actually bend something.
     t = {"model.embed_tokens.weight": _rand(rng, vocab, hidden, scale=1.0),
          "model.norm.weight": _rand(rng, hidden, scale=0.5) + 2.0}

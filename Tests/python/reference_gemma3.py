@@ -34,7 +34,7 @@ import numpy as np
 from gguf import GGUFReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_llama import KVCache, load_tensor  # noqa: E402
+from reference_llama import KVCache, greedy, load_tensor  # noqa: E402
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -125,17 +125,7 @@ class Gemma3Reference:
         return logits
 
     def greedy(self, prompt, n_tokens: int):
-        """Greedy continuation; returns (tokens, top-1 minus top-2 logit margin per step)."""
-        cache = KVCache(self.n_layer)
-        logits = self.forward(prompt, cache)[-1]
-        out, margins = [], []
-        for _ in range(n_tokens):
-            top2 = np.sort(logits)[-2:]
-            margins.append(float(top2[1] - top2[0]))
-            token = int(np.argmax(logits))
-            out.append(token)
-            logits = self.forward([token], cache)[-1]
-        return out, margins
+        return greedy(self.forward, self.n_layer, prompt, n_tokens)
 
 
 @functools.lru_cache(maxsize=1)

@@ -176,17 +176,22 @@ class LlamaReference:
         return self.rmsnorm(h, self.output_norm) @ self.output.T         # (n, n_vocab)
 
     def greedy(self, prompt, n_tokens: int):
-        """Greedy continuation; returns (tokens, top-1 minus top-2 logit margin per step)."""
-        cache = KVCache(self.hp.n_layer)
-        logits = self.forward(prompt, cache)[-1]
-        out, margins = [], []
-        for _ in range(n_tokens):
-            top2 = np.sort(logits)[-2:]
-            margins.append(float(top2[1] - top2[0]))
-            token = int(np.argmax(logits))
-            out.append(token)
-            logits = self.forward([token], cache)[-1]
-        return out, margins
+        return greedy(self.forward, self.hp.n_layer, prompt, n_tokens)
+
+
+def greedy(forward, n_layer: int, prompt, n_tokens: int):
+    """Greedy continuation of a reference's forward(tokens, cache) -> logits;
+    returns (tokens, top-1 minus top-2 logit margin per step)."""
+    cache = KVCache(n_layer)
+    logits = forward(prompt, cache)[-1]
+    out, margins = [], []
+    for _ in range(n_tokens):
+        top2 = np.sort(logits)[-2:]
+        margins.append(float(top2[1] - top2[0]))
+        token = int(np.argmax(logits))
+        out.append(token)
+        logits = forward([token], cache)[-1]
+    return out, margins
 
 
 @functools.lru_cache(maxsize=2)
