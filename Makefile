@@ -3,7 +3,7 @@
 #   make test     set up, fetch models, build, run every test suite
 SHELL := /bin/bash
 PREFIX ?= /usr/local
-VERSION := 0.1.0
+VERSION := 0.2.0
 SOVERSION := 0
 PYTHON ?= python3
 SWIFT ?= swift

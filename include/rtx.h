@@ -17,7 +17,10 @@
  * - NULL handles and bad arguments return RTX_ERR_INVALID_ARGUMENT; no input
  *   ever aborts the process.
  * - Parameter structs start with `struct_size`; obtain them from the matching
- *   rtx_*_default_params() so that fields can be added without breaking the ABI.
+ *   rtx_*_default_params() so that fields can be added without breaking the ABI:
+ *   fields are only ever appended, and an input struct from a caller built
+ *   against an older header (its smaller struct_size) gets the defaults for the
+ *   fields it lacks.
  * - Threading: a loaded rtx_model is immutable and may be shared by any number
  *   of threads and contexts. An rtx_context, rtx_sampler or rtx_generator is
  *   used by one thread at a time.
@@ -196,6 +199,9 @@ typedef struct rtx_context_params {
     int32_t n_threads;         /* 0 = physical cores */
     rtx_abort_callback abort;  /* optional, polled between layers */
     void *abort_user_data;
+    bool float_prompts;        /* prompt batches in float (dequantized weights + sgemm) instead of
+                                  the integer GEMM over 8-bit activations (llama.cpp's numerics):
+                                  slower, exact to float rounding (default false; added in 0.2) */
 } rtx_context_params;
 
 RTX_API void rtx_context_default_params(rtx_context_params *out);

@@ -130,6 +130,16 @@ static inline size_t rtxk_q8p_row_bytes(int64_t nb) { return ((size_t)nb * 40 + 
 typedef void (*rtxk_rows4_fn)(float *y, int64_t ldy, const void *w, const int8_t *x, size_t xbytes,
                               int64_t n, int accumulate);
 
+// Activation rows of the integer GEMM (x86_qgemm512.h): n int8 codes, then per 32-block
+// d, s = d·Σcodes (floats), Σcodes, then the two 16-element sums (int32); 64-byte aligned.
+static inline size_t rtxk_q8g_row_bytes(int64_t n) { return ((size_t)n + (size_t)(n / 32) * 20 + 63) & ~(size_t)63; }
+
+// Y[0:m, 0:nr] (=, or += when accumulate) X·Wᵀ for nr <= 48 weight rows (row_stride
+// apart) against m prepared activation rows (rtxk_q8g_row_bytes(cols) apart); panel is
+// the caller's scratch of qgemm_panel_bytes(type, cols).
+typedef void (*rtxk_qgemm_fn)(float *y, int64_t ldy, const int8_t *x, size_t xrow, int64_t m, const void *w,
+                              size_t row_stride, int nr, int64_t cols, void *panel, int accumulate);
+
 typedef struct {
     rtxk_dot_fn dot[RTXK_MAX_TYPE + 1];
     // Multi-row kernels (NULL where the path has none: then dot is used row by row).
@@ -138,6 +148,12 @@ typedef struct {
     void (*quantize_q8x)(block_q8x *y, const float *x, int64_t n);
     void (*quantize_q8k)(block_q8k *y, const float *x, int64_t n);
     rtxk_attend_fn attend;
+    // Integer GEMM for many activation rows (NULL where the path has none: then
+    // dequantized tiles + sgemm).
+    rtxk_qgemm_fn qgemm[RTXK_MAX_TYPE + 1];
+    size_t (*qgemm_panel_bytes)(int type, int64_t cols);
+    void (*quantize_q8g)(int8_t *y, const float *x, int64_t n);
+    int32_t (*int8_peak)(int64_t iters);  // iters × 12 × 64 multiply-adds, register-resident
     // nb blocks -> floats, bit-identical with formats.c (NULL: formats.c's scalar loop).
     void (*dequant[RTXK_MAX_TYPE + 1])(float *y, const void *x, int64_t nb);
 } rtxk_kernel_table;

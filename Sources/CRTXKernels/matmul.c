@@ -29,6 +29,20 @@ int rtxk_set_rowwise(int on) { const int old = t_rowwise; t_rowwise = on != 0; r
 
 int rtxk_matmul_uses_gemv(int type, int64_t m) { return t_rowwise || m < gemv_max_m(type); }
 
+// Float mode (per calling thread): large m takes dequantized tiles + sgemm even where
+// the path has an integer GEMM.
+static _Thread_local int t_float_gemm;
+int rtxk_set_float_gemm(int on) { const int old = t_float_gemm; t_float_gemm = on != 0; return old; }
+
+static int uses_qgemm(int type, int64_t m) {
+    return !t_float_gemm && !rtxk_matmul_uses_gemv(type, m) && rtxk_kernels()->qgemm[type] != NULL;
+}
+
+int rtxk_matmul_quantizes(int type, int64_t m) {
+    if (type == RTXK_F32 || type == RTXK_F16 || type == RTXK_BF16) return 0;
+    return rtxk_matmul_uses_gemv(type, m) || uses_qgemm(type, m);
+}
+
 // ---------------------------------------------------------------------------
 // Activation quantization (scalar)
 // ---------------------------------------------------------------------------
@@ -315,6 +329,33 @@ static void matmul_gemm(float *y, int64_t ldy, const float *x, int64_t ldx,
     }
 }
 
+// Large m where the path has an integer GEMM: X quantized once (8 bits per 32, as the
+// GEMV does), then each thread takes an even share of 16-row weight groups, packs
+// them 48 rows at a time into an integer panel (L1/L2-resident) and runs the
+// register tile over all m activation rows.
+static void matmul_qgemm(float *y, int64_t ldy, const float *x, int64_t ldx,
+                         const void *w, int type, size_t row_stride,
+                         int64_t m, int64_t cols, int64_t rows, int acc) {
+    const rtxk_kernel_table *k = rtxk_kernels();
+    const size_t xrow = rtxk_q8g_row_bytes(cols), pbytes = k->qgemm_panel_bytes(type, cols);
+    int8_t *xq = rtxk_scratch(0, xrow * (size_t)m);
+    const int64_t groups = (rows + 15) / 16;
+    const char *wb = w;
+    #pragma omp parallel num_threads(rtxk_threads_for(m * rows * cols / 64))
+    {
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < m; i++) k->quantize_q8g(xq + (size_t)i * xrow, x + i * ldx, cols);
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int64_t g0 = groups * t / nt, g1 = groups * (t + 1) / nt;
+        void *panel = g1 > g0 ? rtxk_scratch(1, pbytes) : NULL;
+        for (int64_t g = g0; g < g1; g += 3) {
+            const int64_t r0 = 16 * g, r1 = 16 * (g + 3 < g1 ? g + 3 : g1);
+            const int nr = (int)((r1 < rows ? r1 : rows) - r0);
+            k->qgemm[type](y + r0, ldy, xq, xrow, m, wb + (size_t)r0 * row_stride, row_stride, nr, cols, panel, acc);
+        }
+    }
+}
+
 static void matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
                    size_t row_stride, int64_t m, int64_t cols, int64_t rows, int acc) {
     if (m <= 0 || rows <= 0 || !rtxk_type_supported(type)) return;
@@ -323,6 +364,7 @@ static void matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const voi
         return;
     }
     if (rtxk_matmul_uses_gemv(type, m)) matmul_gemv(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
+    else if (uses_qgemm(type, m)) matmul_qgemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
     else matmul_gemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
 }
 

@@ -1,6 +1,6 @@
-// probe.c — machine limits for `rtx bench`: streaming read bandwidth and sgemm
-// throughput, measured the way the engine uses the machine (OpenMP threads,
-// single-threaded OpenBLAS inside them).
+// probe.c — machine limits for `rtx bench`: streaming read bandwidth, sgemm
+// throughput and the integer GEMM's multiply-add peak, measured the way the engine
+// uses the machine (OpenMP threads, single-threaded OpenBLAS inside them).
 #include "rtx_probe.h"
 #include "internal.h"
 
@@ -61,5 +61,25 @@ double rtxk_measure_sgemm_gflops(int64_t n, int threads, int reps) {
         if (gflops > best) best = gflops;
     }
     free(a);
+    return best;
+}
+
+double rtxk_measure_int8_gops(int threads, int reps) {
+    const rtxk_kernel_table *k = rtxk_kernels();
+    if (!k->int8_peak || threads <= 0) return 0;
+    const int64_t iters = 1 << 20;
+    double best = 0;
+    volatile int32_t sink = 0;
+    for (int r = 0; r < reps; r++) {
+        int32_t total = 0;
+        const double t0 = now();
+        #pragma omp parallel for schedule(static) num_threads(threads) reduction(+:total)
+        for (int t = 0; t < threads; t++) total += k->int8_peak(iters);
+        const double dt = now() - t0;
+        sink += total;
+        const double gops = 2.0 * 64 * 12 * (double)iters * threads / dt / 1e9;
+        if (dt > 0 && gops > best) best = gops;
+    }
+    (void)sink;
     return best;
 }

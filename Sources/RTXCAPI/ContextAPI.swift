@@ -22,12 +22,15 @@ public func rtx_context_create(_ model: OpaquePointer?, _ params: UnsafePointer<
         var p = rtx_context_params()
         rtx_context_default_params(&p)
         if let params {
-            try checkStructSize(params.pointee.struct_size, MemoryLayout<rtx_context_params>.size, "rtx_context_params")
-            p = params.pointee
+            // 0.1 headers ended at abort_user_data.
+            let v1 = MemoryLayout<rtx_context_params>.offset(of: \rtx_context_params.float_prompts)!
+            p = try readParams(params, declared: params.pointee.struct_size, minimum: v1, defaults: p, "rtx_context_params")
+            p.struct_size = UInt32(MemoryLayout<rtx_context_params>.size)
         }
         guard p.n_threads >= 0 else { throw RTXError.invalid("n_threads \(p.n_threads) is negative") }
         let session = try Session(model: mh.model, options: .init(
-            contextLength: Int(p.n_ctx), batchSize: p.n_batch == 0 ? 512 : Int(p.n_batch), threads: Int(p.n_threads)))
+            contextLength: Int(p.n_ctx), batchSize: p.n_batch == 0 ? 512 : Int(p.n_batch), threads: Int(p.n_threads),
+            floatPrompts: p.float_prompts))
         let handle = ContextHandle(session, mh)
         if let cb = p.abort {
             let user = p.abort_user_data

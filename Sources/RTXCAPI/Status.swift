@@ -107,6 +107,21 @@ func checkStructSize(_ declared: UInt32, _ expected: Int, _ name: String) throws
     }
 }
 
+/// An input params struct from a caller built against this header or an older one:
+/// fields are only appended, so the caller's struct_size bytes (at least `minimum`,
+/// the size of the first version) are copied over the library's defaults.
+func readParams<T>(_ params: UnsafePointer<T>, declared: UInt32, minimum: Int, defaults: T, _ name: String) throws -> T {
+    let size = MemoryLayout<T>.size
+    guard Int(declared) >= minimum, Int(declared) <= size else {
+        throw RTXError.invalid("\(name).struct_size is \(declared) but the library accepts \(minimum)...\(size): header and library versions differ (use \(name.replacingDefaultSuffix())())")
+    }
+    var out = defaults
+    withUnsafeMutableBytes(of: &out) { dst in
+        dst.copyMemory(from: UnsafeRawBufferPointer(start: UnsafeRawPointer(params), count: Int(declared)))
+    }
+    return out
+}
+
 extension String {
     fileprivate func replacingDefaultSuffix() -> String {
         hasSuffix("_params") ? String(dropLast(7)) + "_default_params" : self

@@ -4,7 +4,7 @@ import RTX
 
 @_cdecl("rtx_version")
 public func rtx_version() -> UnsafePointer<CChar> {
-    UnsafeRawPointer(("0.1.0" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self)
+    UnsafeRawPointer(("0.2.0" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
 @_cdecl("rtx_abi_version")

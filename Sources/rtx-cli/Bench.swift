@@ -26,7 +26,8 @@ struct BenchThroughput: ParsableCommand {
         let model = try common.load()
         let session: Session
         do {
-            session = try Session(model: model, options: .init(contextLength: max(pp, tg) + 1, batchSize: common.batch, threads: common.threads))
+            session = try Session(model: model, options: .init(contextLength: max(pp, tg) + 1, batchSize: common.batch, threads: common.threads,
+                                                                 floatPrompts: common.floatPrompts))
         } catch let e as RTXError { throw CLIError(e.message) }
         var rng = RandomSource(seed: 1234)
         let vocab = model.vocabularySize
@@ -87,16 +88,20 @@ struct BenchThroughput: ParsableCommand {
     func printLimits(_ model: Model, _ threads: Int, ppRate: Double?, tgRate: Double?) {
         let bandwidth = rtxk_measure_read_bandwidth(1 << 28, Int32(threads), 5)
         let gflops = rtxk_measure_sgemm_gflops(1024, Int32(threads), 3)
+        let int8 = common.floatPrompts ? 0 : rtxk_measure_int8_gops(Int32(threads), 3)
         // Decode reads every linear weight of every position once per token (a shared
-        // layer once per position it runs at), plus its LoRA and the LM head.
+        // layer once per position it runs at), plus its LoRA and the LM head. Prompt
+        // products of quantized weights take the integer GEMM (when int8 > 0), the rest
+        // (float weights, LoRA) sgemm.
         var bytes = model.weights.output.rows * model.weights.output.rowStride
-        var macs = 0
+        var macs = 0, intMacs = 0
         for p in 0..<model.plan.positions {
             let layer = model.weights.layers[model.plan.sharedLayer(of: p)]
             for role in BlockRole.linear where layer.linear[role] != nil {
                 let w = layer[linear: role]
                 bytes += w.rows * w.rowStride
                 macs += w.rows * w.columns
+                if int8 > 0, rtxk_matmul_quantizes(Int32(w.type.rawValue), Int64(min(pp, common.batch))) != 0 { intMacs += w.rows * w.columns }
                 if let l = model.weights.positions[p].lora[role] {
                     bytes += l.a.rows * l.a.rowStride + l.b.rows * l.b.rowStride
                     macs += l.rank * (w.rows + w.columns)
@@ -105,12 +110,18 @@ struct BenchThroughput: ParsableCommand {
         }
         let decodeBound = bandwidth * 1e9 / Double(bytes)
         let promptBound = gflops * 1e9 / Double(2 * macs)
-        print("limits: read bandwidth \(fixed(bandwidth, 1)) GB/s, sgemm \(fixed(gflops, 1)) GFLOP/s (\(threads) threads, measured now)")
+        print("limits: read bandwidth \(fixed(bandwidth, 1)) GB/s, sgemm \(fixed(gflops, 1)) GFLOP/s"
+              + (int8 > 0 ? ", 8-bit multiply-add peak \(fixed(int8, 1)) GOP/s" : "") + " (\(threads) threads, measured now)")
         if let tgRate {
             print("  decode: \(fixed(Double(bytes) / 1e6, 1)) MB of weights per token -> bound \(fixed(decodeBound, 1)) tokens/s; achieved \(fixed(100 * tgRate / decodeBound, 1))%")
         }
         if let ppRate {
-            print("  prompt: \(fixed(Double(2 * macs) / 1e9, 3)) GFLOP per token -> bound \(fixed(promptBound, 1)) tokens/s; achieved \(fixed(100 * ppRate / promptBound, 1))%")
+            print("  prompt: \(fixed(Double(2 * macs) / 1e9, 3)) GFLOP per token -> sgemm bound \(fixed(promptBound, 1)) tokens/s; achieved \(fixed(100 * ppRate / promptBound, 1))%")
+            if intMacs > 0 {
+                // Seconds per token at each unit's peak: integer products at the 8-bit peak, the rest at sgemm's.
+                let seconds = Double(2 * intMacs) / (int8 * 1e9) + Double(2 * (macs - intMacs)) / (gflops * 1e9)
+                print("    \(fixed(100 * Double(intMacs) / Double(macs), 1))% of it on the integer GEMM -> bound \(fixed(1 / seconds, 1)) tokens/s at the 8-bit peak; achieved \(fixed(100 * ppRate * seconds, 1))%")
+            }
         }
     }
 }

@@ -28,7 +28,8 @@ struct Generate: ParsableCommand {
         let model = try common.load()
         let session: Session
         do {
-            session = try Session(model: model, options: .init(contextLength: common.ctx, batchSize: common.batch, threads: common.threads))
+            session = try Session(model: model, options: .init(contextLength: common.ctx, batchSize: common.batch, threads: common.threads,
+                                                                 floatPrompts: common.floatPrompts))
         } catch let e as RTXError { throw CLIError(e.message) }
         var text = prompt
         if chat {

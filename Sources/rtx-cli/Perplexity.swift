@@ -29,7 +29,8 @@ struct Perplexity: ParsableCommand {
         guard nChunks > 0 else { throw CLIError("\(file) has \(tokens.count) tokens, fewer than one chunk of \(ctx)") }
         let session: Session
         do {
-            session = try Session(model: model, options: .init(contextLength: ctx, batchSize: min(common.batch, ctx), threads: common.threads))
+            session = try Session(model: model, options: .init(contextLength: ctx, batchSize: min(common.batch, ctx), threads: common.threads,
+                                                                 floatPrompts: common.floatPrompts))
         } catch let e as RTXError { throw CLIError(e.message) }
         printErr("perplexity: \(tokens.count) tokens, \(nChunks) chunks of \(ctx), threads \(session.threads)")
         let first = ctx / 2

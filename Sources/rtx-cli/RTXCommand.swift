@@ -10,7 +10,7 @@ struct RTXCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rtx",
         abstract: "RTX — run (relaxed) recursive transformers on CPUs.",
-        version: "0.1.0",
+        version: "0.2.0",
         subcommands: [Inspect.self, Convert.self, Export.self, Generate.self, Perplexity.self, Bench.self])
 }
 
@@ -27,6 +27,9 @@ struct RunOptions: ParsableArguments {
 
     @Option(name: .long, help: "Tokens per forward pass for prompts.")
     var batch: Int = 512
+
+    @Flag(name: .customLong("float-prompts"), help: "Prompts in float (dequantized weights + sgemm) instead of the integer GEMM over 8-bit activations: slower, exact to float rounding.")
+    var floatPrompts = false
 
     func load() throws -> Model { try loadModel(model) }
 }

@@ -635,6 +635,53 @@ static uint32_t n_past(rtx_context *ctx) {
     return v;
 }
 
+/* rtx_context_params across header versions, and float prompts vs the integer GEMM. */
+static void test_context_params(rtx_model *m, const char *prompt) {
+    size_t np = 0;
+    int32_t *ptoks = tokenize(m, prompt, false, true, &np);
+    if (!check(ptoks && np > 10, "chat prompt tokenizes (%zu tokens)", np)) { free(ptoks); return; }
+    rtx_context_params cp;
+    rtx_context_default_params(&cp);
+    check(!cp.float_prompts, "rtx_context_default_params: float_prompts off");
+    rtx_context *ctx = NULL;
+    rtx_context_params old = cp;  /* a caller built against the 0.1 header (no float_prompts) */
+    old.struct_size = (uint32_t)offsetof(rtx_context_params, float_prompts);
+    old.float_prompts = true;     /* beyond its struct_size: must not be read */
+    if (expect_status(rtx_context_create(m, &old, &ctx), RTX_OK, "rtx_context_create with the 0.1 struct_size")) rtx_context_free(ctx);
+    ctx = NULL;
+    rtx_context_params bad = cp;
+    bad.struct_size = 8;
+    EXPECT_INVALID(rtx_context_create(m, &bad, &ctx));
+    bad.struct_size = (uint32_t)sizeof cp + 8;
+    EXPECT_INVALID(rtx_context_create(m, &bad, &ctx));
+    check(ctx == NULL, "rejected params leave *out_ctx NULL");
+
+    /* The same 80-token prompt (the chat prompt repeated: past the GEMV cut-over) with
+     * 8-bit (default) and float prompt products: close, same argmax. */
+    int32_t longp[80];
+    for (size_t i = 0; i < 80; i++) longp[i] = ptoks[i % np];
+    rtx_context *c8 = new_context(m, 256, NULL);
+    cp.n_ctx = 256;
+    cp.float_prompts = true;
+    rtx_context *cf = NULL;
+    expect_status(rtx_context_create(m, &cp, &cf), RTX_OK, "rtx_context_create(float_prompts)");
+    if (c8 && cf && expect_status(rtx_eval(c8, longp, 80, false), RTX_OK, "eval prompt (integer GEMM)") &&
+        expect_status(rtx_eval(cf, longp, 80, false), RTX_OK, "eval prompt (float prompts)")) {
+        const float *l8 = NULL, *lf = NULL;
+        size_t nv = 0;
+        rtx_get_logits(c8, -1, &l8, &nv);
+        rtx_get_logits(cf, -1, &lf, &nv);
+        double dot = 0, n8 = 0, nf = 0;
+        for (size_t i = 0; i < nv; i++) { dot += (double)l8[i] * lf[i]; n8 += (double)l8[i] * l8[i]; nf += (double)lf[i] * lf[i]; }
+        const double cos2 = dot > 0 ? dot * dot / (n8 * nf) : 0;  /* cosine², without libm */
+        check(all_finite(lf, nv) && argmax(l8, nv) == argmax(lf, nv) && cos2 > 0.95 * 0.95 && memcmp(l8, lf, nv * sizeof(float)) != 0,
+              "last-token logits, integer GEMM vs float prompts: same argmax, cosine² %.5f (> 0.95²), not identical", cos2);
+    }
+    rtx_context_free(c8);
+    rtx_context_free(cf);
+    free(ptoks);
+}
+
 static void test_generation(rtx_model *m, const char *prompt) {
     rtx_context *ctx = new_context(m, 256, NULL);
     if (!ctx) return;
@@ -860,6 +907,7 @@ static void test_real_model(const char *path) {
     char *prompt = chat_prompt(m, PROMPT_USER);
     if (prompt) {
         test_generation(m, prompt);
+        test_context_params(m, prompt);
         test_context_full(m, prompt);
         test_abort(m, prompt);
     }

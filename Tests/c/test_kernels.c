@@ -310,8 +310,21 @@ static void check_matmul(int type, int64_t m, int64_t cols, int64_t rows, int pa
     if (acc) rtxk_matmul_acc(y, ldy, x, ldx, w, type, stride, m, cols, rows);
     else rtxk_matmul(y, ldy, x, ldx, w, type, stride, m, cols, rows);
 
-    const int quantized_gemv = rtxk_matmul_uses_gemv(type, m) && type != RTXK_F32 && type != RTXK_F16 && type != RTXK_BF16;
-    const double tol = quantized_gemv ? 2.5e-2 : 1e-5;
+    const int quantized = rtxk_matmul_quantizes(type, m);
+    // The integer GEMM must equal, to float rounding, the product with X rounded to
+    // 8 bits per 32 (amax/127 scale, nearest): the reference uses that X there.
+    const int qgemm = quantized && !rtxk_matmul_uses_gemv(type, m);
+    float *xr = malloc((size_t)(m * ldx) * 4);
+    memcpy(xr, x, (size_t)(m * ldx) * 4);
+    if (qgemm)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t c0 = 0; c0 < cols; c0 += 32) {
+                float amax = 0;
+                for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[i * ldx + c0 + j]));
+                const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+                for (int j = 0; j < 32; j++) xr[i * ldx + c0 + j] = d * nearbyintf(x[i * ldx + c0 + j] * id);
+            }
+    const double tol = qgemm ? 1e-5 : quantized ? 2.5e-2 : 1e-5;
     double worst = 0;
     int64_t bad = 0, pad_bad = 0;
     for (int64_t i = 0; i < m; i++) {
@@ -320,7 +333,7 @@ static void check_matmul(int type, int64_t m, int64_t cols, int64_t rows, int pa
         for (int64_t r = 0; r < rows; r++) {
             double dot = 0, wn = 0;
             for (int64_t c = 0; c < cols; c++) {
-                dot += (double)x[i * ldx + c] * wd[r * cols + c];
+                dot += (double)xr[i * ldx + c] * wd[r * cols + c];
                 wn += (double)wd[r * cols + c] * wd[r * cols + c];
             }
             const double want = (acc ? y0[i * ldy + r] : 0.0) + dot;
@@ -330,10 +343,10 @@ static void check_matmul(int type, int64_t m, int64_t cols, int64_t rows, int pa
         }
         for (int64_t r = rows; r < ldy; r++) if (y[i * ldy + r] != y0[i * ldy + r]) pad_bad++;
     }
-    CHECK(bad == 0 && pad_bad == 0, "matmul%s %s m=%lld cols=%lld rows=%lld pad=%d: %lld bad, worst rel %.3g (tol %.0e), %lld padding writes",
-          acc ? "_acc" : "", rtxk_type_name(type), (long long)m, (long long)cols, (long long)rows, pad,
+    CHECK(bad == 0 && pad_bad == 0, "matmul%s %s (%s) m=%lld cols=%lld rows=%lld pad=%d: %lld bad, worst rel %.3g (tol %.0e), %lld padding writes",
+          acc ? "_acc" : "", rtxk_type_name(type), rtxk_matmul_uses_gemv(type, m) ? "GEMV" : quantized ? "integer GEMM" : "sgemm", (long long)m, (long long)cols, (long long)rows, pad,
           (long long)bad, worst, tol, (long long)pad_bad);
-    free(w); free(x); free(y); free(y0); free(wd);
+    free(w); free(x); free(xr); free(y); free(y0); free(wd);
 }
 
 // Row-wise mode: each activation row's products equal its m = 1 call bit for bit,
@@ -362,7 +375,7 @@ static void test_matmul_rowwise(void) {
 }
 
 static void test_matmul(void) {
-    const int64_t ms[] = { 1, 2, 3, 7, 8, 13, 33, 49, 130 };
+    const int64_t ms[] = { 1, 2, 3, 7, 8, 13, 33, 51, 130 };  // 33, 51, 130: every remainder of the 4-row tile
     const int64_t rows_list[] = { 1, 3, 17, 129 };
     const int64_t cols32[] = { 32, 96, 544, 800 }, cols256[] = { 256, 512, 768, 1280 };
     for (int ti = 0; ti < N_TYPES; ti++) {
@@ -375,6 +388,11 @@ static void test_matmul(void) {
                     if (ms[mi] * rows_list[ri] * cl[ci] > 8000000) continue;
                     const int variant = (mi + ri + ci) % 4;  // padding / accumulate rotate over shapes
                     check_matmul(type, ms[mi], cl[ci], rows_list[ri], variant & 1, variant >> 1);
+                    if (rtxk_matmul_quantizes(type, ms[mi]) && !rtxk_matmul_uses_gemv(type, ms[mi])) {
+                        rtxk_set_float_gemm(1);  // the same shape through the float GEMM too
+                        check_matmul(type, ms[mi], cl[ci], rows_list[ri], variant & 1, variant >> 1);
+                        rtxk_set_float_gemm(0);
+                    }
                 }
         CHECK(rtxk_matmul_uses_gemv(type, 1) && !rtxk_matmul_uses_gemv(type, 130), "%s: m=1 takes GEMV, m=130 sgemm", rtxk_type_name(type));
         check_matmul(type, 130, cl[1], 129, 1, 1);

@@ -79,6 +79,16 @@ class KVCache:
         return self.keys[layer], self.values[layer]
 
 
+def round_activations_q8(x: np.ndarray) -> np.ndarray:
+    """x rounded as the engine's integer kernels (and llama.cpp's Q8_0) see it: per
+    row and block of 32, codes round(x / d) with d = max|x| / 127, times d (float32)."""
+    x32 = np.asarray(x, dtype=np.float32)
+    blocks = x32.reshape(*x32.shape[:-1], -1, 32)
+    d = np.abs(blocks).max(axis=-1, keepdims=True) / np.float32(127)
+    inv = np.divide(np.float32(1), d, out=np.zeros_like(d), where=d > 0)
+    return (np.rint(blocks * inv) * d).reshape(x32.shape).astype(x.dtype)
+
+
 class LlamaReference:
     def __init__(self, path: str, dtype=np.float64):
         reader = GGUFReader(path)
@@ -119,6 +129,11 @@ class LlamaReference:
         self.output_norm = load("output_norm.weight")
         self.output = load("output.weight") if "output.weight" in names else self.token_embd  # tied head
         self.dtype = dtype
+        self.act8 = False  # round every weight product's input as the engine's integer kernels do
+
+    def mm(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """x @ w.T, with x first rounded to 8 bits per 32 values when self.act8."""
+        return (round_activations_q8(x) if self.act8 else x) @ w.T
 
     # -- building blocks ------------------------------------------------------
     def rmsnorm(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -140,9 +155,9 @@ class LlamaReference:
     def attention(self, layer: int, x: np.ndarray, positions: np.ndarray, cache: KVCache) -> np.ndarray:
         hp, w = self.hp, self.layers[layer]
         n = x.shape[0]
-        q = (x @ w.wq.T).reshape(n, hp.n_head, hp.head_dim)
-        k = (x @ w.wk.T).reshape(n, hp.n_head_kv, hp.head_dim)
-        v = (x @ w.wv.T).reshape(n, hp.n_head_kv, hp.head_dim)
+        q = self.mm(x, w.wq).reshape(n, hp.n_head, hp.head_dim)
+        k = self.mm(x, w.wk).reshape(n, hp.n_head_kv, hp.head_dim)
+        v = self.mm(x, w.wv).reshape(n, hp.n_head_kv, hp.head_dim)
         q, k = self.rope(q, positions), self.rope(k, positions)
         keys, values = cache.append(layer, k, v)              # (n_all, n_head_kv, head_dim)
         group = hp.n_head // hp.n_head_kv
@@ -155,13 +170,13 @@ class LlamaReference:
         probs = np.exp(scores)
         probs /= probs.sum(axis=-1, keepdims=True)
         out = np.einsum("hqk,khd->qhd", probs, values).reshape(n, hp.n_head * hp.head_dim)
-        return out @ w.wo.T
+        return self.mm(out, w.wo)
 
     def ffn(self, layer: int, x: np.ndarray) -> np.ndarray:
         w = self.layers[layer]
-        gate = x @ w.w_gate.T
-        up = x @ w.w_up.T
-        return (gate / (1.0 + np.exp(-gate)) * up) @ w.w_down.T  # SwiGLU: silu(gate) * up
+        gate = self.mm(x, w.w_gate)
+        up = self.mm(x, w.w_up)
+        return self.mm(gate / (1.0 + np.exp(-gate)) * up, w.w_down)  # SwiGLU: silu(gate) * up
 
     # -- forward --------------------------------------------------------------
     def forward(self, tokens, cache: Optional[KVCache] = None) -> np.ndarray:
@@ -173,7 +188,7 @@ class LlamaReference:
         for i, w in enumerate(self.layers):
             h = h + self.attention(i, self.rmsnorm(h, w.attn_norm), positions, cache)
             h = h + self.ffn(i, self.rmsnorm(h, w.ffn_norm))
-        return self.rmsnorm(h, self.output_norm) @ self.output.T         # (n, n_vocab)
+        return self.mm(self.rmsnorm(h, self.output_norm), self.output)        # (n, n_vocab)
 
     def greedy(self, prompt, n_tokens: int):
         return greedy(self.forward, self.hp.n_layer, prompt, n_tokens)

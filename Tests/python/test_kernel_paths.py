@@ -1,7 +1,9 @@
 """Every CPU path end to end: the same model and text through the AVX-512, AVX2 and
 scalar kernels (RTX_KERNEL_PATH, one subprocess each, since the path is chosen
-once per process) must give the same perplexity within rounding: the float
-(prompt) path to 0.1%, the 8-bit decode path within its rounding of the float one.
+once per process) must give the same perplexity within rounding: float prompts
+(float_prompts=True: dequantized weights + sgemm) to 0.1%; the 8-bit paths (the
+decode GEMV, and the integer prompt GEMM where the path has one) within their
+rounding of the float one.
 
 The text is evaluated the way decoding sees it: chunks of 16 tokens (the GEMV
 with its multi-row kernel, and batched attention over a growing cache) and then
@@ -42,10 +44,14 @@ with rtx.Model(model_path) as m, open(text_path, encoding="utf-8") as f:
             nll.append(nll_of(prev, tokens[pos]))
             prev = ctx.eval([tokens[pos]])
             pos += 1
-    with m.context(n_ctx=256) as ctx:           # all 97 rows at once: float activations, sgemm
+    with m.context(n_ctx=256, float_prompts=True) as ctx:  # all 97 rows at once in float: sgemm
         out = ctx.eval(tokens, all_logits=True)
         exact = [nll_of(r, t) for r, t in zip(out[:-1], tokens[1:])]
-print(json.dumps({"ppl": float(np.exp(np.mean(nll))), "n": len(nll), "exact": float(np.exp(np.mean(exact)))}))
+    with m.context(n_ctx=256) as ctx:           # all 97 rows at once, the default: integer GEMM (VNNI) or sgemm
+        out = ctx.eval(tokens, all_logits=True)
+        prompt = [nll_of(r, t) for r, t in zip(out[:-1], tokens[1:])]
+print(json.dumps({"ppl": float(np.exp(np.mean(nll))), "n": len(nll), "exact": float(np.exp(np.mean(exact))),
+                  "prompt": float(np.exp(np.mean(prompt)))}))
 """
 
 
@@ -70,3 +76,5 @@ def test_every_kernel_path_gives_the_same_perplexity(model_path):
         # perplexity moves a few percent with the rounding (measured 26.0-27.2
         # around the float 26.94 on SmolLM2); a broken kernel gives hundreds.
         assert abs(r["ppl"] - r["exact"]) / r["exact"] < 0.06, f"{name}: decode path {r['ppl']:.4f} vs float {r['exact']:.4f}"
+        # Default prompts: the integer GEMM rounds activations like the decode path.
+        assert abs(r["prompt"] - r["exact"]) / r["exact"] < 0.06, f"{name}: prompt path {r['prompt']:.4f} vs float {r['exact']:.4f}"

@@ -57,8 +57,9 @@ uint16_t rtxk_fp32_to_fp16(float f);
 
 /// Y[m, rows] = X[m, cols] · Wᵀ  (Y row-major with leading dimension ldy,
 /// X row-major with leading dimension ldx). Threaded with OpenMP over the
-/// output; small m uses quantized GEMV kernels, large m dequantizes tiles of W
-/// and calls OpenBLAS sgemm. cols must be a multiple of the block size.
+/// output; small m uses quantized GEMV kernels; large m the integer GEMM (8-bit
+/// activations, VNNI paths) or dequantized tiles of W and OpenBLAS sgemm (float).
+/// cols must be a multiple of the block size.
 void rtxk_matmul(float *y, int64_t ldy, const float *x, int64_t ldx,
                  const void *w, int type, size_t row_stride,
                  int64_t m, int64_t cols, int64_t rows);
@@ -67,6 +68,16 @@ void rtxk_matmul(float *y, int64_t ldy, const float *x, int64_t ldx,
 /// (for quantized types: activations rounded to 8 bits per 32/256 values, relative
 /// error ~1e-3), 0 if it takes the dequantize + sgemm path (float accuracy).
 int rtxk_matmul_uses_gemv(int type, int64_t m);
+
+/// 1 if rtxk_matmul rounds the activations to 8 bits for m rows of a `type` weight:
+/// the GEMV, or (large m, quantized W, on a path with VNNI) the integer GEMM;
+/// 0 where it computes in float (float weights, or dequantized tiles + sgemm).
+int rtxk_matmul_quantizes(int type, int64_t m);
+
+/// Float mode for the calling thread: while on, large m always takes dequantized
+/// tiles + sgemm (float activations, exact to float rounding) instead of the integer
+/// GEMM. Returns the previous mode. Off by default.
+int rtxk_set_float_gemm(int on);
 
 /// Batch-invariant mode for the calling thread: while on, every rtxk_matmul takes
 /// the per-row GEMV path, so a row's result is bit-identical whatever other rows

@@ -16,8 +16,12 @@ public final class Session: @unchecked Sendable {
         public var batchSize: Int = 512
         /// OpenMP threads (0: physical cores).
         public var threads: Int = 0
-        public init(contextLength: Int = 0, batchSize: Int = 512, threads: Int = 0) {
+        /// Prompt chunks in float (dequantized weight tiles + sgemm) instead of the
+        /// integer GEMM over 8-bit activations: slower, exact to float rounding.
+        public var floatPrompts = false
+        public init(contextLength: Int = 0, batchSize: Int = 512, threads: Int = 0, floatPrompts: Bool = false) {
             self.contextLength = contextLength; self.batchSize = batchSize; self.threads = threads
+            self.floatPrompts = floatPrompts
         }
     }
 
@@ -32,6 +36,8 @@ public final class Session: @unchecked Sendable {
     public let capacity: Int
     public let batchSize: Int
     public var threads: Int
+    /// See Options.floatPrompts.
+    public var floatPrompts: Bool
     /// Polled between layers; return true to abort the evaluation.
     public var shouldAbort: (() -> Bool)?
 
@@ -66,6 +72,7 @@ public final class Session: @unchecked Sendable {
         self.capacity = ctx
         self.batchSize = min(options.batchSize, ctx)
         self.threads = options.threads > 0 ? options.threads : Int(rtxk_default_threads())
+        self.floatPrompts = options.floatPrompts
         self.kv = try KVCache(positions: model.plan.positions, capacity: ctx, kvDim: h.kvDim, headDim: h.headDim)
         // Room for a full batch plus the fill rows one pass can carry.
         self.scratch = Scratch(hyper: h, batch: self.batchSize + FillQueue.rowsPerPass(model.plan),
@@ -130,6 +137,8 @@ public final class Session: @unchecked Sendable {
         guard pending == nil else { throw RTXError.invalid("evaluate: a token is being stepped loop by loop; exit it first") }
         try checkTokens(tokens)
         rtxk_set_threads(Int32(threads))
+        let previous = rtxk_set_float_gemm(floatPrompts ? 1 : 0)
+        defer { _ = rtxk_set_float_gemm(previous) }
         let vocab = model.vocabularySize
         let out = reserveLogits(rows: allLogits ? tokens.count : 1)
         let start = count
@@ -175,6 +184,8 @@ public final class Session: @unchecked Sendable {
         guard let (token, b) = pending else { throw RTXError.invalid("stepLoop: no pending token (call beginToken first)") }
         guard b < model.plan.loops else { throw RTXError.invalid("stepLoop: all \(model.plan.loops) loops have run; exit the token") }
         rtxk_set_threads(Int32(threads))
+        let previous = rtxk_set_float_gemm(floatPrompts ? 1 : 0)  // fill rows may make a GEMM
+        defer { _ = rtxk_set_float_gemm(previous) }
         for p in model.plan.positions(inLoop: b) {
             try checkAbort(p)
             pass(position: p, rows: 1, firstToken: count)

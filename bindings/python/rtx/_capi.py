@@ -171,6 +171,7 @@ class rtx_context_params(Structure):
         ("n_threads", c_int32),
         ("abort", rtx_abort_callback),
         ("abort_user_data", c_void_p),
+        ("float_prompts", c_bool),
     ]
 
 

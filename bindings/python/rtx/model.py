@@ -250,9 +250,12 @@ class Model(_Handle):
 
     # -- contexts and generation ----------------------------------------------
     def context(self, n_ctx: int = 0, n_batch: int = 512, n_threads: int = 0,
-                abort: Optional[Callable[[], bool]] = None) -> "Context":
-        """A new KV cache over this model (n_ctx 0 = min(n_ctx_train, 4096))."""
-        return Context(self, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, abort=abort)
+                abort: Optional[Callable[[], bool]] = None, float_prompts: bool = False) -> "Context":
+        """A new KV cache over this model (n_ctx 0 = min(n_ctx_train, 4096)). Prompt
+        batches run the integer GEMM over 8-bit activations (llama.cpp's numerics);
+        float_prompts=True computes them in float instead (slower, exact to float rounding)."""
+        return Context(self, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, abort=abort,
+                       float_prompts=float_prompts)
 
     def generate(self, prompt: str, max_tokens: int = 128, temperature: float = 0.0, top_k: int = 40,
                  top_p: float = 0.95, min_p: float = 0.05, repeat_penalty: float = 1.0,
@@ -281,11 +284,12 @@ class Context(_Handle):
     _kind = "Context"
 
     def __init__(self, model: Model, n_ctx: int = 0, n_batch: int = 512, n_threads: int = 0,
-                 abort: Optional[Callable[[], bool]] = None):
+                 abort: Optional[Callable[[], bool]] = None, float_prompts: bool = False):
         self.model = model  # keeps the model alive at least as long as this context
         params = _capi.sized(_capi.rtx_context_params)
         lib.rtx_context_default_params(ctypes.byref(params))
         params.n_ctx, params.n_batch, params.n_threads = n_ctx, n_batch, n_threads
+        params.float_prompts = bool(float_prompts)
         self._abort = AbortCallback(abort) if abort is not None else None
         if self._abort is not None:
             params.abort = self._abort.c_callback  # kept alive by self._abort

@@ -1,0 +1,266 @@
+// x86_qgemm512.h — AVX-512 VNNI integer GEMM for prompts: Y = X·Wᵀ with X quantized
+// to 8 bits per 32 values (as the GEMV does) and W's codes repacked, one tile of 48
+// weight rows at a time, into an integer panel that vpdpbusd reads directly. Included
+// by kernels_x86.c for the AVX-512 path only (FN, TARGET defined). Not a public header.
+//
+// Every supported quant stores, per sub-block of KB elements (32; Q6_K 16), unsigned
+// codes q with w = s·q + o. The panel keeps, per group of 16 weight rows and per
+// sub-block, the codes interleaved for vpdpbusd ([KB/4 quads][16 rows][4 bytes]),
+// then the 16 scales s, then (asymmetric types only) the 16 offsets o:
+//   symmetric  (Q4_0 z=8, Q5_0 z=16, Q8_0 z=128 after +128, Q6_K z=32): o = −z·s; the
+//              integer sum starts at −z·Σx_codes, so Σ w·x = s·d_x·(Σ q·x − z·Σx);
+//   asymmetric (Q4_1, Q5_1: o = m; Q4_K: s = d·sc, o = −dmin·mn): Σ w·x =
+//              s·d_x·Σ q·x + o·(d_x·Σx).
+// The register tile is MR activation rows × NG·16 weight rows (4 × 48): per 4 k, NG
+// panel loads, MR broadcasts and MR·NG vpdpbusd; per sub-block one convert and two
+// float ops per accumulator. Exact integer sums; the float rounding differs from the
+// GEMV's, so a row's result may depend (in rounding only) on which path ran.
+
+#define KQ static inline __attribute__((target(TARGET), always_inline))
+
+// Sub-block size, zero point (0: asymmetric, offsets stored) of a type's panel.
+KQ int FN(qg_kb)(int type) { return type == RTXK_Q6_K ? 16 : 32; }
+KQ int FN(qg_z)(int type) {
+    switch (type) {
+    case RTXK_Q4_0: return 8;
+    case RTXK_Q5_0: return 16;
+    case RTXK_Q8_0: return 128;
+    case RTXK_Q6_K: return 32;
+    default: return 0;  // Q4_1, Q5_1, Q4_K
+    }
+}
+// Bytes of one group's sub-block: codes, scales, offsets when asymmetric.
+KQ size_t FN(qg_sb_bytes)(int type) { return (size_t)FN(qg_kb)(type) * 16 + (FN(qg_z)(type) ? 64 : 128); }
+
+// Place one weight row's KB codes (kb/4 dwords) in lane `lane` of a sub-block's codes.
+KQ void FN(qg_put)(uint8_t *codes, int lane, const uint8_t *src, int kb) {
+    for (int kq = 0; kq < kb / 4; kq++) memcpy(codes + kq * 64 + lane * 4, src + kq * 4, 4);
+}
+
+// One weight row (cols elements) into lane `lane` of its group's panel.
+KQ void FN(qg_pack_row)(const int type, uint8_t *g, int lane, const uint8_t *w, int64_t cols) {
+    const int kb = FN(qg_kb)(type);
+    const size_t sbb = FN(qg_sb_bytes)(type);
+    uint8_t tmp[32] __attribute__((aligned(32)));
+    if (type == RTXK_Q4_K) {
+        const block_q4_K *b = (const block_q4_K *)w;
+        for (int64_t i = 0; i < cols / QK_K; i++) {
+            const float d = FN(f16)(b[i].d), dmin = FN(f16)(b[i].dmin);
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, mn;
+                rtxk_scale_min_k4(j, b[i].scales, &sc, &mn);
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * (j / 2)));
+                const __m256i c = (j & 1) ? _mm256_srli_epi16(q, 4) : q;
+                _mm256_store_si256((__m256i *)tmp, _mm256_and_si256(c, _mm256_set1_epi8(0x0F)));
+                uint8_t *sb = g + (size_t)(8 * i + j) * sbb;
+                FN(qg_put)(sb, lane, tmp, 32);
+                ((float *)(sb + 512))[lane] = d * (float)sc;
+                ((float *)(sb + 576))[lane] = -dmin * (float)mn;
+            }
+        }
+        return;
+    }
+    if (type == RTXK_Q6_K) {
+        const block_q6_K *b = (const block_q6_K *)w;
+        for (int64_t i = 0; i < cols / QK_K; i++) {
+            const float d = FN(f16)(b[i].d);
+            for (int half = 0; half < 2; half++) {
+                __m256i q[4];
+                FN(q6_codes)(q, b[i].ql + 64 * half, b[i].qh + 32 * half);
+                for (int gq = 0; gq < 4; gq++) {
+                    _mm256_store_si256((__m256i *)tmp, q[gq]);
+                    for (int h = 0; h < 2; h++) {
+                        const int sub = 8 * half + 2 * gq + h;  // 16-element sub-block of the super-block
+                        uint8_t *sb = g + (size_t)(16 * i + sub) * sbb;
+                        FN(qg_put)(sb, lane, tmp + 16 * h, 16);
+                        ((float *)(sb + 256))[lane] = d * (float)b[i].scales[sub];
+                    }
+                }
+            }
+        }
+        return;
+    }
+    const size_t bs = rtxk_block32_bytes(type);
+    for (int64_t i = 0; i < cols / 32; i++, w += bs) {
+        uint16_t h[2];
+        memcpy(h, w, 4);
+        __m256i q;
+        switch (type) {
+        case RTXK_Q4_0: q = FN(nibbles32)(w + 2); break;
+        case RTXK_Q4_1: q = FN(nibbles32)(w + 4); break;
+        case RTXK_Q5_0: q = _mm256_or_si256(FN(nibbles32)(w + 6), FN(bit4_from_bits32)(w + 2)); break;
+        case RTXK_Q5_1: q = _mm256_or_si256(FN(nibbles32)(w + 8), FN(bit4_from_bits32)(w + 4)); break;
+        default: q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_set1_epi8((char)0x80)); break;
+        }
+        _mm256_store_si256((__m256i *)tmp, q);
+        uint8_t *sb = g + (size_t)i * sbb;
+        FN(qg_put)(sb, lane, tmp, 32);
+        ((float *)(sb + 512))[lane] = FN(f16)(h[0]);
+        if (!FN(qg_z)(type)) ((float *)(sb + 576))[lane] = FN(f16)(h[1]);
+    }
+    (void)kb;
+}
+
+// Rows [0, nr) of W (row_stride apart) into ceil(nr/16) groups of gbytes each; the
+// lanes past nr get zero codes and zero scales (their outputs are never stored).
+KQ void FN(qg_pack)(const int type, uint8_t *panel, size_t gbytes, const uint8_t *w, size_t row_stride,
+                    int nr, int64_t cols) {
+    const int ng = (nr + 15) / 16;
+    if (nr < ng * 16) memset(panel, 0, gbytes * (size_t)ng);
+    for (int r = 0; r < nr; r++) FN(qg_pack_row)(type, panel + (size_t)(r / 16) * gbytes, r % 16, w + (size_t)r * row_stride, cols);
+}
+
+// Activation rows for the GEMM (rtxk_q8g_row_bytes): cols int8 codes, then per 32-block
+// d (float), s = d·Σcodes (float), Σcodes (int32), then the two 16-element sums (int32).
+static __attribute__((target(TARGET))) void FN(quantize_q8g)(int8_t *y, const float *x, int64_t n) {
+    const int64_t nb = n / 32;
+    float *d = (float *)(y + n), *s = d + nb;
+    int32_t *i32 = (int32_t *)(s + nb), *i16 = i32 + nb;
+    for (int64_t i = 0; i < nb; i++, x += 32) {
+        const float amax = FN(absmax32)(x), di = amax / 127.0f, id = di ? 1.0f / di : 0.0f;
+        int lo, hi;
+        const int sum = FN(quant32)(y + 32 * i, x, id, &lo, &hi);
+        d[i] = di;
+        s[i] = di * (float)sum;
+        i32[i] = sum;
+        i16[2 * i] = lo;
+        i16[2 * i + 1] = hi;
+    }
+}
+
+// The register tile: MR activation rows × NG groups of 16 weight rows, over all nsub
+// sub-blocks. y points at (row 0, weight row 0); lanes >= nlast of the last group are
+// not stored.
+KQ void FN(qg_tile)(const int type, const int MR, const int NG, float *y, int64_t ldy, const uint8_t *panel,
+                    size_t gbytes, const int8_t *x, size_t xrow, int64_t cols, int nlast, int accumulate) {
+    const int kb = FN(qg_kb)(type), z = FN(qg_z)(type);
+    const size_t sbb = FN(qg_sb_bytes)(type);
+    const int64_t nsub = cols / kb, nb = cols / 32;
+    __m512 f[4][3];
+    for (int r = 0; r < MR; r++)
+        for (int g = 0; g < NG; g++) f[r][g] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsub; sb++) {
+        const int64_t b = kb == 32 ? sb : sb / 2;
+        const uint8_t *p = panel + sb * sbb;
+        __m512i ia[4][3];
+        for (int r = 0; r < MR; r++) {
+            const int32_t *isum = (const int32_t *)(x + r * xrow + cols + 8 * nb);  // Σ per 32, then per 16
+            const __m512i init = z ? _mm512_set1_epi32(-z * (kb == 32 ? isum[b] : isum[nb + sb])) : _mm512_setzero_si512();
+            for (int g = 0; g < NG; g++) ia[r][g] = init;
+        }
+        for (int kq = 0; kq < kb / 4; kq++) {
+            __m512i wv[3];
+            for (int g = 0; g < NG; g++) wv[g] = _mm512_load_si512((const void *)(p + g * gbytes + kq * 64));
+            for (int r = 0; r < MR; r++) {
+                int32_t xw;
+                memcpy(&xw, x + r * xrow + sb * kb + kq * 4, 4);
+                const __m512i xv = _mm512_set1_epi32(xw);
+                for (int g = 0; g < NG; g++) ia[r][g] = _mm512_dpbusd_epi32(ia[r][g], wv[g], xv);
+            }
+        }
+        __m512 sc[3], of[3];
+        for (int g = 0; g < NG; g++) {
+            sc[g] = _mm512_load_ps((const float *)(p + g * gbytes + kb * 16));
+            if (!z) of[g] = _mm512_load_ps((const float *)(p + g * gbytes + kb * 16 + 64));
+        }
+        for (int r = 0; r < MR; r++) {
+            const float *xd = (const float *)(x + r * xrow + cols);  // d[nb], then s[nb]
+            const __m512 dx = _mm512_set1_ps(xd[b]);
+            for (int g = 0; g < NG; g++) f[r][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][g]), _mm512_mul_ps(sc[g], dx), f[r][g]);
+            if (!z) {
+                const __m512 sx = _mm512_set1_ps(xd[nb + b]);
+                for (int g = 0; g < NG; g++) f[r][g] = _mm512_fmadd_ps(of[g], sx, f[r][g]);
+            }
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int g = 0; g < NG; g++) {
+            const __mmask16 k = g == NG - 1 ? (__mmask16)((1u << nlast) - 1) : (__mmask16)0xFFFF;
+            float *yo = y + r * ldy + g * 16;
+            __m512 v = f[r][g];
+            if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, yo));
+            _mm512_mask_storeu_ps(yo, k, v);
+        }
+}
+
+// Y[0:m, 0:nr] (=, or +=) X·Wᵀ for nr <= 48 weight rows: pack them, then every
+// group of 4 activation rows (and the remainder) through the register tile.
+KQ void FN(qgemm_tile48)(const int type, float *y, int64_t ldy, const int8_t *x, size_t xrow, int64_t m,
+                         const uint8_t *w, size_t row_stride, int nr, int64_t cols, uint8_t *panel, int accumulate) {
+    const size_t gbytes = (size_t)(cols / FN(qg_kb)(type)) * FN(qg_sb_bytes)(type);
+    FN(qg_pack)(type, panel, gbytes, w, row_stride, nr, cols);
+    const int ng = (nr + 15) / 16, nlast = nr - 16 * (ng - 1);
+#define QG_ROWS(MR)                                                                                                    \
+    switch (ng) {                                                                                                      \
+    case 1: FN(qg_tile)(type, MR, 1, yi, ldy, panel, gbytes, xi, xrow, cols, nlast, accumulate); break;               \
+    case 2: FN(qg_tile)(type, MR, 2, yi, ldy, panel, gbytes, xi, xrow, cols, nlast, accumulate); break;               \
+    default: FN(qg_tile)(type, MR, 3, yi, ldy, panel, gbytes, xi, xrow, cols, nlast, accumulate); break;              \
+    }
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        float *yi = y + i * ldy;
+        const int8_t *xi = x + i * xrow;
+        QG_ROWS(4)
+    }
+    if (i < m) {
+        float *yi = y + i * ldy;
+        const int8_t *xi = x + i * xrow;
+        switch (m - i) {
+        case 1: QG_ROWS(1) break;
+        case 2: QG_ROWS(2) break;
+        default: QG_ROWS(3) break;
+        }
+    }
+#undef QG_ROWS
+}
+
+#define QGEMM_FN(T, NAME)                                                                                   \
+    static __attribute__((target(TARGET))) void FN(NAME)(float *y, int64_t ldy, const int8_t *x, size_t xrow, \
+                         int64_t m, const void *w, size_t row_stride, int nr, int64_t cols, void *panel,    \
+                         int accumulate) {                                                                  \
+        FN(qgemm_tile48)(T, y, ldy, x, xrow, m, w, row_stride, nr, cols, panel, accumulate);                \
+    }
+QGEMM_FN(RTXK_Q4_0, qgemm_q4_0)
+QGEMM_FN(RTXK_Q4_1, qgemm_q4_1)
+QGEMM_FN(RTXK_Q5_0, qgemm_q5_0)
+QGEMM_FN(RTXK_Q5_1, qgemm_q5_1)
+QGEMM_FN(RTXK_Q8_0, qgemm_q8_0)
+QGEMM_FN(RTXK_Q4_K, qgemm_q4_K)
+QGEMM_FN(RTXK_Q6_K, qgemm_q6_K)
+#undef QGEMM_FN
+
+// Panel bytes for a tile of 48 weight rows of `cols` elements.
+static __attribute__((target(TARGET))) size_t FN(qgemm_panel_bytes)(int type, int64_t cols) {
+    return 3 * (size_t)(cols / FN(qg_kb)(type)) * FN(qg_sb_bytes)(type);
+}
+
+// The integer GEMM's instruction at its peak: `iters` rounds of 12 independent
+// register-resident vpdpbusd (64 multiply-adds each), for rtx bench's limits.
+static __attribute__((target(TARGET), noinline)) int32_t FN(dpbusd_peak)(int64_t iters) {
+    __m512i a[12];
+    const __m512i u = _mm512_set1_epi8(1), v = _mm512_set1_epi8((char)(1 + (iters & 1)));
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_epi32(i);
+    for (int64_t it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) {
+            a[i] = _mm512_dpbusd_epi32(a[i], u, v);
+            __asm__ volatile("" : "+v"(a[i]));
+        }
+    __m512i t = a[0];
+    for (int i = 1; i < 12; i++) t = _mm512_add_epi32(t, a[i]);
+    return _mm512_reduce_add_epi32(t);
+}
+
+static __attribute__((target(TARGET))) void FN(fill_qgemm)(rtxk_kernel_table *t) {
+    t->int8_peak = FN(dpbusd_peak);
+    t->qgemm[RTXK_Q4_0] = FN(qgemm_q4_0);
+    t->qgemm[RTXK_Q4_1] = FN(qgemm_q4_1);
+    t->qgemm[RTXK_Q5_0] = FN(qgemm_q5_0);
+    t->qgemm[RTXK_Q5_1] = FN(qgemm_q5_1);
+    t->qgemm[RTXK_Q8_0] = FN(qgemm_q8_0);
+    t->qgemm[RTXK_Q4_K] = FN(qgemm_q4_K);
+    t->qgemm[RTXK_Q6_K] = FN(qgemm_q6_K);
+    t->qgemm_panel_bytes = FN(qgemm_panel_bytes);
+    t->quantize_q8g = FN(quantize_q8g);
+}
+
+#undef KQ
