@@ -19,10 +19,11 @@ struct BenchThroughput: ParsableCommand {
     @Option(help: "Prompt tokens per pp run.") var pp: Int = 512
     @Option(help: "Generated tokens per tg run.") var tg: Int = 128
     @Option(help: "Repetitions (the median is reported).") var reps: Int = 5
-    @Option(help: "Batched decode: sequences generating --tg tokens each through the scheduler (0 = skip).") var parallel: Int = 0
+    @Option(help: "Batched decode: sequences (at most 32) with 128-token prompts, prefilled together, then generating --tg tokens each in lockstep through the scheduler (0 = skip).") var parallel: Int = 0
     @Flag(name: .customLong("no-limits"), help: "Skip measuring the machine's bandwidth and sgemm limits.") var noLimits = false
 
     func run() throws {
+        guard (0...32).contains(parallel) else { throw CLIError("--parallel must be in 0...32 (got \(parallel))") }
         let model = try common.load()
         let session: Session
         do {
@@ -63,8 +64,10 @@ struct BenchThroughput: ParsableCommand {
             if parallel > 0 {
                 var rates: [Double] = []
                 for _ in 0..<max(reps / 2, 1) {
-                    let sched = try Scheduler(model: model, options: .init(maxRows: parallel, prefillChunk: 128, threads: common.threads,
-                                                                           batchInvariant: false))
+                    // llama-batched-bench's shape: every 128-token prompt prefilled together
+                    // (rows for all of them), then the sequences decode in lockstep.
+                    let sched = try Scheduler(model: model, options: .init(maxRows: min(parallel * 128, 4096), prefillChunk: 128,
+                                                                           threads: common.threads, batchInvariant: false))
                     for _ in 0..<parallel {
                         try sched.submit(prompt: randomTokens(128), options: .init(maxTokens: tg, stopAtEndOfGeneration: false))
                     }

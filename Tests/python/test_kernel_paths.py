@@ -5,8 +5,9 @@ once per process) must give the same perplexity within rounding: float prompts
 decode GEMV, and the integer prompt GEMM where the path has one) within their
 rounding of the float one.
 
-The text is evaluated the way decoding sees it: chunks of 16 tokens (the GEMV
-with its multi-row kernel, and batched attention over a growing cache) and then
+The text is evaluated the way decoding sees it: chunks of 16 tokens (the integer
+GEMM on VNNI paths, else the GEMV with its multi-row kernel; batched attention
+over a growing cache) and then
 single tokens (the per-row dot). The kernel test checks each kernel against a
 reference on every path; this checks that the paths also agree as a whole model
 would use them, so a CPU without AVX-512 runs RTX correctly.
@@ -35,7 +36,7 @@ with rtx.Model(model_path) as m, open(text_path, encoding="utf-8") as f:
     with m.context(n_ctx=256) as ctx:
         prev = ctx.eval(tokens[:1])             # logits predicting tokens[1]
         pos = 1
-        for _ in range(4):                      # chunks of 16 rows: the multi-row GEMV
+        for _ in range(4):                      # chunks of 16 rows: integer GEMM or multi-row GEMV
             out = ctx.eval(tokens[pos:pos + 16], all_logits=True)
             rows = [prev] + list(out[:-1])
             nll += [nll_of(r, t) for r, t in zip(rows, tokens[pos:pos + 16])]
