@@ -195,7 +195,7 @@ fi
 if [ "$RTX_OK" = 1 ]; then
     if run_logged rtx-bench "$RTX" bench -m "$MODEL" -t "$THREADS" --pp "$PP" --tg 128 --reps "$REPS"; then
         echo "-- rtx bench"
-        grep -E '^(pp|tg)[0-9]+:' "$LOGDIR/rtx-bench.log" || true
+        grep -E '^(pp|tg)[0-9]+:|^limits:|^  ' "$LOGDIR/rtx-bench.log" || true
         echo
         R_PP="$(rtx_rate "$LOGDIR/rtx-bench.log" "pp$PP")"
         R_TG="$(rtx_rate "$LOGDIR/rtx-bench.log" tg128)"

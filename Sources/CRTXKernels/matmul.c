@@ -276,18 +276,17 @@ static void matmul_gemv(float *y, int64_t ldy, const float *x, int64_t ldx,
     char *xq = rtxk_scratch(0, pbytes * (size_t)m4 + (floats ? 0 : xbytes * (size_t)(m - m4)));
     char *xp = floats ? (char *)(x + m4 * ldx) : xq + pbytes * (size_t)m4;
     const char *wb = w;
-    // One parallel region: the threads quantize the activation rows, then (after the
-    // loop's barrier) split the W rows.
+    // One parallel region: the threads quantize the activation rows, then (after a
+    // barrier) split the W rows.
     #pragma omp parallel num_threads(rtxk_threads_for(m * rows * cols / 4))
     {
-        #pragma omp for schedule(static)
-        for (int64_t i = 0; i < m; i++) {
+        RTXK_SHARE(i, m) {
             if (i < m4) k->quantize_q8p((int8_t *)(xq + i * pbytes), x + i * ldx, cols);
             else if (kquant) k->quantize_q8k((block_q8k *)(xp + (size_t)(i - m4) * xbytes), x + i * ldx, cols);
             else if (!floats) k->quantize_q8x((block_q8x *)(xp + (size_t)(i - m4) * xbytes), x + i * ldx, cols);
         }
-        #pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
+        #pragma omp barrier
+        RTXK_SHARE(r, rows) {
             const void *wr = wb + (size_t)r * row_stride;
             for (int64_t i = 0; i < m4; i += 4) rows4(y + i * ldy + r, ldy, wr, (const int8_t *)(xq + i * pbytes), pbytes, cols, acc);
             for (int64_t i = m4; i < m; i++) {
@@ -311,8 +310,8 @@ static void matmul_gemm(float *y, int64_t ldy, const float *x, int64_t ldx,
     ntiles = (rows + tile - 1) / tile;
     const char *wb = w;
     const int in_place = type == RTXK_F32 && row_stride % sizeof(float) == 0;
-    #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t t = 0; t < ntiles; t++) {
+    #pragma omp parallel num_threads(nt)
+    RTXK_SHARE(t, ntiles) {
         const int64_t r0 = t * tile;
         const int64_t nr = rows - r0 < tile ? rows - r0 : tile;
         const float *b;
@@ -346,8 +345,8 @@ static void matmul_qgemm(float *y, int64_t ldy, const float *x, int64_t ldx,
     const char *wb = w;
     #pragma omp parallel num_threads(rtxk_threads_for(m * rows * cols / 64))
     {
-        #pragma omp for schedule(static)
-        for (int64_t i = 0; i < m; i++) k->quantize_q8g(xq + (size_t)i * xrow, x + i * ldx, cols);
+        RTXK_SHARE(i, m) k->quantize_q8g(xq + (size_t)i * xrow, x + i * ldx, cols);
+        #pragma omp barrier
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
         const int64_t g0 = groups * t / nt, g1 = groups * (t + 1) / nt;
         void *panel = g1 > g0 ? rtxk_scratch(1, pbytes) : NULL;

@@ -10,8 +10,8 @@
 // then (x * scale) * w.
 // ---------------------------------------------------------------------------
 void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t dim, float eps) {
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n_rows * dim / 4))
-    for (int64_t r = 0; r < n_rows; r++) {
+    #pragma omp parallel num_threads(rtxk_threads_for(n_rows * dim / 4))
+    RTXK_SHARE(r, n_rows) {
         const float *xr = x + r * dim;   // (dim)
         float *o = out + r * dim;        // (dim)
         double sum = 0.0;
@@ -25,8 +25,8 @@ void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, in
 // LayerNorm: (x − mean) / sqrt(var + eps) * w + b, mean and variance in double
 // (two passes: no cancellation for rows with a large mean). b may be NULL.
 void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n_rows, int64_t dim, float eps) {
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n_rows * dim / 4))
-    for (int64_t r = 0; r < n_rows; r++) {
+    #pragma omp parallel num_threads(rtxk_threads_for(n_rows * dim / 4))
+    RTXK_SHARE(r, n_rows) {
         const float *xr = x + r * dim;   // (dim)
         float *o = out + r * dim;        // (dim)
         double sum = 0.0, sq = 0.0;
@@ -45,8 +45,8 @@ void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, 
 
 // silu(g) * u = g / (1 + e^-g) * u
 void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
-    for (int64_t i = 0; i < n; i++) {
+    #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
+    RTXK_SHARE(i, n) {
         const float g = gate[i];
         out[i] = g / (1.0f + expf(-g)) * up[i];
     }
@@ -58,8 +58,8 @@ void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
 // which costs an expm1f and more. e^(−2u) overflowing to +inf gives −0, as it should.
 void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n) {
     const float c2 = -2.0f * 0.7978845608028654f;  // −2 √(2/π)
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
-    for (int64_t i = 0; i < n; i++) {
+    #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
+    RTXK_SHARE(i, n) {
         const float g = gate[i];
         out[i] = g / (1.0f + expf(c2 * (g + 0.044715f * g * g * g))) * up[i];
     }
@@ -68,8 +68,8 @@ void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n) {
 // Exact GELU (erf), as torch's nn.GELU() / HF "gelu": 0.5 x (1 + erf(x / √2)),
 // computed as 0.5 x erfc(−x / √2) (same value, no cancellation for x ≪ 0). In place allowed.
 void rtxk_gelu_erf(float *out, const float *x, int64_t n) {
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
-    for (int64_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * erfcf(-x[i] * 0.70710678118654752f);
+    #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
+    RTXK_SHARE(i, n) out[i] = 0.5f * x[i] * erfcf(-x[i] * 0.70710678118654752f);
 }
 
 void rtxk_add(float *y, const float *x, int64_t n) {
@@ -84,8 +84,8 @@ void rtxk_add_bias(float *y, const float *b, int64_t n_rows, int64_t dim) {
 
 // x = cap · tanh(x / cap) (Gemma 2's final logit soft-cap), in place.
 void rtxk_softcap(float *x, int64_t n, float cap) {
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
-    for (int64_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
+    #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
+    RTXK_SHARE(i, n) x[i] = cap * tanhf(x[i] / cap);
 }
 
 // ---------------------------------------------------------------------------
@@ -95,8 +95,8 @@ void rtxk_softcap(float *x, int64_t n, float cap) {
 void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
                int64_t head_dim, int64_t n_rot, float freq_base, int neox) {
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
-    #pragma omp parallel for schedule(static) num_threads(rtxk_threads_for(n_tok * n_heads * n_rot * 8))
-    for (int64_t t = 0; t < n_tok; t++) {
+    #pragma omp parallel num_threads(rtxk_threads_for(n_tok * n_heads * n_rot * 8))
+    RTXK_SHARE(t, n_tok) {
         float *xt = x + t * n_heads * head_dim;  // (n_heads, head_dim)
         float theta = (float)pos[t];
         for (int64_t i = 0; i < n_rot / 2; i++) {
@@ -141,8 +141,8 @@ void rtxk_attention_batch(const rtxk_attention_seq *seqs, int64_t n_seqs, int64_
         work += seqs[i].n_tok * n_head * (seqs[i].pos0 + seqs[i].n_tok) * hd * 2;
     }
     // Interleaved static schedule: neighbouring items (similar cost) alternate threads.
-    #pragma omp parallel for schedule(static, 1) num_threads(rtxk_threads_for(work))
-    for (int64_t it = 0; it < items; it++) {
+    #pragma omp parallel num_threads(rtxk_threads_for(work))
+    for (int64_t it = omp_get_thread_num(); it < items; it += omp_get_num_threads()) {
         int64_t i = 0, rest = it;
         while (rest >= seqs[i].n_tok * n_kv) rest -= seqs[i++].n_tok * n_kv;
         const rtxk_attention_seq *sq = &seqs[i];
