@@ -155,6 +155,9 @@ typedef struct {
     void (*quantize_q8x)(block_q8x *y, const float *x, int64_t n);
     void (*quantize_q8k)(block_q8k *y, const float *x, int64_t n);
     rtxk_attend_fn attend;
+    // out[0..n) = act(gate)·up for SiLU and GELU (tanh form); NULL: ops.c's scalar loop.
+    void (*silu_mul)(float *out, const float *gate, const float *up, int64_t n);
+    void (*gelu_mul)(float *out, const float *gate, const float *up, int64_t n);
     // Integer GEMM for many activation rows (NULL where the path has none: then
     // dequantized tiles + sgemm).
     rtxk_qgemm_fn qgemm[RTXK_MAX_TYPE + 1];

@@ -252,46 +252,68 @@ void rtxk_fill_scalar(rtxk_kernel_table *t) {
 // Drivers
 // ---------------------------------------------------------------------------
 
+// How a weight type's GEMV prepares activations: floats in place, 8-bit blocks of 32
+// (block_q8x, and the planar rows of the multi-row kernels), or of 256 (block_q8k).
+enum { PREP_FLOAT, PREP_Q8X, PREP_Q8K };
+static int prep_of(int type) {
+    switch (type) {
+    case RTXK_F32: case RTXK_F16: case RTXK_BF16: return PREP_FLOAT;
+    case RTXK_Q4_K: case RTXK_Q6_K: return PREP_Q8K;
+    default: return PREP_Q8X;
+    }
+}
+
 // Small m: prepare each activation row once (as floats or 8-bit blocks), then
-// every thread walks its share of W rows; each W row is read once and dotted
-// with all m activation rows while it is in L1 (by the path's multi-row kernel
-// where it has one: it unpacks each weight block once for several rows).
-static void matmul_gemv(float *y, int64_t ldy, const float *x, int64_t ldx,
-                        const void *w, int type, size_t row_stride,
-                        int64_t m, int64_t cols, int64_t rows, int acc) {
+// every thread walks its share of the W rows of all `n` products of this X (one
+// region for Q, K and V, or gate and up); each W row is read once and dotted with
+// all m activation rows while it is in L1 (by the path's multi-row kernel where it
+// has one: it unpacks each weight block once for several rows). The products'
+// types share one preparation (prep_of).
+static void matmul_gemv(const float *x, int64_t ldx, int64_t m, int64_t cols,
+                        const rtxk_matmul_out *outs, int n, int acc) {
     const rtxk_kernel_table *k = rtxk_kernels();
-    const rtxk_dot_fn dot = k->dot[type];
+    const int prep = prep_of(outs[0].type);
     // Rows [0, m4) go 4 at a time through the path's multi-row kernel (planar
     // activations), the rest through the per-row dot. Row-wise mode uses only the
-    // per-row dot, so that a row's result never depends on m.
-    const rtxk_rows4_fn rows4 = t_rowwise ? NULL : k->rows4[type];
-    const int64_t m4 = rows4 ? m / 4 * 4 : 0;
+    // per-row dot, so that a row's result never depends on m. The path has the
+    // multi-row kernel for all 32-block types or none.
+    const int multi = !t_rowwise && k->rows4[outs[0].type] != NULL;
+    const int64_t m4 = multi ? m / 4 * 4 : 0;
     // Prepared activations: planar rows [0, m4) (pbytes each) at xq; the per-row dot's
     // rows [m4, m) (xbytes each) at xp: floats in place, else 8-bit blocks.
-    const int floats = type == RTXK_F32 || type == RTXK_F16 || type == RTXK_BF16;
-    const int kquant = type == RTXK_Q4_K || type == RTXK_Q6_K;
     const size_t pbytes = m4 ? rtxk_q8p_row_bytes(cols / 32) : 0;
-    const size_t xbytes = floats ? (size_t)ldx * sizeof(float)
-                        : kquant ? (size_t)(cols / QK_K) * sizeof(block_q8k) : (size_t)(cols / 32) * sizeof(block_q8x);
-    char *xq = rtxk_scratch(0, pbytes * (size_t)m4 + (floats ? 0 : xbytes * (size_t)(m - m4)));
-    char *xp = floats ? (char *)(x + m4 * ldx) : xq + pbytes * (size_t)m4;
-    const char *wb = w;
+    const size_t xbytes = prep == PREP_FLOAT ? (size_t)ldx * sizeof(float)
+                        : prep == PREP_Q8K ? (size_t)(cols / QK_K) * sizeof(block_q8k) : (size_t)(cols / 32) * sizeof(block_q8x);
+    char *xq = rtxk_scratch(0, pbytes * (size_t)m4 + (prep == PREP_FLOAT ? 0 : xbytes * (size_t)(m - m4)));
+    char *xp = prep == PREP_FLOAT ? (char *)(x + m4 * ldx) : xq + pbytes * (size_t)m4;
+    int64_t total = 0;
+    for (int j = 0; j < n; j++) total += outs[j].rows;
     // One parallel region: the threads quantize the activation rows, then (after a
-    // barrier) split the W rows.
-    #pragma omp parallel num_threads(rtxk_threads_for(m * rows * cols / 4))
+    // barrier) split the W rows of all the products.
+    #pragma omp parallel num_threads(rtxk_threads_for(m * total * cols / 4))
     {
         RTXK_SHARE(i, m) {
             if (i < m4) k->quantize_q8p((int8_t *)(xq + i * pbytes), x + i * ldx, cols);
-            else if (kquant) k->quantize_q8k((block_q8k *)(xp + (size_t)(i - m4) * xbytes), x + i * ldx, cols);
-            else if (!floats) k->quantize_q8x((block_q8x *)(xp + (size_t)(i - m4) * xbytes), x + i * ldx, cols);
+            else if (prep == PREP_Q8K) k->quantize_q8k((block_q8k *)(xp + (size_t)(i - m4) * xbytes), x + i * ldx, cols);
+            else if (prep == PREP_Q8X) k->quantize_q8x((block_q8x *)(xp + (size_t)(i - m4) * xbytes), x + i * ldx, cols);
         }
         #pragma omp barrier
-        RTXK_SHARE(r, rows) {
-            const void *wr = wb + (size_t)r * row_stride;
-            for (int64_t i = 0; i < m4; i += 4) rows4(y + i * ldy + r, ldy, wr, (const int8_t *)(xq + i * pbytes), pbytes, cols, acc);
-            for (int64_t i = m4; i < m; i++) {
-                const float v = dot(wr, xp + (size_t)(i - m4) * xbytes, cols);
-                y[i * ldy + r] = acc ? y[i * ldy + r] + v : v;
+        const int64_t lo = rtxk_share_lo(total), hi = rtxk_share_hi(total);
+        int64_t base = 0;  // first global row of product j
+        for (int j = 0; j < n && base < hi; base += outs[j].rows, j++) {
+            const rtxk_matmul_out *o = &outs[j];
+            const rtxk_dot_fn dot = k->dot[o->type];
+            const rtxk_rows4_fn rows4 = k->rows4[o->type];
+            const int64_t r0 = lo > base ? lo - base : 0, r1 = hi - base < o->rows ? hi - base : o->rows;
+            float *y = o->y;
+            const int64_t ldy = o->ldy;
+            for (int64_t r = r0; r < r1; r++) {
+                const void *wr = (const char *)o->w + (size_t)r * o->row_stride;
+                for (int64_t i = 0; i < m4; i += 4) rows4(y + i * ldy + r, ldy, wr, (const int8_t *)(xq + i * pbytes), pbytes, cols, acc);
+                for (int64_t i = m4; i < m; i++) {
+                    const float v = dot(wr, xp + (size_t)(i - m4) * xbytes, cols);
+                    y[i * ldy + r] = acc ? y[i * ldy + r] + v : v;
+                }
             }
         }
     }
@@ -365,7 +387,10 @@ static void matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const voi
         if (!acc) for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)rows * sizeof(float));
         return;
     }
-    if (rtxk_matmul_uses_gemv(type, m)) matmul_gemv(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
+    if (rtxk_matmul_uses_gemv(type, m)) {
+        const rtxk_matmul_out out = { y, ldy, w, type, row_stride, rows };
+        matmul_gemv(x, ldx, m, cols, &out, 1, acc);
+    }
     else if (uses_qgemm(type, m)) matmul_qgemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
     else matmul_gemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
 }
@@ -378,4 +403,17 @@ void rtxk_matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const void 
 void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
                      size_t row_stride, int64_t m, int64_t cols, int64_t rows) {
     matmul(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, 1);
+}
+
+void rtxk_matmul_many(const float *x, int64_t ldx, int64_t m, int64_t cols, const rtxk_matmul_out *outs, int n) {
+    if (n <= 0 || m <= 0 || cols <= 0) {
+        for (int j = 0; j < n; j++) matmul(outs[j].y, outs[j].ldy, x, ldx, outs[j].w, outs[j].type, outs[j].row_stride, m, cols, outs[j].rows, 0);
+        return;
+    }
+    int fused = 1;
+    for (int j = 0; j < n; j++)
+        fused &= rtxk_type_supported(outs[j].type) && outs[j].rows > 0 && rtxk_matmul_uses_gemv(outs[j].type, m)
+                 && prep_of(outs[j].type) == prep_of(outs[0].type);
+    if (fused) matmul_gemv(x, ldx, m, cols, outs, n, 0);
+    else for (int j = 0; j < n; j++) matmul(outs[j].y, outs[j].ldy, x, ldx, outs[j].w, outs[j].type, outs[j].row_stride, m, cols, outs[j].rows, 0);
 }

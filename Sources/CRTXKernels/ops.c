@@ -45,23 +45,34 @@ void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, 
 
 // silu(g) * u = g / (1 + e^-g) * u
 void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
+    const rtxk_kernel_table *k = rtxk_kernels();
     #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
-    RTXK_SHARE(i, n) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
+    {
+        const int64_t lo = rtxk_share_lo(n), hi = rtxk_share_hi(n);
+        if (k->silu_mul) k->silu_mul(out + lo, gate + lo, up + lo, hi - lo);
+        else for (int64_t i = lo; i < hi; i++) {
+            const float g = gate[i];
+            out[i] = g / (1.0f + expf(-g)) * up[i];
+        }
     }
 }
 
 // GELU, tanh approximation (as ggml and Gemma's gelu_pytorch_tanh):
 // 0.5 g (1 + tanh(u)), u = √(2/π) (g + 0.044715 g³), computed as g / (1 + e^(−2u))
-// (the same function: 0.5 (1 + tanh u) = sigmoid(2u)); one expf instead of tanhf,
-// which costs an expm1f and more. e^(−2u) overflowing to +inf gives −0, as it should.
+// (the same function: 0.5 (1 + tanh u) = sigmoid(2u)); one exp instead of tanhf,
+// which costs an expm1f and more. e^(−2u) overflowing to +inf gives −0, as it should
+// (the SIMD paths clamp the exponent: a tiny value instead).
 void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n) {
+    const rtxk_kernel_table *k = rtxk_kernels();
     const float c2 = -2.0f * 0.7978845608028654f;  // −2 √(2/π)
     #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
-    RTXK_SHARE(i, n) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + expf(c2 * (g + 0.044715f * g * g * g))) * up[i];
+    {
+        const int64_t lo = rtxk_share_lo(n), hi = rtxk_share_hi(n);
+        if (k->gelu_mul) k->gelu_mul(out + lo, gate + lo, up + lo, hi - lo);
+        else for (int64_t i = lo; i < hi; i++) {
+            const float g = gate[i];
+            out[i] = g / (1.0f + expf(c2 * (g + 0.044715f * g * g * g))) * up[i];
+        }
     }
 }
 

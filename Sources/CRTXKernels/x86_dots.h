@@ -375,6 +375,50 @@ static void FN(dequant_q5_1)(float *y, const void *x, int64_t nb) { FN(dequant_3
 static void FN(dequant_q8_0)(float *y, const void *x, int64_t nb) { FN(dequant_32)(RTXK_Q8_0, y, x, nb); }
 
 // ---------------------------------------------------------------------------
+// Gated activations: e^x as Cephes' expf (n = round(x·log2 e), r = x − n·ln 2 in
+// two parts, degree-7 polynomial: ~1 ulp), 8 lanes at a time; the tail in libm.
+// ---------------------------------------------------------------------------
+K __m256 FN(exp8)(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));  // 2^n stays normal
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// out = g / (1 + e^(k·a(g))) · up with a(g) = g (SiLU, k = −1) or g + 0.044715 g³
+// (GELU tanh form, k = −2√(2/π)); out may alias gate.
+K void FN(gated)(float *out, const float *gate, const float *up, int64_t n, float k, int cubic) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 a = g;
+        if (cubic) a = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(g, g), g), _mm256_set1_ps(0.044715f), g);
+        const __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), FN(exp8)(_mm256_mul_ps(_mm256_set1_ps(k), a)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, den), _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) {
+        const float g = gate[i], a = cubic ? g + 0.044715f * g * g * g : g;
+        out[i] = g / (1.0f + expf(k * a)) * up[i];
+    }
+}
+static __attribute__((target(TARGET))) void FN(silu_mul)(float *out, const float *gate, const float *up, int64_t n) {
+    FN(gated)(out, gate, up, n, -1.0f, 0);
+}
+static __attribute__((target(TARGET))) void FN(gelu_mul)(float *out, const float *gate, const float *up, int64_t n) {
+    FN(gated)(out, gate, up, n, -2.0f * 0.7978845608028654f, 1);
+}
+
+// ---------------------------------------------------------------------------
 // Attention of one (token, KV head) with this path's q·k
 // ---------------------------------------------------------------------------
 #define DOT_F32(a, b, n) FN(dot_f32)(a, b, n)
@@ -395,6 +439,8 @@ static void FN(fill)(rtxk_kernel_table *t) {
     t->quantize_q8x = FN(quantize_q8x);
     t->quantize_q8k = FN(quantize_q8k);
     t->attend = FN(attend);
+    t->silu_mul = FN(silu_mul);
+    t->gelu_mul = FN(gelu_mul);
     t->dequant[RTXK_Q4_0] = FN(dequant_q4_0);
     t->dequant[RTXK_Q4_1] = FN(dequant_q4_1);
     t->dequant[RTXK_Q5_0] = FN(dequant_q5_0);

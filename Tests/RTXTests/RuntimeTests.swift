@@ -2,6 +2,7 @@
 // cache limits, bad tokens, and generation on the real model.
 import Testing
 @testable import RTX
+import CRTXKernels
 
 @Suite struct RuntimeTests {
     @Test func batchedPromptAndTokenByTokenDecodeGiveTheSameLogits() throws {
@@ -22,6 +23,33 @@ import Testing
                 #expect(maxDiff <= tolerance * max(scale, 1), "\(type) token \(i): max |Δ| \(maxDiff), scale \(scale)")
             }
         }
+    }
+
+    @Test func floatPromptsMatchTheFloatModelAndDefaultPromptsRoundActivations() throws {
+        // A Q8_0 model's 40-token prompt: the default takes the integer GEMM where the CPU
+        // has one (8-bit activations), floatPrompts the dequantized sgemm path, whose logits
+        // equal the same weights stored in f32 to float rounding.
+        let tokens: [Int32] = (0..<40).map { Int32(($0 * 37 + 5) % 250) }
+        func logits(_ type: TensorType, floatPrompts: Bool) throws -> [Float] {
+            var tiny = TinyLlama(weightType: type)
+            tiny.roundedThrough = .q8_0
+            let model = try Model(path: try tiny.write("prompts"))
+            let s = try Session(model: model, options: .init(contextLength: 64, floatPrompts: floatPrompts))
+            try s.evaluate(tokens, allLogits: true)
+            return try (0..<tokens.count).flatMap { try s.logits(at: $0) }
+        }
+        func maxDiff(_ a: [Float], _ b: [Float]) -> (Float, Float) {
+            var d: Float = 0, scale: Float = 1
+            for j in a.indices { d = max(d, abs(a[j] - b[j])); scale = max(scale, abs(b[j])) }
+            return (d, scale)
+        }
+        let q8Float = try logits(.q8_0, floatPrompts: true), q8Default = try logits(.q8_0, floatPrompts: false)
+        // The f32 twin holds the Q8_0 weights rounded to f32 (exact), so only the activations differ.
+        let (dFloat, scale) = maxDiff(q8Float, try logits(.f32, floatPrompts: true))
+        #expect(dFloat <= 1e-4 * scale, "float prompts: max |Δ| \(dFloat), scale \(scale)")
+        let (dDefault, _) = maxDiff(q8Default, q8Float)
+        #expect(dDefault <= 0.05 * scale, "default prompts (8-bit activations): max |Δ| \(dDefault), scale \(scale)")
+        if rtxk_matmul_quantizes(Int32(TensorType.q8_0.rawValue), 40) != 0 { #expect(dDefault > 0) }
     }
 
     @Test func fullContextIsAnErrorAndAppendsNothing() throws {

@@ -1,6 +1,7 @@
 // TinyModel.swift — builds small random Llama checkpoints with RTX's own GGUF
 // writer, for edge cases that a real model cannot reach cheaply.
 @testable import RTX
+import CRTXKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,6 +14,9 @@ struct TinyLlama {
     var ffn = 96
     var context = 128
     var weightType: TensorType = .f32
+    /// Matrices rounded through this type first (quantized, dequantized), so that an
+    /// f32 model can hold exactly the weights of a quantized one.
+    var roundedThrough: TensorType? = nil
     var seed: UInt64 = 1
 
     /// 256 byte tokens + 4 merges + 3 control tokens.
@@ -31,6 +35,14 @@ struct TinyLlama {
         var rng = RandomSource(seed: seed)
         func random(_ n: Int, scale: Float) -> [Float] {
             (0..<n).map { _ in Float(rng.uniform() * 2 - 1) * scale }
+        }
+        func rounded(_ v: [Float]) -> [Float] {
+            guard let t = roundedThrough else { return v }
+            var bytes = [UInt8](repeating: 0, count: v.count / t.blockElements * t.blockBytes)
+            var out = [Float](repeating: 0, count: v.count)
+            _ = bytes.withUnsafeMutableBytes { rtxk_quantize_row($0.baseAddress!, v, Int32(t.rawValue), Int64(v.count)) }
+            bytes.withUnsafeBytes { b in out.withUnsafeMutableBufferPointer { rtxk_dequantize_row($0.baseAddress!, b.baseAddress!, Int32(t.rawValue), Int64(v.count)) } }
+            return out
         }
         let vocab = TinyLlama.vocabulary()
         let n = vocab.tokens.count
@@ -56,11 +68,11 @@ struct TinyLlama {
         w.set("tokenizer.ggml.eos_token_id", .uint32(UInt32(n - 3)))
         w.set("tokenizer.ggml.add_bos_token", .bool(false))
         let s = 1 / Float(embedding).squareRoot()
-        try w.addTensor("token_embd.weight", dims: [embedding, n], values: random(n * embedding, scale: 1), as: weightType)
+        try w.addTensor("token_embd.weight", dims: [embedding, n], values: rounded(random(n * embedding, scale: 1)), as: weightType)
         try w.addTensor("output_norm.weight", dims: [embedding], values: random(embedding, scale: 0.2).map { $0 + 1 })
         for l in 0..<layers {
             func lin(_ name: String, _ cols: Int, _ rows: Int) throws {
-                try w.addTensor("blk.\(l).\(name).weight", dims: [cols, rows], values: random(rows * cols, scale: s), as: weightType)
+                try w.addTensor("blk.\(l).\(name).weight", dims: [cols, rows], values: rounded(random(rows * cols, scale: s)), as: weightType)
             }
             try w.addTensor("blk.\(l).attn_norm.weight", dims: [embedding], values: random(embedding, scale: 0.2).map { $0 + 1 })
             try w.addTensor("blk.\(l).ffn_norm.weight", dims: [embedding], values: random(embedding, scale: 0.2).map { $0 + 1 })

@@ -374,6 +374,40 @@ static void test_matmul_rowwise(void) {
     }
 }
 
+// rtxk_matmul_many: every output equals its own rtxk_matmul bit for bit, whether the
+// products share one GEMV region (same activation preparation) or not.
+static void test_matmul_many(void) {
+    const int sets[][3] = { { RTXK_Q4_1, RTXK_Q4_1, RTXK_Q4_1 }, { RTXK_Q5_0, RTXK_Q5_0, RTXK_Q8_0 },
+                            { RTXK_Q4_K, RTXK_Q6_K, RTXK_Q4_K }, { RTXK_Q4_1, RTXK_F16, RTXK_Q8_0 },
+                            { RTXK_F32, RTXK_BF16, RTXK_F16 } };
+    const int64_t ms[] = { 1, 3, 5, 16, 40 }, rows[3] = { 64, 17, 33 }, cols = 512;
+    for (size_t si = 0; si < sizeof sets / sizeof sets[0]; si++)
+        for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+            const int64_t m = ms[mi];
+            float *x = malloc((size_t)(m * cols) * 4);
+            fill_normal(x, m * cols, 1.0f);
+            rtxk_matmul_out outs[3];
+            float *want[3];
+            uint8_t *w[3];
+            for (int j = 0; j < 3; j++) {
+                const size_t rb = row_bytes(sets[si][j], cols);
+                w[j] = malloc(rb * rows[j]);
+                for (int64_t r = 0; r < rows[j]; r++) random_row(w[j] + r * rb, sets[si][j], cols);
+                want[j] = malloc((size_t)(m * rows[j]) * 4);
+                rtxk_matmul(want[j], rows[j], x, cols, w[j], sets[si][j], rb, m, cols, rows[j]);
+                outs[j] = (rtxk_matmul_out){ malloc((size_t)(m * (rows[j] + 2)) * 4), rows[j] + 2, w[j], sets[si][j], rb, rows[j] };
+            }
+            rtxk_matmul_many(x, cols, m, cols, outs, 3);
+            int64_t diff = 0;
+            for (int j = 0; j < 3; j++)
+                for (int64_t i = 0; i < m; i++) diff += memcmp(outs[j].y + i * outs[j].ldy, want[j] + i * rows[j], (size_t)rows[j] * 4) != 0;
+            CHECK(diff == 0, "matmul_many %s+%s+%s m=%lld: %lld rows differ from separate products", rtxk_type_name(sets[si][0]),
+                  rtxk_type_name(sets[si][1]), rtxk_type_name(sets[si][2]), (long long)m, (long long)diff);
+            for (int j = 0; j < 3; j++) { free(w[j]); free(want[j]); free(outs[j].y); }
+            free(x);
+        }
+}
+
 static void test_matmul(void) {
     const int64_t ms[] = { 1, 2, 3, 7, 8, 13, 33, 51, 130 };  // 33, 51, 130: every remainder of the 4-row tile
     const int64_t rows_list[] = { 1, 3, 17, 129 };
@@ -784,6 +818,7 @@ int main(int argc, char **argv) {
         test_quant_roundtrip();
         test_matmul();
         test_matmul_rowwise();
+        test_matmul_many();
         test_rmsnorm();
         test_layernorm();
         test_gelu_erf_bias_softcap();

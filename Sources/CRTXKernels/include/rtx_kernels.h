@@ -89,6 +89,23 @@ void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx,
                      const void *w, int type, size_t row_stride,
                      int64_t m, int64_t cols, int64_t rows);
 
+/// One output of rtxk_matmul_many: Y[m, rows] (leading dimension ldy) = X · Wᵀ.
+typedef struct rtxk_matmul_out {
+    float *y;
+    int64_t ldy;
+    const void *w;
+    int type;
+    size_t row_stride;
+    int64_t rows;
+} rtxk_matmul_out;
+
+/// Several products of the same X (Q, K and V; gate and up): each equals its own
+/// rtxk_matmul bit for bit. On the GEMV path, when the weights' types prepare
+/// activations alike, one parallel region quantizes X once and splits the rows of
+/// all of them; otherwise the products run one after another.
+void rtxk_matmul_many(const float *x, int64_t ldx, int64_t m, int64_t cols,
+                      const rtxk_matmul_out *outs, int n);
+
 // ---------------------------------------------------------------------------
 // Elementwise and normalisation (each row independent; threaded over rows).
 // ---------------------------------------------------------------------------

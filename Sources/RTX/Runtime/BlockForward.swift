@@ -80,6 +80,29 @@ enum BlockForward {
         } else {
             rtxk_matmul(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld)
         }
+        applyDeltas(out, input, w, deltas, s: s)
+    }
+
+    /// Several linear maps of the same input (Q, K and V; gate and up), each as
+    /// `linear` would compute it; the kernels share one pass over the input when
+    /// they can (rtxk_matmul_many).
+    static func linears(_ input: UnsafePointer<Float>, rows n: Int,
+                        _ maps: [(out: UnsafeMutablePointer<Float>, w: WeightMatrix, deltas: [Delta])], s: Scratch) {
+        guard n > 0, let first = maps.first else { return }
+        withUnsafeTemporaryAllocation(of: rtxk_matmul_out.self, capacity: maps.count) { outs in
+            for (j, map) in maps.enumerated() {
+                outs[j] = rtxk_matmul_out(y: map.out, ldy: Int64(map.w.rows), w: map.w.data, type: Int32(map.w.type.rawValue),
+                                          row_stride: map.w.rowStride, rows: Int64(map.w.rows))
+            }
+            rtxk_matmul_many(input, Int64(first.w.columns), Int64(n), Int64(first.w.columns), outs.baseAddress!, Int32(maps.count))
+        }
+        for map in maps { applyDeltas(map.out, input, map.w, map.deltas, s: s) }
+    }
+
+    /// The positions' biases and LoRA deltas on top of out = input · Wᵀ.
+    private static func applyDeltas(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ w: WeightMatrix,
+                                    _ deltas: [Delta], s: Scratch) {
+        let ld = Int64(w.rows), ldIn = Int64(w.columns)
         for (rows, _, bias) in deltas where !rows.isEmpty {
             bias?.withUnsafeBufferPointer { rtxk_add_bias(out + rows.lowerBound * w.rows, $0.baseAddress!, Int64(rows.count), ld) }
         }
@@ -179,8 +202,11 @@ enum BlockForward {
 
         // Attention sub-layer: K/V for every row (fills included), Q for full rows.
         norm(model, all, .attnNorm, from: s.x, to: s.xn, width: d)
-        linear(s.k, s.xn, rows: n, w[linear: .attnK], deltas: deltas(model, all, .attnK), s: s)
-        linear(s.v, s.xn, rows: n, w[linear: .attnV], deltas: deltas(model, all, .attnV), s: s)
+        // Q with K and V when every row is full (no fills: decode and prompts), else after.
+        let qWithKV = nFull == n
+        linears(s.xn, rows: n, [(s.k, w[linear: .attnK], deltas(model, all, .attnK)),
+                                (s.v, w[linear: .attnV], deltas(model, all, .attnV))]
+                               + (qWithKV ? [(s.q, w[linear: .attnQ], deltas(model, full, .attnQ))] : []), s: s)
         if recipe.qkNorm { norm(model, all, .attnKNorm, from: s.k, to: s.k, width: h.headDim, perRow: h.headCountKV) }
         rope(model, all, s.k, heads: h.headCountKV, s: s)
         let kv = h.kvDim
@@ -189,7 +215,7 @@ enum BlockForward {
                             keys: s.k + seg.rows.lowerBound * kv, values: s.v + seg.rows.lowerBound * kv)
         }
         guard nFull > 0 else { return }
-        linear(s.q, s.xn, rows: nFull, w[linear: .attnQ], deltas: deltas(model, full, .attnQ), s: s)
+        if !qWithKV { linear(s.q, s.xn, rows: nFull, w[linear: .attnQ], deltas: deltas(model, full, .attnQ), s: s) }
         if recipe.qkNorm { norm(model, full, .attnQNorm, from: s.q, to: s.q, width: h.headDim, perRow: h.headCount) }
         rope(model, full, s.q, heads: h.headCount, s: s)
         let scale = h.attentionScale ?? 1 / Float(h.headDim).squareRoot()
@@ -216,8 +242,8 @@ enum BlockForward {
         let ffValues = Int64(nFull * h.feedForwardLength)
         let hidden: UnsafeMutablePointer<Float>
         if recipe.gatedFFN {
-            linear(s.gate, s.xn, rows: nFull, w[linear: .ffnGate], deltas: deltas(model, full, .ffnGate), s: s)
-            linear(s.up, s.xn, rows: nFull, w[linear: .ffnUp], deltas: deltas(model, full, .ffnUp), s: s)
+            linears(s.xn, rows: nFull, [(s.gate, w[linear: .ffnGate], deltas(model, full, .ffnGate)),
+                                        (s.up, w[linear: .ffnUp], deltas(model, full, .ffnUp))], s: s)
             switch recipe.activation {
             case .silu: rtxk_silu_mul(s.gate, s.gate, s.up, ffValues)
             case .geluTanh: rtxk_gelu_mul(s.gate, s.gate, s.up, ffValues)
