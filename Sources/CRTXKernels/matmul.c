@@ -354,28 +354,40 @@ static void matmul_gemm(float *y, int64_t ldy, const float *x, int64_t ldx,
 }
 
 // Large m where the path has an integer GEMM: X quantized once (8 bits per 32, as the
-// GEMV does), then each thread takes an even share of 16-row weight groups, packs
-// them 48 rows at a time into an integer panel (L1/L2-resident) and runs the
-// register tile over all m activation rows.
-static void matmul_qgemm(float *y, int64_t ldy, const float *x, int64_t ldx,
-                         const void *w, int type, size_t row_stride,
-                         int64_t m, int64_t cols, int64_t rows, int acc) {
+// GEMV does), then each thread takes an even share of the 16-row weight groups of
+// all `n` products of this X, packs them 48 rows at a time into an integer panel
+// (L1/L2-resident) and runs the register tile over all m activation rows.
+static void matmul_qgemm(const float *x, int64_t ldx, int64_t m, int64_t cols,
+                         const rtxk_matmul_out *outs, int n, int acc) {
     const rtxk_kernel_table *k = rtxk_kernels();
-    const size_t xrow = rtxk_q8g_row_bytes(cols), pbytes = k->qgemm_panel_bytes(type, cols);
+    const size_t xrow = rtxk_q8g_row_bytes(cols);
     int8_t *xq = rtxk_scratch(0, xrow * (size_t)m);
-    const int64_t groups = (rows + 15) / 16;
-    const char *wb = w;
+    size_t pbytes = 0;
+    int64_t groups = 0, rows = 0;
+    for (int j = 0; j < n; j++) {
+        const size_t b = k->qgemm_panel_bytes(outs[j].type, cols);
+        if (b > pbytes) pbytes = b;
+        groups += (outs[j].rows + 15) / 16;
+        rows += outs[j].rows;
+    }
     #pragma omp parallel num_threads(rtxk_threads_for(m * rows * cols / 64))
     {
         RTXK_SHARE(i, m) k->quantize_q8g(xq + (size_t)i * xrow, x + i * ldx, cols);
         #pragma omp barrier
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        const int64_t g0 = groups * t / nt, g1 = groups * (t + 1) / nt;
+        const int64_t g0 = rtxk_share_lo(groups), g1 = rtxk_share_hi(groups);
         void *panel = g1 > g0 ? rtxk_scratch(1, pbytes) : NULL;
-        for (int64_t g = g0; g < g1; g += 3) {
-            const int64_t r0 = 16 * g, r1 = 16 * (g + 3 < g1 ? g + 3 : g1);
-            const int nr = (int)((r1 < rows ? r1 : rows) - r0);
-            k->qgemm[type](y + r0, ldy, xq, xrow, m, wb + (size_t)r0 * row_stride, row_stride, nr, cols, panel, acc);
+        int64_t base = 0;  // first global group of product j
+        for (int j = 0; j < n && base < g1; j++) {
+            const rtxk_matmul_out *o = &outs[j];
+            const int64_t ng = (o->rows + 15) / 16;
+            const int64_t lo = g0 > base ? g0 - base : 0, hi = g1 - base < ng ? g1 - base : ng;
+            for (int64_t g = lo; g < hi; g += 3) {
+                const int64_t r0 = 16 * g, r1 = 16 * (g + 3 < hi ? g + 3 : hi);
+                const int nr = (int)((r1 < o->rows ? r1 : o->rows) - r0);
+                k->qgemm[o->type](o->y + r0, o->ldy, xq, xrow, m, (const char *)o->w + (size_t)r0 * o->row_stride,
+                                  o->row_stride, nr, cols, panel, acc);
+            }
+            base += ng;
         }
     }
 }
@@ -391,7 +403,10 @@ static void matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const voi
         const rtxk_matmul_out out = { y, ldy, w, type, row_stride, rows };
         matmul_gemv(x, ldx, m, cols, &out, 1, acc);
     }
-    else if (uses_qgemm(type, m)) matmul_qgemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
+    else if (uses_qgemm(type, m)) {
+        const rtxk_matmul_out out = { y, ldy, w, type, row_stride, rows };
+        matmul_qgemm(x, ldx, m, cols, &out, 1, acc);
+    }
     else matmul_gemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
 }
 
@@ -406,14 +421,15 @@ void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx, const v
 }
 
 void rtxk_matmul_many(const float *x, int64_t ldx, int64_t m, int64_t cols, const rtxk_matmul_out *outs, int n) {
-    if (n <= 0 || m <= 0 || cols <= 0) {
-        for (int j = 0; j < n; j++) matmul(outs[j].y, outs[j].ldy, x, ldx, outs[j].w, outs[j].type, outs[j].row_stride, m, cols, outs[j].rows, 0);
-        return;
+    // One region when every product takes the GEMV with the same activation
+    // preparation, or every product takes the integer GEMM (one activation format).
+    int gemv = n > 0 && m > 0 && cols > 0, qgemm = gemv;
+    for (int j = 0; j < n; j++) {
+        const int ok = rtxk_type_supported(outs[j].type) && outs[j].rows > 0;
+        gemv &= ok && rtxk_matmul_uses_gemv(outs[j].type, m) && prep_of(outs[j].type) == prep_of(outs[0].type);
+        qgemm &= ok && uses_qgemm(outs[j].type, m);
     }
-    int fused = 1;
-    for (int j = 0; j < n; j++)
-        fused &= rtxk_type_supported(outs[j].type) && outs[j].rows > 0 && rtxk_matmul_uses_gemv(outs[j].type, m)
-                 && prep_of(outs[j].type) == prep_of(outs[0].type);
-    if (fused) matmul_gemv(x, ldx, m, cols, outs, n, 0);
+    if (gemv) matmul_gemv(x, ldx, m, cols, outs, n, 0);
+    else if (qgemm) matmul_qgemm(x, ldx, m, cols, outs, n, 0);
     else for (int j = 0; j < n; j++) matmul(outs[j].y, outs[j].ldy, x, ldx, outs[j].w, outs[j].type, outs[j].row_stride, m, cols, outs[j].rows, 0);
 }
