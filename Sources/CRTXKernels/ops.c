@@ -12,7 +12,7 @@
 // sits within ~1e-16 of a float rounding boundary.
 // ---------------------------------------------------------------------------
 void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t dim, float eps) {
-    #pragma omp parallel num_threads(rtxk_threads_for(n_rows * dim / 4))
+    #pragma omp parallel num_threads(rtxk_threads_for(n_rows * dim))
     RTXK_SHARE(r, n_rows) {
         const float *xr = x + r * dim;   // (dim)
         float *o = out + r * dim;        // (dim)
@@ -32,7 +32,7 @@ void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, in
 // LayerNorm: (x − mean) / sqrt(var + eps) * w + b, mean and variance in double
 // (two passes: no cancellation for rows with a large mean). b may be NULL.
 void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n_rows, int64_t dim, float eps) {
-    #pragma omp parallel num_threads(rtxk_threads_for(n_rows * dim / 4))
+    #pragma omp parallel num_threads(rtxk_threads_for(n_rows * dim))
     RTXK_SHARE(r, n_rows) {
         const float *xr = x + r * dim;   // (dim)
         float *o = out + r * dim;        // (dim)
