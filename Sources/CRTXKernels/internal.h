@@ -147,6 +147,12 @@ static inline size_t rtxk_q8g_row_bytes(int64_t n) { return ((size_t)n + (size_t
 typedef void (*rtxk_qgemm_fn)(float *y, int64_t ldy, const int8_t *x, size_t xrow, int64_t m, const void *w,
                               size_t row_stride, int nr, int64_t cols, void *panel, int accumulate);
 
+// Attention of nq query tokens (positions pos0..) × nh query heads sharing one KV
+// head, nq·nh <= 16 (x86_attend512.h); q/out rows q_stride apart, heads hd apart.
+typedef void (*rtxk_attend_block_fn)(float *out, const float *q, int64_t q_stride, const float *k, const float *v,
+                                     int64_t stride, int64_t pos0, int64_t nq, int64_t window, int64_t nh,
+                                     int64_t hd, float scale, float softcap);
+
 typedef struct {
     rtxk_dot_fn dot[RTXK_MAX_TYPE + 1];
     // Multi-row kernels (NULL where the path has none: then dot is used row by row).
@@ -155,6 +161,8 @@ typedef struct {
     void (*quantize_q8x)(block_q8x *y, const float *x, int64_t n);
     void (*quantize_q8k)(block_q8k *y, const float *x, int64_t n);
     rtxk_attend_fn attend;
+    // Several query tokens at once (prompts); NULL: attend per token.
+    rtxk_attend_block_fn attend_block;
     // out[0..n) = act(gate)·up for SiLU and GELU (tanh form); NULL: ops.c's scalar loop.
     void (*silu_mul)(float *out, const float *gate, const float *up, int64_t n);
     void (*gelu_mul)(float *out, const float *gate, const float *up, int64_t n);
@@ -179,8 +187,12 @@ void rtxk_fill_avx2(rtxk_kernel_table *t);
 void rtxk_fill_avx512(rtxk_kernel_table *t);
 
 // Thread-local scratch, 64-byte aligned, grown on demand, never freed.
-// slot 0: quantized activations (caller thread); slot 1: dequantized W tile.
+// slot 0: quantized activations (caller thread); slot 1: dequantized W tile or
+// integer-GEMM panel; slot 2: block attention's transposed queries and accumulators.
 void *rtxk_scratch(int slot, size_t bytes);
+
+// Whether the calling thread is in row-wise (batch-invariant) mode (matmul.c).
+int rtxk_rowwise_active(void);
 
 // OpenBLAS (pthread build): kept at one thread, our OpenMP regions parallelise.
 void openblas_set_num_threads(int n);

@@ -27,6 +27,7 @@ __attribute__((target(TARGET))) static inline __m256i mul_sum_us8_avx512(__m256i
 #include "x86_dots.h"
 #include "x86_rows512.h"
 #include "x86_qgemm512.h"
+#include "x86_attend512.h"
 #undef TARGET
 #undef FN
 
@@ -35,6 +36,7 @@ void rtxk_fill_avx512(rtxk_kernel_table *t) {
     fill_avx512(t);
     fill_rows_avx512(t);
     fill_qgemm_avx512(t);
+    t->attend_block = attend_block_avx512;
 }
 
 #else  // not x86: the scalar table stays in place

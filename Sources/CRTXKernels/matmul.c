@@ -36,6 +36,7 @@ static int64_t gemv_max_m(int type) {
 // result for an activation row does not depend on the other rows of the call.
 static _Thread_local int t_rowwise;
 int rtxk_set_rowwise(int on) { const int old = t_rowwise; t_rowwise = on != 0; return old; }
+int rtxk_rowwise_active(void) { return t_rowwise; }
 
 int rtxk_matmul_uses_gemv(int type, int64_t m) { return t_rowwise || m < gemv_max_m(type); }
 

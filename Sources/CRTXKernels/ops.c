@@ -148,28 +148,48 @@ void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
 #undef K
 #undef DOT_F32
 
+// Query tokens per work item for a sequence of n_tok tokens: blocks of up to 16
+// (token, head) lanes where the block kernel may run (`blocks`), else 1.
+static int64_t block_tokens(int blocks, int64_t n_tok, int64_t group) { return blocks && n_tok > 1 ? 16 / group : 1; }
+
 void rtxk_attention_batch(const rtxk_attention_seq *seqs, int64_t n_seqs, int64_t n_head, int64_t n_kv,
                           int64_t hd, float scale, float softcap) {
     if (n_seqs <= 0 || n_head <= 0 || n_kv <= 0 || hd <= 0 || hd > MAX_HEAD_DIM) return;
     const int64_t group = n_head / n_kv, q_dim = n_head * hd;
-    const rtxk_attend_fn attend = rtxk_kernels()->attend;
+    const rtxk_kernel_table *k = rtxk_kernels();
+    // The block kernel for prompts where the path has it; never in row-wise mode (a
+    // row's result must not depend on how its chunk was formed). Decided here, on
+    // the calling thread (the mode is thread-local).
+    const int blocks = k->attend_block && group <= 16 && !rtxk_rowwise_active();
     int64_t items = 0, work = 0;
     for (int64_t i = 0; i < n_seqs; i++) {
-        items += seqs[i].n_tok * n_kv;
+        const int64_t qb = block_tokens(blocks, seqs[i].n_tok, group);
+        items += (seqs[i].n_tok + qb - 1) / qb * n_kv;
         work += seqs[i].n_tok * n_head * (seqs[i].pos0 + seqs[i].n_tok) * hd * 2;
     }
     // Interleaved static schedule: neighbouring items (similar cost) alternate threads.
+    // An item is (sequence, block of query tokens, KV head).
     #pragma omp parallel num_threads(rtxk_threads_for(work))
     for (int64_t it = omp_get_thread_num(); it < items; it += omp_get_num_threads()) {
-        int64_t i = 0, rest = it;
-        while (rest >= seqs[i].n_tok * n_kv) rest -= seqs[i++].n_tok * n_kv;
+        int64_t i = 0, rest = it, qb = block_tokens(blocks, seqs[0].n_tok, group);
+        while (rest >= (seqs[i].n_tok + qb - 1) / qb * n_kv) {
+            rest -= (seqs[i].n_tok + qb - 1) / qb * n_kv;
+            qb = block_tokens(blocks, seqs[++i].n_tok, group);
+        }
         const rtxk_attention_seq *sq = &seqs[i];
-        const int64_t t = rest / n_kv, g = rest % n_kv;
-        const int64_t p = sq->pos0 + t;
+        const int64_t t0 = rest / n_kv * qb, g = rest % n_kv;
+        const int64_t nt = sq->n_tok - t0 < qb ? sq->n_tok - t0 : qb;
+        const int64_t off = t0 * q_dim + g * group * hd;
+        if (qb > 1) {
+            k->attend_block(sq->out + off, sq->q + off, q_dim, sq->k_cache + g * sq->head_stride,
+                            sq->v_cache + g * sq->head_stride, sq->row_stride, sq->pos0 + t0, nt, sq->window,
+                            group, hd, scale, softcap);
+            continue;
+        }
+        const int64_t p = sq->pos0 + t0;
         const int64_t lo = sq->window > 0 && p - sq->window + 1 > 0 ? p - sq->window + 1 : 0;
-        attend(sq->out + t * q_dim + g * group * hd, sq->q + t * q_dim + g * group * hd,
-               sq->k_cache + g * sq->head_stride, sq->v_cache + g * sq->head_stride, sq->row_stride,
-               lo, p, group, hd, scale, softcap);
+        k->attend(sq->out + off, sq->q + off, sq->k_cache + g * sq->head_stride, sq->v_cache + g * sq->head_stride,
+                  sq->row_stride, lo, p, group, hd, scale, softcap);
     }
 }
 

@@ -129,7 +129,7 @@ int rtxk_default_threads(void) {
 // ---------------------------------------------------------------------------
 // Thread-local scratch
 // ---------------------------------------------------------------------------
-enum { N_SCRATCH = 2 };
+enum { N_SCRATCH = 3 };
 static _Thread_local void *t_scratch[N_SCRATCH];
 static _Thread_local size_t t_scratch_cap[N_SCRATCH];
 

@@ -714,6 +714,23 @@ static void test_attention_batch(void) {
     rtxk_attention_batch(batch, NS, nh, nkv, hd, 0.125f, 0.0f);
     for (int i = 0; i < NS; i++)
         CHECK(!memcmp(o[i], want[i], seqs[i].n_tok * nh * hd * 4), "attention batch, head-major cache, seq %d", i);
+    // Row-wise mode (set on this thread only, while the region's other threads run):
+    // every token as if alone, the per-token kernel; equal to one-token calls.
+    const int old = rtxk_set_rowwise(1);
+    rtxk_attention_batch(batch, NS, nh, nkv, hd, 0.125f, 0.0f);
+    rtxk_set_rowwise(old);
+    for (int i = 0; i < NS; i++) {
+        int64_t diff = 0;
+        for (int64_t t = 0; t < seqs[i].n_tok; t++) {
+            rtxk_attention_seq one = batch[i];
+            float *ot = malloc(nh * hd * 4);
+            one.out = ot; one.q = q[i] + t * nh * hd; one.n_tok = 1; one.pos0 = seqs[i].pos0 + t;
+            rtxk_attention_batch(&one, 1, nh, nkv, hd, 0.125f, 0.0f);
+            diff += memcmp(ot, o[i] + t * nh * hd, nh * hd * 4) != 0;
+            free(ot);
+        }
+        CHECK(diff == 0, "attention batch in row-wise mode, seq %d: %lld tokens differ from one-token calls", i, (long long)diff);
+    }
     for (int i = 0; i < NS; i++) { free(k[i]); free(v[i]); free(q[i]); free(o[i]); free(want[i]); }
 }
 
