@@ -112,17 +112,24 @@ KQ void FN(qg_pack)(const int type, uint8_t *panel, size_t gbytes, const uint8_t
 
 // Activation rows for the GEMM (rtxk_q8g_row_bytes): cols int8 codes, then per 32-block
 // d (float), s = d·Σcodes (float), Σcodes (int32), then the two 16-element sums (int32).
+// Codes as the other quantizers: round to nearest even of x·(127/amax), 16 lanes at a time.
 static __attribute__((target(TARGET))) void FN(quantize_q8g)(int8_t *y, const float *x, int64_t n) {
     const int64_t nb = n / 32;
     float *d = (float *)(y + n), *s = d + nb;
     int32_t *i32 = (int32_t *)(s + nb), *i16 = i32 + nb;
     for (int64_t i = 0; i < nb; i++, x += 32) {
-        const float amax = FN(absmax32)(x), di = amax / 127.0f, id = di ? 1.0f / di : 0.0f;
-        int lo, hi;
-        const int sum = FN(quant32)(y + 32 * i, x, id, &lo, &hi);
+        const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+        const float di = amax / 127.0f, id = di ? 1.0f / di : 0.0f;
+        const __m512 m = _mm512_set1_ps(id);
+        const __m512i qa = _mm512_cvt_roundps_epi32(_mm512_mul_ps(a, m), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512i qb = _mm512_cvt_roundps_epi32(_mm512_mul_ps(b, m), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128((__m128i *)(y + 32 * i), _mm512_cvtsepi32_epi8(qa));
+        _mm_storeu_si128((__m128i *)(y + 32 * i + 16), _mm512_cvtsepi32_epi8(qb));
+        const int lo = _mm512_reduce_add_epi32(qa), hi = _mm512_reduce_add_epi32(qb);
         d[i] = di;
-        s[i] = di * (float)sum;
-        i32[i] = sum;
+        s[i] = di * (float)(lo + hi);
+        i32[i] = lo + hi;
         i16[2 * i] = lo;
         i16[2 * i + 1] = hi;
     }
