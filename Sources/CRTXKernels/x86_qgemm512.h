@@ -39,7 +39,6 @@ KQ void FN(qg_put)(uint8_t *codes, int lane, const uint8_t *src, int kb) {
 
 // One weight row (cols elements) into lane `lane` of its group's panel.
 KQ void FN(qg_pack_row)(const int type, uint8_t *g, int lane, const uint8_t *w, int64_t cols) {
-    const int kb = FN(qg_kb)(type);
     const size_t sbb = FN(qg_sb_bytes)(type);
     uint8_t tmp[32] __attribute__((aligned(32)));
     if (type == RTXK_Q4_K) {
@@ -98,7 +97,6 @@ KQ void FN(qg_pack_row)(const int type, uint8_t *g, int lane, const uint8_t *w, 
         ((float *)(sb + 512))[lane] = FN(f16)(h[0]);
         if (!FN(qg_z)(type)) ((float *)(sb + 576))[lane] = FN(f16)(h[1]);
     }
-    (void)kb;
 }
 
 // Rows [0, nr) of W (row_stride apart) into ceil(nr/16) groups of gbytes each; the
