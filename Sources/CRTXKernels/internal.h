@@ -188,7 +188,8 @@ void rtxk_fill_avx512(rtxk_kernel_table *t);
 
 // Thread-local scratch, 64-byte aligned, grown on demand, never freed.
 // slot 0: quantized activations (caller thread); slot 1: dequantized W tile or
-// integer-GEMM panel; slot 2: block attention's transposed queries and accumulators.
+// integer-GEMM panel; slot 2: block attention's transposed queries and accumulators,
+// or the integer GEMM's staging of decoded weight codes (never both at once).
 void *rtxk_scratch(int slot, size_t bytes);
 
 // Whether the calling thread is in row-wise (batch-invariant) mode (matmul.c).

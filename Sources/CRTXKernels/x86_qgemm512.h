@@ -99,13 +99,108 @@ KQ void FN(qg_pack_row)(const int type, uint8_t *g, int lane, const uint8_t *w, 
     }
 }
 
+// The 32 codes of sub-block sb of one weight row (32-block types and Q4_K), with its
+// scale and offset.
+KQ __m256i FN(qg_codes32)(const int type, const uint8_t *w, int64_t sb, float *scale, float *offset) {
+    if (type == RTXK_Q4_K) {
+        const block_q4_K *b = (const block_q4_K *)w + sb / 8;
+        const int j = (int)(sb % 8);
+        uint8_t sc, mn;
+        rtxk_scale_min_k4(j, b->scales, &sc, &mn);
+        *scale = FN(f16)(b->d) * (float)sc;
+        *offset = -FN(f16)(b->dmin) * (float)mn;
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (j / 2)));
+        return _mm256_and_si256((j & 1) ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0x0F));
+    }
+    const uint8_t *blk = w + (size_t)sb * rtxk_block32_bytes(type);
+    uint16_t h[2];
+    memcpy(h, blk, 4);
+    *scale = FN(f16)(h[0]);
+    *offset = rtxk_block32_has_min(type) ? FN(f16)(h[1]) : 0.0f;
+    switch (type) {
+    case RTXK_Q4_0: return FN(nibbles32)(blk + 2);
+    case RTXK_Q4_1: return FN(nibbles32)(blk + 4);
+    case RTXK_Q5_0: return _mm256_or_si256(FN(nibbles32)(blk + 6), FN(bit4_from_bits32)(blk + 2));
+    case RTXK_Q5_1: return _mm256_or_si256(FN(nibbles32)(blk + 8), FN(bit4_from_bits32)(blk + 4));
+    default: return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80));
+    }
+}
+
+// 16 rows × 8 dwords (c[row], 32 codes each) -> 8 vectors of 16 rows (dword kq of every
+// row): the vpdpbusd layout of one sub-block. Three rounds of two-source permutes.
+KQ void FN(qg_transpose)(const __m256i c[16], __m512i o[8]) {
+    __m512i z[8], a[8], b[8];
+    for (int t = 0; t < 8; t++) z[t] = _mm512_inserti64x4(_mm512_castsi256_si512(c[2 * t]), c[2 * t + 1], 1);
+    // Round 1: rows 4u..4u+3 (z[2u], z[2u+1]); lane kq·4 + r of a[2u] (kq < 4) and a[2u+1] (kq >= 4).
+    int i1[2][16];
+    for (int half = 0; half < 2; half++)
+        for (int kq = 0; kq < 4; kq++)
+            for (int r = 0; r < 4; r++) i1[half][kq * 4 + r] = (r < 2 ? 0 : 16) + (r % 2) * 8 + kq + 4 * half;
+    for (int u = 0; u < 4; u++)
+        for (int half = 0; half < 2; half++)
+            a[2 * u + half] = _mm512_permutex2var_epi32(z[2 * u], _mm512_loadu_si512(i1[half]), z[2 * u + 1]);
+    // Round 2: rows 8v..8v+7 from a[] of row quads 2v and 2v+1 (same kq half h); lane
+    // kq'·8 + r for kq' the pair p (kq = 4h + 2p + kq').
+    int i2[2][16];
+    for (int p = 0; p < 2; p++)
+        for (int kq = 0; kq < 2; kq++)
+            for (int r = 0; r < 8; r++) i2[p][kq * 8 + r] = (r < 4 ? 0 : 16) + (2 * p + kq) * 4 + r % 4;
+    for (int v = 0; v < 2; v++)
+        for (int h = 0; h < 2; h++)
+            for (int p = 0; p < 2; p++)
+                b[4 * v + 2 * h + p] = _mm512_permutex2var_epi32(a[4 * v + h], _mm512_loadu_si512(i2[p]), a[4 * v + 2 + h]);
+    // Round 3: 16 rows of one kq from rows 0-7 (b[x]) and 8-15 (b[4 + x]).
+    int i3[2][16];
+    for (int kq = 0; kq < 2; kq++)
+        for (int r = 0; r < 16; r++) i3[kq][r] = (r < 8 ? 0 : 16) + kq * 8 + r % 8;
+    for (int x = 0; x < 4; x++)       // x = 2h + p: kq = 4h + 2p + kq'
+        for (int kq = 0; kq < 2; kq++)
+            o[2 * x + kq] = _mm512_permutex2var_epi32(b[x], _mm512_loadu_si512(i3[kq]), b[4 + x]);
+}
+
 // Rows [0, nr) of W (row_stride apart) into ceil(nr/16) groups of gbytes each; the
 // lanes past nr get zero codes and zero scales (their outputs are never stored).
+// 32-element sub-blocks: each row's codes decoded in order into a row-major staging
+// buffer (one sequential stream per row), then 16 rows of a sub-block transposed in
+// registers; Q6_K (16-element sub-blocks) row by row into the panel.
 KQ void FN(qg_pack)(const int type, uint8_t *panel, size_t gbytes, const uint8_t *w, size_t row_stride,
                     int nr, int64_t cols) {
     const int ng = (nr + 15) / 16;
-    if (nr < ng * 16) memset(panel, 0, gbytes * (size_t)ng);
-    for (int r = 0; r < nr; r++) FN(qg_pack_row)(type, panel + (size_t)(r / 16) * gbytes, r % 16, w + (size_t)r * row_stride, cols);
+    if (type == RTXK_Q6_K) {
+        if (nr < ng * 16) memset(panel, 0, gbytes * (size_t)ng);
+        for (int r = 0; r < nr; r++) FN(qg_pack_row)(type, panel + (size_t)(r / 16) * gbytes, r % 16, w + (size_t)r * row_stride, cols);
+        return;
+    }
+    const int64_t nsub = cols / 32;
+    const size_t sbb = FN(qg_sb_bytes)(type);
+    const int asym = !FN(qg_z)(type);
+    // Staging (slot 2, free while a GEMM runs): codes [16][cols], scales and offsets [nsub][16].
+    uint8_t *codes = rtxk_scratch(2, 16 * (size_t)cols + 2 * 16 * sizeof(float) * (size_t)nsub);
+    float *sc = (float *)(codes + 16 * (size_t)cols), *of = sc + 16 * nsub;
+    for (int g = 0; g < ng; g++) {
+        const int nv = nr - 16 * g < 16 ? nr - 16 * g : 16;
+        for (int l = 0; l < 16; l++) {
+            const uint8_t *row = w + (size_t)(16 * g + l) * row_stride;
+            for (int64_t sb = 0; sb < nsub; sb++) {
+                __m256i c = _mm256_setzero_si256();
+                float s = 0.0f, o = 0.0f;
+                if (l < nv) c = FN(qg_codes32)(type, row, sb, &s, &o);
+                _mm256_storeu_si256((__m256i *)(codes + (size_t)l * cols + sb * 32), c);
+                sc[sb * 16 + l] = s;
+                of[sb * 16 + l] = o;
+            }
+        }
+        for (int64_t sb = 0; sb < nsub; sb++) {
+            __m256i c[16];
+            for (int l = 0; l < 16; l++) c[l] = _mm256_loadu_si256((const __m256i *)(codes + (size_t)l * cols + sb * 32));
+            __m512i o[8];
+            FN(qg_transpose)(c, o);
+            uint8_t *p = panel + (size_t)g * gbytes + (size_t)sb * sbb;
+            for (int kq = 0; kq < 8; kq++) _mm512_store_si512((void *)(p + kq * 64), o[kq]);
+            memcpy(p + 512, sc + sb * 16, 64);
+            if (asym) memcpy(p + 576, of + sb * 16, 64);
+        }
+    }
 }
 
 // Activation rows for the GEMM (rtxk_q8g_row_bytes): cols int8 codes, then per 32-block
