@@ -79,6 +79,27 @@ static inline float rtxk_dot_f32_plain(const void *w, const void *x, int64_t n) 
     return sum;
 }
 
+// e^x as Cephes' expf, for the SIMD exps (exp8 in x86_dots.h, exp16 in
+// x86_attend512.h): x clamped so that 2^n stays normal, n = round(x·log2 e),
+// r = x − n·ln 2 (ln 2 in two parts), e^r = 1 + r + r²·P(r), P of degree 5
+// (coefficients from the highest): ~1 ulp.
+#define RTXK_EXP_MIN (-87.3f)
+#define RTXK_EXP_MAX 88.7f
+#define RTXK_EXP_LOG2E 1.44269504088896341f
+#define RTXK_EXP_LN2_HI 0.693359375f
+#define RTXK_EXP_LN2_LO (-2.12194440e-4f)
+static const float rtxk_exp_poly[6] = { 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                        4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f };
+
+// Gated activations out = g / (1 + e^(k·a(g))) · up, a(g) = g (SiLU: k = −1) or
+// g + 0.044715 g³ (GELU, tanh form: k = −2√(2/π), since 0.5 (1 + tanh u) =
+// sigmoid(2u)); out may alias gate. The scalar loop (ops.c) serves the scalar path
+// and the SIMD paths' tails.
+#define RTXK_SILU_K (-1.0f)
+#define RTXK_GELU_K (-2.0f * 0.7978845608028654f)
+#define RTXK_GELU_CUBIC 0.044715f
+void rtxk_gated_scalar(float *out, const float *gate, const float *up, int64_t n, float k, int cubic);
+
 // 6-bit scale j and min j of a Q4_K block (ggml's get_scale_min_k4).
 static inline void rtxk_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
     if (j < 4) {
@@ -119,6 +140,9 @@ uint16_t rtxk_fp32_to_bf16(float f);
 // activation row (float for F32/F16/BF16, block_q8x for 32-block quants,
 // block_q8k for K-quants).
 typedef float (*rtxk_dot_fn)(const void *w, const void *x, int64_t n);
+
+// First cache row a query at position p sees (sliding window of `window` rows; 0: all).
+static inline int64_t rtxk_window_lo(int64_t p, int64_t window) { return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0; }
 
 // Attention of nh query heads sharing one KV head over cache rows lo..hi (attend.h).
 #define MAX_HEAD_DIM 1024

@@ -400,14 +400,9 @@ static void matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const voi
         if (!acc) for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)rows * sizeof(float));
         return;
     }
-    if (rtxk_matmul_uses_gemv(type, m)) {
-        const rtxk_matmul_out out = { y, ldy, w, type, row_stride, rows };
-        matmul_gemv(x, ldx, m, cols, &out, 1, acc);
-    }
-    else if (uses_qgemm(type, m)) {
-        const rtxk_matmul_out out = { y, ldy, w, type, row_stride, rows };
-        matmul_qgemm(x, ldx, m, cols, &out, 1, acc);
-    }
+    const rtxk_matmul_out out = { y, ldy, w, type, row_stride, rows };
+    if (rtxk_matmul_uses_gemv(type, m)) matmul_gemv(x, ldx, m, cols, &out, 1, acc);
+    else if (uses_qgemm(type, m)) matmul_qgemm(x, ldx, m, cols, &out, 1, acc);
     else matmul_gemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
 }
 

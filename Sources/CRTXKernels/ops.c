@@ -50,6 +50,13 @@ void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, 
 // a decode step's 16 x 1536 activations are worth two threads.
 #define TRANSCENDENTAL_WORK 8
 
+void rtxk_gated_scalar(float *out, const float *gate, const float *up, int64_t n, float k, int cubic) {
+    for (int64_t i = 0; i < n; i++) {
+        const float g = gate[i], a = cubic ? g + RTXK_GELU_CUBIC * g * g * g : g;
+        out[i] = g / (1.0f + expf(k * a)) * up[i];
+    }
+}
+
 // silu(g) * u = g / (1 + e^-g) * u
 void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
     const rtxk_kernel_table *k = rtxk_kernels();
@@ -57,10 +64,7 @@ void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
     {
         const int64_t lo = rtxk_share_lo(n), hi = rtxk_share_hi(n);
         if (k->silu_mul) k->silu_mul(out + lo, gate + lo, up + lo, hi - lo);
-        else for (int64_t i = lo; i < hi; i++) {
-            const float g = gate[i];
-            out[i] = g / (1.0f + expf(-g)) * up[i];
-        }
+        else rtxk_gated_scalar(out + lo, gate + lo, up + lo, hi - lo, RTXK_SILU_K, 0);
     }
 }
 
@@ -71,15 +75,11 @@ void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
 // (the SIMD paths clamp the exponent: a tiny value instead).
 void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n) {
     const rtxk_kernel_table *k = rtxk_kernels();
-    const float c2 = -2.0f * 0.7978845608028654f;  // −2 √(2/π)
     #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
     {
         const int64_t lo = rtxk_share_lo(n), hi = rtxk_share_hi(n);
         if (k->gelu_mul) k->gelu_mul(out + lo, gate + lo, up + lo, hi - lo);
-        else for (int64_t i = lo; i < hi; i++) {
-            const float g = gate[i];
-            out[i] = g / (1.0f + expf(c2 * (g + 0.044715f * g * g * g))) * up[i];
-        }
+        else rtxk_gated_scalar(out + lo, gate + lo, up + lo, hi - lo, RTXK_GELU_K, 1);
     }
 }
 
@@ -187,9 +187,8 @@ void rtxk_attention_batch(const rtxk_attention_seq *seqs, int64_t n_seqs, int64_
             continue;
         }
         const int64_t p = sq->pos0 + t0;
-        const int64_t lo = sq->window > 0 && p - sq->window + 1 > 0 ? p - sq->window + 1 : 0;
         k->attend(sq->out + off, sq->q + off, sq->k_cache + g * sq->head_stride, sq->v_cache + g * sq->head_stride,
-                  sq->row_stride, lo, p, group, hd, scale, softcap);
+                  sq->row_stride, rtxk_window_lo(p, sq->window), p, group, hd, scale, softcap);
     }
 }
 

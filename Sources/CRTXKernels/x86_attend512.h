@@ -19,19 +19,15 @@
 
 enum { AB_KEYS = 64 };
 
-// e^x on 16 lanes: exp8's reduction and polynomial, 2^n applied by scalef.
+// e^x on 16 lanes (internal.h's Cephes expf, as exp8), 2^n applied by scalef.
 KA __m512 FN(exp16)(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.7f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(RTXK_EXP_MIN)), _mm512_set1_ps(RTXK_EXP_MAX));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(RTXK_EXP_LOG2E)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(RTXK_EXP_LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(RTXK_EXP_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(rtxk_exp_poly[0]);
+    for (int c = 1; c < 6; c++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(rtxk_exp_poly[c]));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, n);
 }
@@ -49,7 +45,7 @@ static __attribute__((target(TARGET))) void FN(attend_block)(float *out, const f
     int32_t lo_l[16], hi_l[16];
     for (int l = 0; l < 16; l++) {
         const int64_t p = pos0 + l / nh;  // the lane's token position
-        lo_l[l] = l < lanes ? (int32_t)(window > 0 && p - window + 1 > 0 ? p - window + 1 : 0) : INT32_MAX;
+        lo_l[l] = l < lanes ? (int32_t)rtxk_window_lo(p, window) : INT32_MAX;
         hi_l[l] = l < lanes ? (int32_t)p : -1;
     }
     for (int64_t d = 0; d < hd; d++)

@@ -307,21 +307,27 @@ K void FN(store_scaled)(float *y, __m256i q, const float scale[4], float sub, in
     }
 }
 
+// The 32 codes of one 32-element quant block, in element order: unsigned for Q4_0/Q4_1
+// (0..15) and Q5_0/Q5_1 (0..31), Q8_0's signed bytes as stored.
+K __m256i FN(codes32)(const int type, const uint8_t *b) {
+    switch (type) {
+    case RTXK_Q4_0: return FN(nibbles32)(b + 2);
+    case RTXK_Q4_1: return FN(nibbles32)(b + 4);
+    case RTXK_Q5_0: return _mm256_or_si256(FN(nibbles32)(b + 6), FN(bit4_from_bits32)(b + 2));
+    case RTXK_Q5_1: return _mm256_or_si256(FN(nibbles32)(b + 8), FN(bit4_from_bits32)(b + 4));
+    default: return _mm256_loadu_si256((const __m256i *)(b + 2));  // Q8_0
+    }
+}
+
 K void FN(dequant_32)(const int type, float *y, const void *x, int64_t nb) {
     const uint8_t *b = x;
     const size_t bs = rtxk_block32_bytes(type);
     const int has_min = rtxk_block32_has_min(type);
+    const int z = type == RTXK_Q4_0 ? 8 : type == RTXK_Q5_0 ? 16 : 0;  // zero point
     for (int64_t i = 0; i < nb; i++, b += bs, y += 32) {
         uint16_t h[2];
         memcpy(h, b, 4);  // d, then m (Q4_1/Q5_1) or the next bytes
-        __m256i q;        // the 32 codes in element order, zero point removed
-        switch (type) {
-        case RTXK_Q4_0: q = _mm256_sub_epi8(FN(nibbles32)(b + 2), _mm256_set1_epi8(8)); break;
-        case RTXK_Q4_1: q = FN(nibbles32)(b + 4); break;
-        case RTXK_Q5_0: q = _mm256_sub_epi8(_mm256_or_si256(FN(nibbles32)(b + 6), FN(bit4_from_bits32)(b + 2)), _mm256_set1_epi8(16)); break;
-        case RTXK_Q5_1: q = _mm256_or_si256(FN(nibbles32)(b + 8), FN(bit4_from_bits32)(b + 4)); break;
-        default: q = _mm256_loadu_si256((const __m256i *)(b + 2)); break;  // Q8_0
-        }
+        const __m256i q = _mm256_sub_epi8(FN(codes32)(type, b), _mm256_set1_epi8((char)z));  // zero point removed
         const float d = FN(f16)(h[0]), scale[4] = { d, d, d, d };
         FN(store_scaled)(y, q, scale, has_min ? -FN(f16)(h[1]) : 0.0f, has_min);  // d·q − (−m) = d·q + m
     }
@@ -375,47 +381,38 @@ static void FN(dequant_q5_1)(float *y, const void *x, int64_t nb) { FN(dequant_3
 static void FN(dequant_q8_0)(float *y, const void *x, int64_t nb) { FN(dequant_32)(RTXK_Q8_0, y, x, nb); }
 
 // ---------------------------------------------------------------------------
-// Gated activations: e^x as Cephes' expf (n = round(x·log2 e), r = x − n·ln 2 in
-// two parts, degree-7 polynomial: ~1 ulp), 8 lanes at a time; the tail in libm.
+// Gated activations (internal.h), 8 lanes at a time with Cephes' expf; the tail in
+// the scalar loop.
 // ---------------------------------------------------------------------------
 K __m256 FN(exp8)(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));  // 2^n stays normal
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(RTXK_EXP_MIN)), _mm256_set1_ps(RTXK_EXP_MAX));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(RTXK_EXP_LOG2E)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(RTXK_EXP_LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(RTXK_EXP_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(rtxk_exp_poly[0]);
+    for (int c = 1; c < 6; c++) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(rtxk_exp_poly[c]));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-// out = g / (1 + e^(k·a(g))) · up with a(g) = g (SiLU, k = −1) or g + 0.044715 g³
-// (GELU tanh form, k = −2√(2/π)); out may alias gate.
 K void FN(gated)(float *out, const float *gate, const float *up, int64_t n, float k, int cubic) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256 g = _mm256_loadu_ps(gate + i);
         __m256 a = g;
-        if (cubic) a = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(g, g), g), _mm256_set1_ps(0.044715f), g);
+        if (cubic) a = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(g, g), g), _mm256_set1_ps(RTXK_GELU_CUBIC), g);
         const __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), FN(exp8)(_mm256_mul_ps(_mm256_set1_ps(k), a)));
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, den), _mm256_loadu_ps(up + i)));
     }
-    for (; i < n; i++) {
-        const float g = gate[i], a = cubic ? g + 0.044715f * g * g * g : g;
-        out[i] = g / (1.0f + expf(k * a)) * up[i];
-    }
+    rtxk_gated_scalar(out + i, gate + i, up + i, n - i, k, cubic);
 }
 static __attribute__((target(TARGET))) void FN(silu_mul)(float *out, const float *gate, const float *up, int64_t n) {
-    FN(gated)(out, gate, up, n, -1.0f, 0);
+    FN(gated)(out, gate, up, n, RTXK_SILU_K, 0);
 }
 static __attribute__((target(TARGET))) void FN(gelu_mul)(float *out, const float *gate, const float *up, int64_t n) {
-    FN(gated)(out, gate, up, n, -2.0f * 0.7978845608028654f, 1);
+    FN(gated)(out, gate, up, n, RTXK_GELU_K, 1);
 }
 
 // ---------------------------------------------------------------------------

@@ -37,65 +37,27 @@ KQ void FN(qg_put)(uint8_t *codes, int lane, const uint8_t *src, int kb) {
     for (int kq = 0; kq < kb / 4; kq++) memcpy(codes + kq * 64 + lane * 4, src + kq * 4, 4);
 }
 
-// One weight row (cols elements) into lane `lane` of its group's panel.
-KQ void FN(qg_pack_row)(const int type, uint8_t *g, int lane, const uint8_t *w, int64_t cols) {
-    const size_t sbb = FN(qg_sb_bytes)(type);
+// One Q6_K weight row (cols elements) into lane `lane` of its group's panel: per
+// half super-block, four groups of 32 codes, each two 16-element sub-blocks.
+KQ void FN(qg_pack_row_q6_K)(uint8_t *g, int lane, const uint8_t *w, int64_t cols) {
+    const size_t sbb = FN(qg_sb_bytes)(RTXK_Q6_K);
     uint8_t tmp[32] __attribute__((aligned(32)));
-    if (type == RTXK_Q4_K) {
-        const block_q4_K *b = (const block_q4_K *)w;
-        for (int64_t i = 0; i < cols / QK_K; i++) {
-            const float d = FN(f16)(b[i].d), dmin = FN(f16)(b[i].dmin);
-            for (int j = 0; j < 8; j++) {
-                uint8_t sc, mn;
-                rtxk_scale_min_k4(j, b[i].scales, &sc, &mn);
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * (j / 2)));
-                const __m256i c = (j & 1) ? _mm256_srli_epi16(q, 4) : q;
-                _mm256_store_si256((__m256i *)tmp, _mm256_and_si256(c, _mm256_set1_epi8(0x0F)));
-                uint8_t *sb = g + (size_t)(8 * i + j) * sbb;
-                FN(qg_put)(sb, lane, tmp, 32);
-                ((float *)(sb + 512))[lane] = d * (float)sc;
-                ((float *)(sb + 576))[lane] = -dmin * (float)mn;
-            }
-        }
-        return;
-    }
-    if (type == RTXK_Q6_K) {
-        const block_q6_K *b = (const block_q6_K *)w;
-        for (int64_t i = 0; i < cols / QK_K; i++) {
-            const float d = FN(f16)(b[i].d);
-            for (int half = 0; half < 2; half++) {
-                __m256i q[4];
-                FN(q6_codes)(q, b[i].ql + 64 * half, b[i].qh + 32 * half);
-                for (int gq = 0; gq < 4; gq++) {
-                    _mm256_store_si256((__m256i *)tmp, q[gq]);
-                    for (int h = 0; h < 2; h++) {
-                        const int sub = 8 * half + 2 * gq + h;  // 16-element sub-block of the super-block
-                        uint8_t *sb = g + (size_t)(16 * i + sub) * sbb;
-                        FN(qg_put)(sb, lane, tmp + 16 * h, 16);
-                        ((float *)(sb + 256))[lane] = d * (float)b[i].scales[sub];
-                    }
+    const block_q6_K *b = (const block_q6_K *)w;
+    for (int64_t i = 0; i < cols / QK_K; i++) {
+        const float d = FN(f16)(b[i].d);
+        for (int half = 0; half < 2; half++) {
+            __m256i q[4];
+            FN(q6_codes)(q, b[i].ql + 64 * half, b[i].qh + 32 * half);
+            for (int gq = 0; gq < 4; gq++) {
+                _mm256_store_si256((__m256i *)tmp, q[gq]);
+                for (int h = 0; h < 2; h++) {
+                    const int sub = 8 * half + 2 * gq + h;  // 16-element sub-block of the super-block
+                    uint8_t *sb = g + (size_t)(16 * i + sub) * sbb;
+                    FN(qg_put)(sb, lane, tmp + 16 * h, 16);
+                    ((float *)(sb + 256))[lane] = d * (float)b[i].scales[sub];
                 }
             }
         }
-        return;
-    }
-    const size_t bs = rtxk_block32_bytes(type);
-    for (int64_t i = 0; i < cols / 32; i++, w += bs) {
-        uint16_t h[2];
-        memcpy(h, w, 4);
-        __m256i q;
-        switch (type) {
-        case RTXK_Q4_0: q = FN(nibbles32)(w + 2); break;
-        case RTXK_Q4_1: q = FN(nibbles32)(w + 4); break;
-        case RTXK_Q5_0: q = _mm256_or_si256(FN(nibbles32)(w + 6), FN(bit4_from_bits32)(w + 2)); break;
-        case RTXK_Q5_1: q = _mm256_or_si256(FN(nibbles32)(w + 8), FN(bit4_from_bits32)(w + 4)); break;
-        default: q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_set1_epi8((char)0x80)); break;
-        }
-        _mm256_store_si256((__m256i *)tmp, q);
-        uint8_t *sb = g + (size_t)i * sbb;
-        FN(qg_put)(sb, lane, tmp, 32);
-        ((float *)(sb + 512))[lane] = FN(f16)(h[0]);
-        if (!FN(qg_z)(type)) ((float *)(sb + 576))[lane] = FN(f16)(h[1]);
     }
 }
 
@@ -117,13 +79,8 @@ KQ __m256i FN(qg_codes32)(const int type, const uint8_t *w, int64_t sb, float *s
     memcpy(h, blk, 4);
     *scale = FN(f16)(h[0]);
     *offset = rtxk_block32_has_min(type) ? FN(f16)(h[1]) : 0.0f;
-    switch (type) {
-    case RTXK_Q4_0: return FN(nibbles32)(blk + 2);
-    case RTXK_Q4_1: return FN(nibbles32)(blk + 4);
-    case RTXK_Q5_0: return _mm256_or_si256(FN(nibbles32)(blk + 6), FN(bit4_from_bits32)(blk + 2));
-    case RTXK_Q5_1: return _mm256_or_si256(FN(nibbles32)(blk + 8), FN(bit4_from_bits32)(blk + 4));
-    default: return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_set1_epi8((char)0x80));
-    }
+    const __m256i q = FN(codes32)(type, blk);
+    return type == RTXK_Q8_0 ? _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)) : q;  // Q8_0: q + 128
 }
 
 // 16 rows × 8 dwords (c[row], 32 codes each) -> 8 vectors of 16 rows (dword kq of every
@@ -168,7 +125,7 @@ KQ void FN(qg_pack)(const int type, uint8_t *panel, size_t gbytes, const uint8_t
     const int ng = (nr + 15) / 16;
     if (type == RTXK_Q6_K) {
         if (nr < ng * 16) memset(panel, 0, gbytes * (size_t)ng);
-        for (int r = 0; r < nr; r++) FN(qg_pack_row)(type, panel + (size_t)(r / 16) * gbytes, r % 16, w + (size_t)r * row_stride, cols);
+        for (int r = 0; r < nr; r++) FN(qg_pack_row_q6_K)(panel + (size_t)(r / 16) * gbytes, r % 16, w + (size_t)r * row_stride, cols);
         return;
     }
     const int64_t nsub = cols / 32;

@@ -66,7 +66,7 @@ struct BenchThroughput: ParsableCommand {
                 for _ in 0..<max(reps / 2, 1) {
                     // llama-batched-bench's shape: every 128-token prompt prefilled together
                     // (rows for all of them), then the sequences decode in lockstep.
-                    let sched = try Scheduler(model: model, options: .init(maxRows: min(parallel * 128, 4096), prefillChunk: 128,
+                    let sched = try Scheduler(model: model, options: .init(maxRows: parallel * 128, prefillChunk: 128,
                                                                            threads: common.threads, batchInvariant: false))
                     for _ in 0..<parallel {
                         try sched.submit(prompt: randomTokens(128), options: .init(maxTokens: tg, stopAtEndOfGeneration: false))
