@@ -202,8 +202,9 @@ typedef struct {
 
 // The table of the active path (initialises dispatch and BLAS threads once).
 const rtxk_kernel_table *rtxk_kernels(void);
-// Threads to use for a region of `work` units (1 when too small to pay for a fork).
-int rtxk_threads_for(int64_t work);
+// Threads for a region of `work` units: the caller's count, or 1 when the work is
+// too small to pay for a fork.
+int rtxk_threads_for(rtxk_exec ex, int64_t work);
 
 // Scalar kernels (matmul.c) and SIMD kernels (kernels_x86.c) fill the tables.
 void rtxk_fill_scalar(rtxk_kernel_table *t);
@@ -215,9 +216,6 @@ void rtxk_fill_avx512(rtxk_kernel_table *t);
 // integer-GEMM panel; slot 2: block attention's transposed queries and accumulators,
 // or the integer GEMM's staging of decoded weight codes (never both at once).
 void *rtxk_scratch(int slot, size_t bytes);
-
-// Whether the calling thread is in row-wise (batch-invariant) mode (matmul.c).
-int rtxk_rowwise_active(void);
 
 // OpenBLAS (pthread build): kept at one thread, our OpenMP regions parallelise.
 void openblas_set_num_threads(int n);

@@ -8,12 +8,10 @@
 #include <math.h>
 #include <string.h>
 
-// Float mode (per calling thread, rtxk_set_float_gemm): large m takes dequantized
-// tiles + sgemm even where the path has an integer GEMM.
-static _Thread_local int t_float_gemm;
-int rtxk_set_float_gemm(int on) { const int old = t_float_gemm; t_float_gemm = on != 0; return old; }
-
-static int has_qgemm(int type) { return !t_float_gemm && rtxk_kernels()->qgemm[type] != NULL; }
+// The path's integer GEMM for `type`, unless the caller asked for float products.
+static int has_qgemm(int type, rtxk_exec ex) {
+    return ex.products != RTXK_PRODUCTS_FLOAT && rtxk_kernels()->qgemm[type] != NULL;
+}
 
 // Below gemv_max_m(type) activation rows the GEMV wins (it reads W once, its cost
 // grows with m); from there the GEMM is faster. Against the integer GEMM (which
@@ -21,8 +19,8 @@ static int has_qgemm(int type) { return !t_float_gemm && rtxk_kernels()->qgemm[t
 // 2-3x faster than the GEMV for a 1536x576 W, 10% slower for 640x2048, and ahead
 // of both from 12 rows (Zen 4). Against dequantized tiles + sgemm, crossovers
 // measured for a 576x1536 W (cheap-to-dot types switch later).
-static int64_t gemv_max_m(int type) {
-    if (has_qgemm(type)) return 8;
+static int64_t gemv_max_m(int type, rtxk_exec ex) {
+    if (has_qgemm(type, ex)) return 8;
     switch (type) {
     case RTXK_F32: return 4;
     case RTXK_F16: case RTXK_BF16: case RTXK_Q8_0: return 12;
@@ -32,19 +30,17 @@ static int64_t gemv_max_m(int type) {
     }
 }
 
-// Row-wise mode (per calling thread): every product takes the GEMV path, whose
-// result for an activation row does not depend on the other rows of the call.
-static _Thread_local int t_rowwise;
-int rtxk_set_rowwise(int on) { const int old = t_rowwise; t_rowwise = on != 0; return old; }
-int rtxk_rowwise_active(void) { return t_rowwise; }
+// Row-wise products take the GEMV path, whose result for an activation row does
+// not depend on the other rows of the call.
+int rtxk_matmul_uses_gemv(int type, int64_t m, rtxk_exec ex) {
+    return ex.products == RTXK_PRODUCTS_ROWWISE || m < gemv_max_m(type, ex);
+}
 
-int rtxk_matmul_uses_gemv(int type, int64_t m) { return t_rowwise || m < gemv_max_m(type); }
+static int uses_qgemm(int type, int64_t m, rtxk_exec ex) { return has_qgemm(type, ex) && !rtxk_matmul_uses_gemv(type, m, ex); }
 
-static int uses_qgemm(int type, int64_t m) { return has_qgemm(type) && !rtxk_matmul_uses_gemv(type, m); }
-
-int rtxk_matmul_quantizes(int type, int64_t m) {
+int rtxk_matmul_quantizes(int type, int64_t m, rtxk_exec ex) {
     if (type == RTXK_F32 || type == RTXK_F16 || type == RTXK_BF16) return 0;
-    return rtxk_matmul_uses_gemv(type, m) || uses_qgemm(type, m);
+    return rtxk_matmul_uses_gemv(type, m, ex) || uses_qgemm(type, m, ex);
 }
 
 // ---------------------------------------------------------------------------
@@ -271,14 +267,14 @@ static int prep_of(int type) {
 // has one: it unpacks each weight block once for several rows). The products'
 // types share one preparation (prep_of).
 static void matmul_gemv(const float *x, int64_t ldx, int64_t m, int64_t cols,
-                        const rtxk_matmul_out *outs, int n, int acc) {
+                        const rtxk_matmul_out *outs, int n, int acc, rtxk_exec ex) {
     const rtxk_kernel_table *k = rtxk_kernels();
     const int prep = prep_of(outs[0].type);
     // Rows [0, m4) go 4 at a time through the path's multi-row kernel (planar
     // activations), the rest through the per-row dot. Row-wise mode uses only the
     // per-row dot, so that a row's result never depends on m. The path has the
     // multi-row kernel for all 32-block types or none.
-    const int multi = !t_rowwise && k->rows4[outs[0].type] != NULL;
+    const int multi = ex.products != RTXK_PRODUCTS_ROWWISE && k->rows4[outs[0].type] != NULL;
     const int64_t m4 = multi ? m / 4 * 4 : 0;
     // Prepared activations: planar rows [0, m4) (pbytes each) at xq; the per-row dot's
     // rows [m4, m) (xbytes each) at xp: floats in place, else 8-bit blocks.
@@ -291,7 +287,7 @@ static void matmul_gemv(const float *x, int64_t ldx, int64_t m, int64_t cols,
     for (int j = 0; j < n; j++) total += outs[j].rows;
     // One parallel region: the threads quantize the activation rows, then (after a
     // barrier) split the W rows of all the products.
-    #pragma omp parallel num_threads(rtxk_threads_for(m * total * cols / 4))
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, m * total * cols / 4))
     {
         RTXK_SHARE(i, m) {
             if (i < m4) k->quantize_q8p((int8_t *)(xq + i * pbytes), x + i * ldx, cols);
@@ -325,8 +321,8 @@ static void matmul_gemv(const float *x, int64_t ldx, int64_t m, int64_t cols,
 // Y[:, r0:r0+nr] (+)= X[m, cols] · tileᵀ[cols, nr].
 static void matmul_gemm(float *y, int64_t ldy, const float *x, int64_t ldx,
                         const void *w, int type, size_t row_stride,
-                        int64_t m, int64_t cols, int64_t rows, int acc) {
-    const int nt = rtxk_threads_for(m * rows * cols / 64);
+                        int64_t m, int64_t cols, int64_t rows, int acc, rtxk_exec ex) {
+    const int nt = rtxk_threads_for(ex, m * rows * cols / 64);
     int64_t ntiles = nt * ((rows + nt * 128 - 1) / (nt * 128));
     int64_t tile = (rows + ntiles - 1) / ntiles;
     tile = (tile + 7) & ~(int64_t)7;
@@ -359,7 +355,7 @@ static void matmul_gemm(float *y, int64_t ldy, const float *x, int64_t ldx,
 // all `n` products of this X, packs them 48 rows at a time into an integer panel
 // (L1/L2-resident) and runs the register tile over all m activation rows.
 static void matmul_qgemm(const float *x, int64_t ldx, int64_t m, int64_t cols,
-                         const rtxk_matmul_out *outs, int n, int acc) {
+                         const rtxk_matmul_out *outs, int n, int acc, rtxk_exec ex) {
     const rtxk_kernel_table *k = rtxk_kernels();
     const size_t xrow = rtxk_q8g_row_bytes(cols);
     int8_t *xq = rtxk_scratch(0, xrow * (size_t)m);
@@ -371,7 +367,7 @@ static void matmul_qgemm(const float *x, int64_t ldx, int64_t m, int64_t cols,
         groups += (outs[j].rows + 15) / 16;
         rows += outs[j].rows;
     }
-    #pragma omp parallel num_threads(rtxk_threads_for(m * rows * cols / 64))
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, m * rows * cols / 64))
     {
         RTXK_SHARE(i, m) k->quantize_q8g(xq + (size_t)i * xrow, x + i * ldx, cols);
         #pragma omp barrier
@@ -394,38 +390,38 @@ static void matmul_qgemm(const float *x, int64_t ldx, int64_t m, int64_t cols,
 }
 
 static void matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
-                   size_t row_stride, int64_t m, int64_t cols, int64_t rows, int acc) {
+                   size_t row_stride, int64_t m, int64_t cols, int64_t rows, int acc, rtxk_exec ex) {
     if (m <= 0 || rows <= 0 || !rtxk_type_supported(type)) return;
     if (cols == 0) {
         if (!acc) for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)rows * sizeof(float));
         return;
     }
     const rtxk_matmul_out out = { y, ldy, w, type, row_stride, rows };
-    if (rtxk_matmul_uses_gemv(type, m)) matmul_gemv(x, ldx, m, cols, &out, 1, acc);
-    else if (uses_qgemm(type, m)) matmul_qgemm(x, ldx, m, cols, &out, 1, acc);
-    else matmul_gemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc);
+    if (rtxk_matmul_uses_gemv(type, m, ex)) matmul_gemv(x, ldx, m, cols, &out, 1, acc, ex);
+    else if (uses_qgemm(type, m, ex)) matmul_qgemm(x, ldx, m, cols, &out, 1, acc, ex);
+    else matmul_gemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc, ex);
 }
 
 void rtxk_matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
-                 size_t row_stride, int64_t m, int64_t cols, int64_t rows) {
-    matmul(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, 0);
+                 size_t row_stride, int64_t m, int64_t cols, int64_t rows, rtxk_exec ex) {
+    matmul(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, 0, ex);
 }
 
 void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
-                     size_t row_stride, int64_t m, int64_t cols, int64_t rows) {
-    matmul(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, 1);
+                     size_t row_stride, int64_t m, int64_t cols, int64_t rows, rtxk_exec ex) {
+    matmul(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, 1, ex);
 }
 
-void rtxk_matmul_many(const float *x, int64_t ldx, int64_t m, int64_t cols, const rtxk_matmul_out *outs, int n) {
+void rtxk_matmul_many(const float *x, int64_t ldx, int64_t m, int64_t cols, const rtxk_matmul_out *outs, int n, rtxk_exec ex) {
     // One region when every product takes the GEMV with the same activation
     // preparation, or every product takes the integer GEMM (one activation format).
     int gemv = n > 0 && m > 0 && cols > 0, qgemm = gemv;
     for (int j = 0; j < n; j++) {
         const int ok = rtxk_type_supported(outs[j].type) && outs[j].rows > 0;
-        gemv &= ok && rtxk_matmul_uses_gemv(outs[j].type, m) && prep_of(outs[j].type) == prep_of(outs[0].type);
-        qgemm &= ok && uses_qgemm(outs[j].type, m);
+        gemv &= ok && rtxk_matmul_uses_gemv(outs[j].type, m, ex) && prep_of(outs[j].type) == prep_of(outs[0].type);
+        qgemm &= ok && uses_qgemm(outs[j].type, m, ex);
     }
-    if (gemv) matmul_gemv(x, ldx, m, cols, outs, n, 0);
-    else if (qgemm) matmul_qgemm(x, ldx, m, cols, outs, n, 0);
-    else for (int j = 0; j < n; j++) matmul(outs[j].y, outs[j].ldy, x, ldx, outs[j].w, outs[j].type, outs[j].row_stride, m, cols, outs[j].rows, 0);
+    if (gemv) matmul_gemv(x, ldx, m, cols, outs, n, 0, ex);
+    else if (qgemm) matmul_qgemm(x, ldx, m, cols, outs, n, 0, ex);
+    else for (int j = 0; j < n; j++) matmul(outs[j].y, outs[j].ldy, x, ldx, outs[j].w, outs[j].type, outs[j].row_stride, m, cols, outs[j].rows, 0, ex);
 }

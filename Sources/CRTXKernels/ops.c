@@ -11,8 +11,8 @@
 // sequential): a double's rounding, which moves the float scale only when the mean
 // sits within ~1e-16 of a float rounding boundary.
 // ---------------------------------------------------------------------------
-void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t dim, float eps) {
-    #pragma omp parallel num_threads(rtxk_threads_for(n_rows * dim))
+void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t dim, float eps, rtxk_exec ex) {
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, n_rows * dim))
     RTXK_SHARE(r, n_rows) {
         const float *xr = x + r * dim;   // (dim)
         float *o = out + r * dim;        // (dim)
@@ -31,8 +31,8 @@ void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, in
 
 // LayerNorm: (x − mean) / sqrt(var + eps) * w + b, mean and variance in double
 // (two passes: no cancellation for rows with a large mean). b may be NULL.
-void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n_rows, int64_t dim, float eps) {
-    #pragma omp parallel num_threads(rtxk_threads_for(n_rows * dim))
+void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n_rows, int64_t dim, float eps, rtxk_exec ex) {
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, n_rows * dim))
     RTXK_SHARE(r, n_rows) {
         const float *xr = x + r * dim;   // (dim)
         float *o = out + r * dim;        // (dim)
@@ -58,9 +58,9 @@ void rtxk_gated_scalar(float *out, const float *gate, const float *up, int64_t n
 }
 
 // silu(g) * u = g / (1 + e^-g) * u
-void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
+void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n, rtxk_exec ex) {
     const rtxk_kernel_table *k = rtxk_kernels();
-    #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, n * TRANSCENDENTAL_WORK))
     {
         const int64_t lo = rtxk_share_lo(n), hi = rtxk_share_hi(n);
         if (k->silu_mul) k->silu_mul(out + lo, gate + lo, up + lo, hi - lo);
@@ -73,9 +73,9 @@ void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
 // (the same function: 0.5 (1 + tanh u) = sigmoid(2u)); one exp instead of tanhf,
 // which costs an expm1f and more. e^(−2u) overflowing to +inf gives −0, as it should
 // (the SIMD paths clamp the exponent: a tiny value instead).
-void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n) {
+void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n, rtxk_exec ex) {
     const rtxk_kernel_table *k = rtxk_kernels();
-    #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, n * TRANSCENDENTAL_WORK))
     {
         const int64_t lo = rtxk_share_lo(n), hi = rtxk_share_hi(n);
         if (k->gelu_mul) k->gelu_mul(out + lo, gate + lo, up + lo, hi - lo);
@@ -85,8 +85,8 @@ void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n) {
 
 // Exact GELU (erf), as torch's nn.GELU() / HF "gelu": 0.5 x (1 + erf(x / √2)),
 // computed as 0.5 x erfc(−x / √2) (same value, no cancellation for x ≪ 0). In place allowed.
-void rtxk_gelu_erf(float *out, const float *x, int64_t n) {
-    #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
+void rtxk_gelu_erf(float *out, const float *x, int64_t n, rtxk_exec ex) {
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, n * TRANSCENDENTAL_WORK))
     RTXK_SHARE(i, n) out[i] = 0.5f * x[i] * erfcf(-x[i] * 0.70710678118654752f);
 }
 
@@ -101,8 +101,8 @@ void rtxk_add_bias(float *y, const float *b, int64_t n_rows, int64_t dim) {
 }
 
 // x = cap · tanh(x / cap) (Gemma 2's final logit soft-cap), in place.
-void rtxk_softcap(float *x, int64_t n, float cap) {
-    #pragma omp parallel num_threads(rtxk_threads_for(n * TRANSCENDENTAL_WORK))
+void rtxk_softcap(float *x, int64_t n, float cap, rtxk_exec ex) {
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, n * TRANSCENDENTAL_WORK))
     RTXK_SHARE(i, n) x[i] = cap * tanhf(x[i] / cap);
 }
 
@@ -111,9 +111,9 @@ void rtxk_softcap(float *x, int64_t n, float cap) {
 // in float; (x0, x1) -> (x0 cos − x1 sin, x0 sin + x1 cos). Dims past n_rot untouched.
 // ---------------------------------------------------------------------------
 void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
-               int64_t head_dim, int64_t n_rot, float freq_base, int neox) {
+               int64_t head_dim, int64_t n_rot, float freq_base, int neox, rtxk_exec ex) {
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
-    #pragma omp parallel num_threads(rtxk_threads_for(n_tok * n_heads * n_rot * 8))
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, n_tok * n_heads * n_rot * 8))
     RTXK_SHARE(t, n_tok) {
         float *xt = x + t * n_heads * head_dim;  // (n_heads, head_dim)
         float theta = (float)pos[t];
@@ -153,14 +153,13 @@ void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
 static int64_t block_tokens(int blocks, int64_t n_tok, int64_t group) { return blocks && n_tok > 1 ? 16 / group : 1; }
 
 void rtxk_attention_batch(const rtxk_attention_seq *seqs, int64_t n_seqs, int64_t n_head, int64_t n_kv,
-                          int64_t hd, float scale, float softcap) {
+                          int64_t hd, float scale, float softcap, rtxk_exec ex) {
     if (n_seqs <= 0 || n_head <= 0 || n_kv <= 0 || hd <= 0 || hd > MAX_HEAD_DIM) return;
     const int64_t group = n_head / n_kv, q_dim = n_head * hd;
     const rtxk_kernel_table *k = rtxk_kernels();
-    // The block kernel for prompts where the path has it; never in row-wise mode (a
-    // row's result must not depend on how its chunk was formed). Decided here, on
-    // the calling thread (the mode is thread-local).
-    const int blocks = k->attend_block && group <= 16 && !rtxk_rowwise_active();
+    // The block kernel for prompts where the path has it; never for row-wise
+    // products (a row's result must not depend on how its chunk was formed).
+    const int blocks = k->attend_block && group <= 16 && ex.products != RTXK_PRODUCTS_ROWWISE;
     int64_t items = 0, work = 0;
     for (int64_t i = 0; i < n_seqs; i++) {
         const int64_t qb = block_tokens(blocks, seqs[i].n_tok, group);
@@ -169,7 +168,7 @@ void rtxk_attention_batch(const rtxk_attention_seq *seqs, int64_t n_seqs, int64_
     }
     // Interleaved static schedule: neighbouring items (similar cost) alternate threads.
     // An item is (sequence, block of query tokens, KV head).
-    #pragma omp parallel num_threads(rtxk_threads_for(work))
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, work))
     for (int64_t it = omp_get_thread_num(); it < items; it += omp_get_num_threads()) {
         int64_t i = 0, rest = it, qb = block_tokens(blocks, seqs[0].n_tok, group);
         while (rest >= (seqs[i].n_tok + qb - 1) / qb * n_kv) {
@@ -194,9 +193,9 @@ void rtxk_attention_batch(const rtxk_attention_seq *seqs, int64_t n_seqs, int64_
 
 void rtxk_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                     int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_kv, int64_t hd,
-                    float scale, int64_t window, float softcap) {
+                    float scale, int64_t window, float softcap, rtxk_exec ex) {
     const rtxk_attention_seq seq = { out, q, k_cache, v_cache, n_kv * hd, hd, n_tok, pos0, window };
-    rtxk_attention_batch(&seq, 1, n_head, n_kv, hd, scale, softcap);
+    rtxk_attention_batch(&seq, 1, n_head, n_kv, hd, scale, softcap, ex);
 }
 
 int64_t rtxk_argmax(const float *x, int64_t n) {

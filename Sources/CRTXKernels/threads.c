@@ -15,7 +15,6 @@
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_best_path;             // best path the CPU supports
 static int g_path;                  // active path
-static int g_threads;               // threads of our OpenMP regions
 static rtxk_kernel_table g_tables[3];
 
 static int cpu_best_path(void) {
@@ -51,10 +50,6 @@ static void init_once(void) {
         if (want >= 0 && want < g_path) g_path = want;
     }
 
-    // OMP_NUM_THREADS wins when set; otherwise one thread per physical core.
-    const char *omp = getenv("OMP_NUM_THREADS");
-    g_threads = (omp && atoi(omp) > 0) ? omp_get_max_threads() : rtxk_default_threads();
-    if (g_threads < 1) g_threads = 1;
     openblas_set_num_threads(1);
 }
 
@@ -87,22 +82,14 @@ const char *rtxk_path_name(int path) {
 // ---------------------------------------------------------------------------
 // Threads
 // ---------------------------------------------------------------------------
-void rtxk_set_threads(int n) {
-    ensure_init();
-    __atomic_store_n(&g_threads, n > 0 ? n : rtxk_default_threads(), __ATOMIC_RELAXED);
-}
-
-int rtxk_get_threads(void) { ensure_init(); return __atomic_load_n(&g_threads, __ATOMIC_RELAXED); }
-
 // Forking a parallel region costs a few microseconds: below ~32k units of work
 // (multiply-adds or elements) one thread is faster.
-int rtxk_threads_for(int64_t work) {
-    const int n = rtxk_get_threads();
-    return work < 32768 ? 1 : n;
+int rtxk_threads_for(rtxk_exec ex, int64_t work) {
+    return work < 32768 || ex.threads < 1 ? 1 : ex.threads;
 }
 
 // Physical cores: count distinct (package, core id) pairs in sysfs.
-int rtxk_default_threads(void) {
+static int physical_cores(void) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1) ncpu = 1;
     int cores = 0;
@@ -124,6 +111,13 @@ int rtxk_default_threads(void) {
         if (!dup && cores < MAXC) seen[cores++] = key;
     }
     return cores > 0 ? cores : (int)ncpu;
+}
+
+// OMP_NUM_THREADS when set, else the physical cores.
+int rtxk_default_threads(void) {
+    const char *omp = getenv("OMP_NUM_THREADS");
+    if (omp && atoi(omp) > 0) return atoi(omp);
+    return physical_cores();
 }
 
 // ---------------------------------------------------------------------------

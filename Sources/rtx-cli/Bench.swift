@@ -104,7 +104,7 @@ struct BenchThroughput: ParsableCommand {
                 let w = layer[linear: role]
                 bytes += w.rows * w.rowStride
                 macs += w.rows * w.columns
-                if int8 > 0, rtxk_matmul_quantizes(Int32(w.type.rawValue), Int64(min(pp, common.batch))) != 0 { intMacs += w.rows * w.columns }
+                if int8 > 0, KernelOptions(threads: threads).roundsActivations(weight: w.type, rows: min(pp, common.batch)) { intMacs += w.rows * w.columns }
                 if let l = model.weights.positions[p].lora[role] {
                     bytes += l.a.rows * l.a.rowStride + l.b.rows * l.b.rowStride
                     macs += l.rank * (w.rows + w.columns)

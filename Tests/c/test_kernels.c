@@ -11,6 +11,9 @@
 #include <time.h>
 
 static int n_pass, n_fail, verbose;  // verbose: RTXK_TEST_VERBOSE=1 prints passes too
+// How the kernels under test run: the machine's default threads, fastest products;
+// a test that needs other settings passes its own rtxk_exec, as the engine does.
+static rtxk_exec ex = { 1, RTXK_PRODUCTS_FAST };
 
 #define CHECK(cond, ...)                                   \
     do {                                                   \
@@ -307,13 +310,13 @@ static void check_matmul(int type, int64_t m, int64_t cols, int64_t rows, int pa
     if (m > 1) x[ldx + cols / 2] = 40.0f;  // a spike in row 1
     fill_normal(y0, m * ldy, 1.0f);
     memcpy(y, y0, (size_t)(m * ldy) * 4);
-    if (acc) rtxk_matmul_acc(y, ldy, x, ldx, w, type, stride, m, cols, rows);
-    else rtxk_matmul(y, ldy, x, ldx, w, type, stride, m, cols, rows);
+    if (acc) rtxk_matmul_acc(y, ldy, x, ldx, w, type, stride, m, cols, rows, ex);
+    else rtxk_matmul(y, ldy, x, ldx, w, type, stride, m, cols, rows, ex);
 
-    const int quantized = rtxk_matmul_quantizes(type, m);
+    const int quantized = rtxk_matmul_quantizes(type, m, ex);
     // The integer GEMM must equal, to float rounding, the product with X rounded to
     // 8 bits per 32 (amax/127 scale, nearest): the reference uses that X there.
-    const int qgemm = quantized && !rtxk_matmul_uses_gemv(type, m);
+    const int qgemm = quantized && !rtxk_matmul_uses_gemv(type, m, ex);
     float *xr = malloc((size_t)(m * ldx) * 4);
     memcpy(xr, x, (size_t)(m * ldx) * 4);
     if (qgemm)
@@ -344,7 +347,7 @@ static void check_matmul(int type, int64_t m, int64_t cols, int64_t rows, int pa
         for (int64_t r = rows; r < ldy; r++) if (y[i * ldy + r] != y0[i * ldy + r]) pad_bad++;
     }
     CHECK(bad == 0 && pad_bad == 0, "matmul%s %s (%s) m=%lld cols=%lld rows=%lld pad=%d: %lld bad, worst rel %.3g (tol %.0e), %lld padding writes",
-          acc ? "_acc" : "", rtxk_type_name(type), rtxk_matmul_uses_gemv(type, m) ? "GEMV" : quantized ? "integer GEMM" : "sgemm", (long long)m, (long long)cols, (long long)rows, pad,
+          acc ? "_acc" : "", rtxk_type_name(type), rtxk_matmul_uses_gemv(type, m, ex) ? "GEMV" : quantized ? "integer GEMM" : "sgemm", (long long)m, (long long)cols, (long long)rows, pad,
           (long long)bad, worst, tol, (long long)pad_bad);
     free(w); free(x); free(xr); free(y); free(y0); free(wd);
 }
@@ -361,14 +364,13 @@ static void test_matmul_rowwise(void) {
         float *x = malloc(m * c * 4), *y = malloc(m * rows * 4), *y1 = malloc(rows * 4);
         for (int64_t r = 0; r < rows; r++) random_row(w + r * rb, type, c);
         fill_normal(x, m * c, 1.0f);
-        const int old = rtxk_set_rowwise(1);
-        rtxk_matmul(y, rows, x, c, w, type, rb, m, c, rows);
+        const rtxk_exec rowwise = { ex.threads, RTXK_PRODUCTS_ROWWISE };
+        rtxk_matmul(y, rows, x, c, w, type, rb, m, c, rows, rowwise);
         int64_t diff = 0;
         for (int64_t i = 0; i < m; i++) {
-            rtxk_matmul(y1, rows, x + i * c, c, w, type, rb, 1, c, rows);
+            rtxk_matmul(y1, rows, x + i * c, c, w, type, rb, 1, c, rows, rowwise);
             diff += memcmp(y1, y + i * rows, rows * 4) != 0;
         }
-        rtxk_set_rowwise(old);
         CHECK(diff == 0, "rowwise %s: %lld of %lld rows differ from their m=1 call", rtxk_type_name(type), (long long)diff, (long long)m);
         free(w); free(x); free(y); free(y1);
     }
@@ -394,10 +396,10 @@ static void test_matmul_many(void) {
                 w[j] = malloc(rb * rows[j]);
                 for (int64_t r = 0; r < rows[j]; r++) random_row(w[j] + r * rb, sets[si][j], cols);
                 want[j] = malloc((size_t)(m * rows[j]) * 4);
-                rtxk_matmul(want[j], rows[j], x, cols, w[j], sets[si][j], rb, m, cols, rows[j]);
+                rtxk_matmul(want[j], rows[j], x, cols, w[j], sets[si][j], rb, m, cols, rows[j], ex);
                 outs[j] = (rtxk_matmul_out){ malloc((size_t)(m * (rows[j] + 2)) * 4), rows[j] + 2, w[j], sets[si][j], rb, rows[j] };
             }
-            rtxk_matmul_many(x, cols, m, cols, outs, 3);
+            rtxk_matmul_many(x, cols, m, cols, outs, 3, ex);
             int64_t diff = 0;
             for (int j = 0; j < 3; j++)
                 for (int64_t i = 0; i < m; i++) diff += memcmp(outs[j].y + i * outs[j].ldy, want[j] + i * rows[j], (size_t)rows[j] * 4) != 0;
@@ -422,13 +424,14 @@ static void test_matmul(void) {
                     if (ms[mi] * rows_list[ri] * cl[ci] > 8000000) continue;
                     const int variant = (mi + ri + ci) % 4;  // padding / accumulate rotate over shapes
                     check_matmul(type, ms[mi], cl[ci], rows_list[ri], variant & 1, variant >> 1);
-                    if (rtxk_matmul_quantizes(type, ms[mi]) && !rtxk_matmul_uses_gemv(type, ms[mi])) {
-                        rtxk_set_float_gemm(1);  // the same shape through the float GEMM too
+                    if (rtxk_matmul_quantizes(type, ms[mi], ex) && !rtxk_matmul_uses_gemv(type, ms[mi], ex)) {
+                        const rtxk_exec saved = ex;  // the same shape through the float GEMM too
+                        ex.products = RTXK_PRODUCTS_FLOAT;
                         check_matmul(type, ms[mi], cl[ci], rows_list[ri], variant & 1, variant >> 1);
-                        rtxk_set_float_gemm(0);
+                        ex = saved;
                     }
                 }
-        CHECK(rtxk_matmul_uses_gemv(type, 1) && !rtxk_matmul_uses_gemv(type, 130), "%s: m=1 takes GEMV, m=130 sgemm", rtxk_type_name(type));
+        CHECK(rtxk_matmul_uses_gemv(type, 1, ex) && !rtxk_matmul_uses_gemv(type, 130, ex), "%s: m=1 takes GEMV, m=130 sgemm", rtxk_type_name(type));
         check_matmul(type, 130, cl[1], 129, 1, 1);
         check_matmul(type, 1, cl[3], 129, 1, 1);
     }
@@ -446,7 +449,7 @@ static void test_rmsnorm(void) {
             fill_normal(x, n_rows * dim, 2.0f);
             fill_normal(w, dim, 1.0f);
             const float eps = 1e-5f;
-            rtxk_rmsnorm(o, x, w, n_rows, dim, eps);
+            rtxk_rmsnorm(o, x, w, n_rows, dim, eps, ex);
             double worst = 0;
             int exact = 1;
             for (int64_t r = 0; r < n_rows; r++) {
@@ -464,8 +467,8 @@ static void test_rmsnorm(void) {
             // in place
             memcpy(o, x, n_rows * dim * 4);
             float *o2 = malloc(n_rows * dim * 4);
-            rtxk_rmsnorm(o2, x, w, n_rows, dim, eps);
-            rtxk_rmsnorm(o, o, w, n_rows, dim, eps);
+            rtxk_rmsnorm(o2, x, w, n_rows, dim, eps, ex);
+            rtxk_rmsnorm(o, o, w, n_rows, dim, eps, ex);
             CHECK(!memcmp(o, o2, n_rows * dim * 4), "rmsnorm in place dim=%lld", (long long)dim);
             free(x); free(w); free(o); free(o2);
         }
@@ -482,7 +485,7 @@ static void test_layernorm(void) {
             fill_normal(w, dim, 1.0f);
             fill_normal(b, dim, 1.0f);
             const float eps = 1e-5f;
-            rtxk_layernorm(o, x, w, b, n_rows, dim, eps);
+            rtxk_layernorm(o, x, w, b, n_rows, dim, eps, ex);
             double worst = 0;
             for (int64_t r = 0; r < n_rows; r++) {
                 double mean = 0, var = 0;
@@ -498,9 +501,9 @@ static void test_layernorm(void) {
             CHECK(worst < 2e-5, "layernorm rows=%lld dim=%lld: rel err %.3g", (long long)n_rows, (long long)dim, worst);
             float *o2 = malloc(n_rows * dim * 4);
             memcpy(o2, x, n_rows * dim * 4);
-            rtxk_layernorm(o2, o2, w, b, n_rows, dim, eps);
+            rtxk_layernorm(o2, o2, w, b, n_rows, dim, eps, ex);
             CHECK(!memcmp(o, o2, n_rows * dim * 4), "layernorm in place dim=%lld", (long long)dim);
-            rtxk_layernorm(o2, x, w, NULL, n_rows, dim, eps);
+            rtxk_layernorm(o2, x, w, NULL, n_rows, dim, eps, ex);
             int nobias = 1;
             for (int64_t i = 0; i < n_rows * dim; i++) nobias &= fabsf(o2[i] + b[i % dim] - o[i]) < 1e-4f;
             CHECK(nobias, "layernorm without bias dim=%lld", (long long)dim);
@@ -512,7 +515,7 @@ static void test_gelu_erf_bias_softcap(void) {
     const int64_t n = 10007;
     float *x = malloc(n * 4), *o = malloc(n * 4), *b = malloc(7 * 4);
     fill_normal(x, n, 4.0f);
-    rtxk_gelu_erf(o, x, n);
+    rtxk_gelu_erf(o, x, n, ex);
     double worst = 0;
     for (int64_t i = 0; i < n; i++) {
         const double want = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
@@ -520,7 +523,7 @@ static void test_gelu_erf_bias_softcap(void) {
     }
     CHECK(worst < 1e-5, "gelu_erf: rel err %.3g", worst);
     memcpy(o, x, n * 4);
-    rtxk_softcap(o, n, 5.0f);
+    rtxk_softcap(o, n, 5.0f, ex);
     worst = 0;
     for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs(o[i] - 5.0 * tanh(x[i] / 5.0)));
     CHECK(worst < 1e-5, "softcap: max err %.3g", worst);
@@ -541,7 +544,7 @@ static void test_silu_add_argmax(void) {
         fill_normal(g, n, 4.0f);
         fill_normal(u, n, 1.0f);
         g[0] = -100.0f;  // exp overflow side
-        rtxk_silu_mul(o, g, u, n);
+        rtxk_silu_mul(o, g, u, n, ex);
         double worst = 0;
         for (int64_t i = 0; i < n; i++) {
             const double want = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
@@ -549,10 +552,10 @@ static void test_silu_add_argmax(void) {
         }
         CHECK(worst < 1e-5, "silu_mul n=%lld: rel err %.3g", (long long)n, worst);
         memcpy(y, g, n * 4);
-        rtxk_silu_mul(y, y, u, n);
+        rtxk_silu_mul(y, y, u, n, ex);
         CHECK(!memcmp(y, o, n * 4), "silu_mul in place n=%lld", (long long)n);
 
-        rtxk_gelu_mul(o, g, u, n);
+        rtxk_gelu_mul(o, g, u, n, ex);
         worst = 0;
         for (int64_t i = 0; i < n; i++) {
             const double x = g[i];
@@ -593,7 +596,7 @@ static void test_rope(void) {
             for (int64_t t = 0; t < n_tok; t++) pos[t] = (int32_t)(c == 0 ? 5000 : (rnd_u64() % 90));
             fill_normal(x, n, 1.0f);
             memcpy(y, x, n * 4);
-            rtxk_rope(y, pos, n_tok, nh, hd, nr, cases[c].base, neox);
+            rtxk_rope(y, pos, n_tok, nh, hd, nr, cases[c].base, neox, ex);
             const float theta_scale = powf(cases[c].base, -2.0f / (float)nr);
             double worst_ggml = 0, worst_exact = 0;
             for (int64_t t = 0; t < n_tok; t++)
@@ -637,7 +640,7 @@ static void test_attention(void) {
         for (int64_t i = (p0 + T) * kvd; i < n_ctx * kvd; i++) k[i] = v[i] = NAN;  // rows past the query must not be read
         const float scale = 1.0f / sqrtf((float)hd) * (c == 3 || c >= 10 ? 8.0f : 1.0f);  // peaky softmax
         const float cap = c >= 10 ? 3.0f : 0.0f;  // the last cases soft-cap scores (Gemma 2), and bend them
-        rtxk_attention(o, q, k, v, T, p0, nh, nkv, hd, scale, win, cap);
+        rtxk_attention(o, q, k, v, T, p0, nh, nkv, hd, scale, win, cap, ex);
         double worst = 0;
         double *s = malloc(n_ctx * sizeof(double));
         for (int64_t t = 0; t < T; t++)
@@ -665,7 +668,7 @@ static void test_attention(void) {
         // out aliasing q gives the same result
         float *o2 = malloc(T * nh * hd * 4);
         memcpy(o2, q, T * nh * hd * 4);
-        rtxk_attention(o2, o2, k, v, T, p0, nh, nkv, hd, scale, win, cap);
+        rtxk_attention(o2, o2, k, v, T, p0, nh, nkv, hd, scale, win, cap, ex);
         CHECK(!memcmp(o, o2, T * nh * hd * 4), "attention in place case %zu", c);
         free(q); free(k); free(v); free(o); free(o2); free(s);
     }
@@ -688,12 +691,12 @@ static void test_attention_batch(void) {
         fill_normal(k[i], n_ctx * kvd, 1.0f);
         fill_normal(v[i], n_ctx * kvd, 1.0f);
         fill_normal(q[i], T * nh * hd, 1.0f);
-        rtxk_attention(want[i], q[i], k[i], v[i], T, seqs[i].pos0, nh, nkv, hd, 0.125f, seqs[i].window, 0.0f);
+        rtxk_attention(want[i], q[i], k[i], v[i], T, seqs[i].pos0, nh, nkv, hd, 0.125f, seqs[i].window, 0.0f, ex);
         batch[i] = (rtxk_attention_seq){ o[i], q[i], k[i], v[i], kvd, hd, T, seqs[i].pos0, seqs[i].window };
     }
     for (int reps = 0; reps < 2; reps++) {  // again with a different subset sharing the call
         const int first = reps, count = NS - 2 * reps;
-        rtxk_attention_batch(batch + first, count, nh, nkv, hd, 0.125f, 0.0f);
+        rtxk_attention_batch(batch + first, count, nh, nkv, hd, 0.125f, 0.0f, ex);
         for (int i = first; i < first + count; i++)
             CHECK(!memcmp(o[i], want[i], seqs[i].n_tok * nh * hd * 4), "attention batch (%d of %d) seq %d equals its solo call", count, NS, i);
     }
@@ -711,21 +714,20 @@ static void test_attention_batch(void) {
         batch[i].row_stride = hd;
         batch[i].head_stride = n_ctx * hd;
     }
-    rtxk_attention_batch(batch, NS, nh, nkv, hd, 0.125f, 0.0f);
+    rtxk_attention_batch(batch, NS, nh, nkv, hd, 0.125f, 0.0f, ex);
     for (int i = 0; i < NS; i++)
         CHECK(!memcmp(o[i], want[i], seqs[i].n_tok * nh * hd * 4), "attention batch, head-major cache, seq %d", i);
-    // Row-wise mode (set on this thread only, while the region's other threads run):
-    // every token as if alone, the per-token kernel; equal to one-token calls.
-    const int old = rtxk_set_rowwise(1);
-    rtxk_attention_batch(batch, NS, nh, nkv, hd, 0.125f, 0.0f);
-    rtxk_set_rowwise(old);
+    // Row-wise products: every token as if alone, the per-token kernel; equal to
+    // one-token calls.
+    const rtxk_exec rowwise = { ex.threads, RTXK_PRODUCTS_ROWWISE };
+    rtxk_attention_batch(batch, NS, nh, nkv, hd, 0.125f, 0.0f, rowwise);
     for (int i = 0; i < NS; i++) {
         int64_t diff = 0;
         for (int64_t t = 0; t < seqs[i].n_tok; t++) {
             rtxk_attention_seq one = batch[i];
             float *ot = malloc(nh * hd * 4);
             one.out = ot; one.q = q[i] + t * nh * hd; one.n_tok = 1; one.pos0 = seqs[i].pos0 + t;
-            rtxk_attention_batch(&one, 1, nh, nkv, hd, 0.125f, 0.0f);
+            rtxk_attention_batch(&one, 1, nh, nkv, hd, 0.125f, 0.0f, ex);
             diff += memcmp(ot, o[i] + t * nh * hd, nh * hd * 4) != 0;
             free(ot);
         }
@@ -735,14 +737,13 @@ static void test_attention_batch(void) {
 }
 
 static void test_threads_and_paths(void) {
-    const int saved = rtxk_get_threads();
-    rtxk_set_threads(3);
-    CHECK(rtxk_get_threads() == 3, "set_threads(3)");
+    const rtxk_exec saved = ex;
+    ex.threads = 3;
     check_matmul(RTXK_Q4_1, 1, 800, 129, 1, 0);
     check_matmul(RTXK_Q4_1, 33, 800, 129, 1, 1);
-    rtxk_set_threads(1);
+    ex.threads = 1;
     check_matmul(RTXK_Q6_K, 2, 512, 17, 0, 0);
-    rtxk_set_threads(saved);
+    ex = saved;
     CHECK(rtxk_default_threads() >= 1, "default threads %d", rtxk_default_threads());
     CHECK(!strcmp(rtxk_path_name(RTXK_PATH_SCALAR), "scalar") && !strcmp(rtxk_path_name(RTXK_PATH_AVX2), "avx2") &&
           !strcmp(rtxk_path_name(RTXK_PATH_AVX512), "avx512"), "path names");
@@ -754,7 +755,7 @@ static void test_threads_and_paths(void) {
 // One thread: CPU time of the process (robust on a shared machine); else wall time.
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(rtxk_get_threads() == 1 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+    clock_gettime(ex.threads == 1 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 static int cmp_double(const void *a, const void *b) {
@@ -772,10 +773,10 @@ static double bench_one(int type, int64_t m, int64_t cols, int64_t rows, int rep
     fill_normal(x, m * cols, 1.0f);
     double t[64];
     const int inner = m == 1 ? 50 : 1;
-    rtxk_matmul(y, rows, x, cols, w, type, rb, m, cols, rows);
+    rtxk_matmul(y, rows, x, cols, w, type, rb, m, cols, rows, ex);
     for (int k = 0; k < reps; k++) {
         const double t0 = now_s();
-        for (int it = 0; it < inner; it++) rtxk_matmul(y, rows, x, cols, w, type, rb, m, cols, rows);
+        for (int it = 0; it < inner; it++) rtxk_matmul(y, rows, x, cols, w, type, rb, m, cols, rows, ex);
         t[k] = (now_s() - t0) / inner;
     }
     qsort(t, reps, sizeof(double), cmp_double);
@@ -787,8 +788,8 @@ static double bench_one(int type, int64_t m, int64_t cols, int64_t rows, int rep
 static void bench(void) {
     for (int p = rtxk_force_path(RTXK_PATH_AVX512); p >= 0; p--) {
         rtxk_force_path(p);
-        printf("path %s, %d threads (%s time)\n", rtxk_path_name(rtxk_active_path()), rtxk_get_threads(),
-               rtxk_get_threads() == 1 ? "CPU" : "wall");
+        printf("path %s, %d threads (%s time)\n", rtxk_path_name(rtxk_active_path()), ex.threads,
+               ex.threads == 1 ? "CPU" : "wall");
         const int bt[] = { RTXK_Q4_1, RTXK_Q8_0, RTXK_Q4_0, RTXK_Q5_0, RTXK_Q4_K, RTXK_Q6_K, RTXK_F16, RTXK_F32 };
         for (size_t i = 0; i < sizeof bt / sizeof bt[0]; i++) {
             const int type = bt[i];
@@ -803,7 +804,7 @@ static void bench(void) {
             printf("  %-5s 576x1536 per row, us:", rtxk_type_name(type));
             const int64_t mm[] = { 1, 2, 4, 8, 16, 32, 64 };
             for (size_t j = 0; j < 7; j++)
-                printf(" %lld%s %.1f", (long long)mm[j], rtxk_matmul_uses_gemv(type, mm[j]) ? "G" : "S",
+                printf(" %lld%s %.1f", (long long)mm[j], rtxk_matmul_uses_gemv(type, mm[j], ex) ? "G" : "S",
                        bench_one(type, mm[j], 1536, 576, 15) * 1e6 / mm[j]);
             printf("\n");
         }
@@ -818,13 +819,14 @@ static void bench(void) {
 }
 
 int main(int argc, char **argv) {
+    ex.threads = rtxk_default_threads();
     if (argc > 1 && !strcmp(argv[1], "--bench")) { bench(); return 0; }
     verbose = getenv("RTXK_TEST_VERBOSE") && atoi(getenv("RTXK_TEST_VERBOSE")) > 0;
     const char *vec = argc > 1 ? argv[1] : getenv("RTX_QUANT_VECTORS");
     if (!vec) vec = "Tests/c/data/quant_vectors.bin";
 
     const int best = rtxk_active_path();
-    printf("kernels: starting path %s, %d threads\n", rtxk_path_name(best), rtxk_get_threads());
+    printf("kernels: starting path %s, %d threads\n", rtxk_path_name(best), ex.threads);
     test_type_table();
     test_fp16();
     test_dequant_gguf(vec);

@@ -49,6 +49,30 @@ float rtxk_fp16_to_fp32(uint16_t h);
 uint16_t rtxk_fp32_to_fp16(float f);
 
 // ---------------------------------------------------------------------------
+// How a kernel call runs. Every kernel that threads or chooses a product path
+// takes one by value as its last argument; nothing of it is kept in global or
+// thread-local state, so two callers with different settings (two contexts on two
+// threads) never see each other's.
+// ---------------------------------------------------------------------------
+enum {
+    /// Fastest: GEMV below a few rows, then the integer GEMM (8-bit activations,
+    /// VNNI paths) or dequantized tiles + sgemm.
+    RTXK_PRODUCTS_FAST = 0,
+    /// Large m always takes dequantized tiles + sgemm (float activations, exact to
+    /// float rounding) instead of the integer GEMM.
+    RTXK_PRODUCTS_FLOAT = 1,
+    /// Batch-invariant: every product takes the per-row GEMV and attention the
+    /// per-token kernel, so a row's result is bit-identical whatever other rows
+    /// share the call (depth-wise batching relies on it).
+    RTXK_PRODUCTS_ROWWISE = 2,
+};
+
+typedef struct rtxk_exec {
+    int32_t threads;   ///< threads of the call's OpenMP regions (values < 1 mean 1)
+    int32_t products;  ///< RTXK_PRODUCTS_*
+} rtxk_exec;
+
+// ---------------------------------------------------------------------------
 // Matrix products with weights in their stored format.
 //
 // A weight matrix W has `rows` output rows of `cols` elements each, row r
@@ -62,32 +86,22 @@ uint16_t rtxk_fp32_to_fp16(float f);
 /// cols must be a multiple of the block size.
 void rtxk_matmul(float *y, int64_t ldy, const float *x, int64_t ldx,
                  const void *w, int type, size_t row_stride,
-                 int64_t m, int64_t cols, int64_t rows);
+                 int64_t m, int64_t cols, int64_t rows, rtxk_exec ex);
 
 /// 1 if rtxk_matmul takes the GEMV path for m activation rows of a `type` weight
 /// (for quantized types: activations rounded to 8 bits per 32/256 values, relative
 /// error ~1e-3), 0 if it takes the dequantize + sgemm path (float accuracy).
-int rtxk_matmul_uses_gemv(int type, int64_t m);
+int rtxk_matmul_uses_gemv(int type, int64_t m, rtxk_exec ex);
 
 /// 1 if rtxk_matmul rounds the activations to 8 bits for m rows of a `type` weight:
 /// the GEMV, or (large m, quantized W, on a path with VNNI) the integer GEMM;
 /// 0 where it computes in float (float weights, or dequantized tiles + sgemm).
-int rtxk_matmul_quantizes(int type, int64_t m);
-
-/// Float mode for the calling thread: while on, large m always takes dequantized
-/// tiles + sgemm (float activations, exact to float rounding) instead of the integer
-/// GEMM. Returns the previous mode. Off by default.
-int rtxk_set_float_gemm(int on);
-
-/// Batch-invariant mode for the calling thread: while on, every rtxk_matmul takes
-/// the per-row GEMV path, so a row's result is bit-identical whatever other rows
-/// share the call (depth-wise batching relies on it). Returns the previous mode.
-int rtxk_set_rowwise(int on);
+int rtxk_matmul_quantizes(int type, int64_t m, rtxk_exec ex);
 
 /// Same, accumulating: Y += X · Wᵀ.
 void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx,
                      const void *w, int type, size_t row_stride,
-                     int64_t m, int64_t cols, int64_t rows);
+                     int64_t m, int64_t cols, int64_t rows, rtxk_exec ex);
 
 /// One output of rtxk_matmul_many: Y[m, rows] (leading dimension ldy) = X · Wᵀ.
 typedef struct rtxk_matmul_out {
@@ -104,34 +118,34 @@ typedef struct rtxk_matmul_out {
 /// activations alike, one parallel region quantizes X once and splits the rows of
 /// all of them; otherwise the products run one after another.
 void rtxk_matmul_many(const float *x, int64_t ldx, int64_t m, int64_t cols,
-                      const rtxk_matmul_out *outs, int n);
+                      const rtxk_matmul_out *outs, int n, rtxk_exec ex);
 
 // ---------------------------------------------------------------------------
 // Elementwise and normalisation (each row independent; threaded over rows).
 // ---------------------------------------------------------------------------
 
 /// out[i, :] = x[i, :] / rms(x[i, :]) * w   (x and out may alias)
-void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t dim, float eps);
+void rtxk_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t dim, float eps, rtxk_exec ex);
 /// out[i, :] = (x[i, :] − mean) / sqrt(var + eps) * w + b  (b may be NULL; x and out may alias)
-void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n_rows, int64_t dim, float eps);
+void rtxk_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n_rows, int64_t dim, float eps, rtxk_exec ex);
 /// out = silu(gate) * up  (elementwise over n values; out may alias gate)
-void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n);
+void rtxk_silu_mul(float *out, const float *gate, const float *up, int64_t n, rtxk_exec ex);
 /// out = gelu_tanh(gate) * up  (GeGLU; out may alias gate)
-void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n);
+void rtxk_gelu_mul(float *out, const float *gate, const float *up, int64_t n, rtxk_exec ex);
 /// out = gelu_erf(x) = 0.5 x (1 + erf(x/√2))  (exact GELU; out may alias x)
-void rtxk_gelu_erf(float *out, const float *x, int64_t n);
+void rtxk_gelu_erf(float *out, const float *x, int64_t n, rtxk_exec ex);
 /// y += x (n values)
 void rtxk_add(float *y, const float *x, int64_t n);
 /// y[r, :] += b  (n_rows rows of dim values)
 void rtxk_add_bias(float *y, const float *b, int64_t n_rows, int64_t dim);
 /// x = cap · tanh(x / cap), in place (cap > 0)
-void rtxk_softcap(float *x, int64_t n, float cap);
+void rtxk_softcap(float *x, int64_t n, float cap, rtxk_exec ex);
 
 /// Rotary embedding in place on x[n_tok, n_heads * head_dim], token t at
 /// position pos[t]. Rotates the first n_rot dims of each head.
 /// neox = 0: pairs (2i, 2i+1) (GGUF llama layout); neox = 1: pairs (i, i + n_rot/2).
 void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
-               int64_t head_dim, int64_t n_rot, float freq_base, int neox);
+               int64_t head_dim, int64_t n_rot, float freq_base, int neox, rtxk_exec ex);
 
 /// Causal multi-head attention with grouped-query KV over a cache.
 /// q[n_tok, n_head*hd]; k_cache, v_cache [n_ctx, n_kv*hd] rows of the cache
@@ -141,7 +155,7 @@ void rtxk_rope(float *x, const int32_t *pos, int64_t n_tok, int64_t n_heads,
 /// out[n_tok, n_head*hd] (may alias q). Online softmax per tile; no allocation; hd <= 1024.
 void rtxk_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                     int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_kv, int64_t hd,
-                    float scale, int64_t window, float softcap);
+                    float scale, int64_t window, float softcap, rtxk_exec ex);
 
 /// One sequence's share of a batched attention call: n_tok query rows q/out
 /// (layout as rtxk_attention) at positions pos0.. over the sequence's own cache,
@@ -160,7 +174,7 @@ typedef struct {
 /// batch: one query row per sequence). Each output is bit-identical to the
 /// single-sequence call: no result depends on the other sequences of the call.
 void rtxk_attention_batch(const rtxk_attention_seq *seqs, int64_t n_seqs, int64_t n_head, int64_t n_kv,
-                          int64_t hd, float scale, float softcap);
+                          int64_t hd, float scale, float softcap, rtxk_exec ex);
 
 /// Index of the maximum of x[0..n).
 int64_t rtxk_argmax(const float *x, int64_t n);
@@ -169,10 +183,9 @@ int64_t rtxk_argmax(const float *x, int64_t n);
 // Threads and CPU dispatch (one place).
 // ---------------------------------------------------------------------------
 
-/// Threads used by RTX's OpenMP regions (OpenBLAS is kept at 1 thread inside them).
-void rtxk_set_threads(int n);
-int rtxk_get_threads(void);
-/// Physical cores, best effort (falls back to logical CPUs).
+/// The thread count a caller uses when it is given none: OMP_NUM_THREADS when set,
+/// else the physical cores (best effort; falls back to logical CPUs). OpenBLAS is
+/// kept at 1 thread: RTX's own OpenMP regions split the work.
 int rtxk_default_threads(void);
 
 enum { RTXK_PATH_SCALAR = 0, RTXK_PATH_AVX2 = 1, RTXK_PATH_AVX512 = 2 };

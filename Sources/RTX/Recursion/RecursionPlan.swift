@@ -98,6 +98,14 @@ public struct RecursionPlan: Sendable, Equatable {
         }
     }
 
+    /// The positions a token skips when it exits after `loopsRun` loops: every
+    /// position of the later loops (empty at full depth). Its K/V there is owed
+    /// by state propagation.
+    public func positions(skippedAfter loopsRun: Int) -> Range<Int> {
+        precondition(supportsLoopStepping && loopsRun >= 1 && loopsRun <= loops)
+        return loopsRun == loops ? positions..<positions : positions(inLoop: loopsRun).lowerBound..<positions
+    }
+
     /// Positions tied to stored layer j: T(j) = { p : s(p) = j }.
     public func positions(tiedTo layer: Int) -> [Int] {
         (0..<positions).filter { sharedLayer(of: $0) == layer }

@@ -3,7 +3,9 @@
 // sequences. The single place where a linear map is applied (`linear`): the base
 // GEMM covers every row, each position's LoRA delta is added per segment (the
 // Punica/S-LoRA idea on a CPU), and K/V-only "fill" rows (state propagation of
-// early-exited tokens) ride in the same GEMMs.
+// early-exited tokens) ride in the same GEMMs. Which layers run in which order is
+// LoopStep's business; how the kernels run (threads, product path) comes in with
+// each pass as an rtxk_exec.
 import CRTXKernels
 
 /// Activation buffers for up to `batch` rows. Shapes in comments are (rows, columns).
@@ -67,41 +69,47 @@ struct LayerBatch {
     }
 }
 
-enum BlockForward {
+/// One pass's context: the model, the scratch its rows live in, and how the kernels
+/// run (threads, product path), passed explicitly to every kernel call.
+struct BlockForward {
+    let model: Model
+    let s: Scratch
+    let exec: rtxk_exec
+
     /// out(n, W.rows) (= or +=) in(n, W.columns) · Wᵀ over all rows, then each
     /// segment's LoRA delta unmerged: out[seg] += B_p · (A_p · in[seg]), and its
     /// bias (GPT-NeoX). Consecutive segments with the same position share one delta GEMM.
-    static func linear(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, rows n: Int,
-                       _ w: WeightMatrix, deltas: [Delta] = [], accumulate: Bool = false, s: Scratch) {
+    func linear(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, rows n: Int,
+                _ w: WeightMatrix, deltas: [Delta] = [], accumulate: Bool = false) {
         guard n > 0 else { return }
         let ld = Int64(w.rows), ldIn = Int64(w.columns)
         if accumulate {
-            rtxk_matmul_acc(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld)
+            rtxk_matmul_acc(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld, exec)
         } else {
-            rtxk_matmul(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld)
+            rtxk_matmul(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld, exec)
         }
-        applyDeltas(out, input, w, deltas, s: s)
+        applyDeltas(out, input, w, deltas)
     }
 
     /// Several linear maps of the same input (Q, K and V; gate and up), each as
     /// `linear` would compute it; the kernels share one pass over the input when
     /// they can (rtxk_matmul_many).
-    static func linears(_ input: UnsafePointer<Float>, rows n: Int,
-                        _ maps: [(out: UnsafeMutablePointer<Float>, w: WeightMatrix, deltas: [Delta])], s: Scratch) {
+    func linears(_ input: UnsafePointer<Float>, rows n: Int,
+                 _ maps: [(out: UnsafeMutablePointer<Float>, w: WeightMatrix, deltas: [Delta])]) {
         guard n > 0, let first = maps.first else { return }
         withUnsafeTemporaryAllocation(of: rtxk_matmul_out.self, capacity: maps.count) { outs in
             for (j, map) in maps.enumerated() {
                 outs[j] = rtxk_matmul_out(y: map.out, ldy: Int64(map.w.rows), w: map.w.data, type: Int32(map.w.type.rawValue),
                                           row_stride: map.w.rowStride, rows: Int64(map.w.rows))
             }
-            rtxk_matmul_many(input, Int64(first.w.columns), Int64(n), Int64(first.w.columns), outs.baseAddress!, Int32(maps.count))
+            rtxk_matmul_many(input, Int64(first.w.columns), Int64(n), Int64(first.w.columns), outs.baseAddress!, Int32(maps.count), exec)
         }
-        for map in maps { applyDeltas(map.out, input, map.w, map.deltas, s: s) }
+        for map in maps { applyDeltas(map.out, input, map.w, map.deltas) }
     }
 
     /// The positions' biases and LoRA deltas on top of out = input · Wᵀ.
-    private static func applyDeltas(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ w: WeightMatrix,
-                                    _ deltas: [Delta], s: Scratch) {
+    private func applyDeltas(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ w: WeightMatrix,
+                             _ deltas: [Delta]) {
         let ld = Int64(w.rows), ldIn = Int64(w.columns)
         for (rows, _, bias) in deltas where !rows.isEmpty {
             bias?.withUnsafeBufferPointer { rtxk_add_bias(out + rows.lowerBound * w.rows, $0.baseAddress!, Int64(rows.count), ld) }
@@ -110,9 +118,9 @@ enum BlockForward {
             guard let lora, lora.rank > 0, !rows.isEmpty else { continue }
             let r = Int64(lora.rank), m = Int64(rows.count)
             rtxk_matmul(s.loraMid, r, input + rows.lowerBound * w.columns, ldIn, lora.a.data, Int32(lora.a.type.rawValue),
-                        lora.a.rowStride, m, ldIn, r)
+                        lora.a.rowStride, m, ldIn, r, exec)
             rtxk_matmul_acc(out + rows.lowerBound * w.rows, ld, s.loraMid, r, lora.b.data, Int32(lora.b.type.rawValue),
-                            lora.b.rowStride, m, r, ld)
+                            lora.b.rowStride, m, r, ld, exec)
         }
     }
 
@@ -120,7 +128,7 @@ enum BlockForward {
     typealias Delta = (rows: Range<Int>, lora: LoRA?, bias: [Float]?)
 
     /// Runs of consecutive segments at the same position, with that position's delta for `role`.
-    static func deltas(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole) -> [Delta] {
+    func deltas(_ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole) -> [Delta] {
         var out: [Delta] = []
         var lastPosition = -1
         for seg in segments {
@@ -137,57 +145,56 @@ enum BlockForward {
 
     /// Per-segment norm (the recipe's kind) with each position's weights for `role`,
     /// `width` values per row (d; or head_dim with `perRow` heads a token, for q/k norms).
-    static func norm(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole,
-                     from input: UnsafePointer<Float>, to output: UnsafeMutablePointer<Float>, width: Int, perRow: Int = 1) {
+    func norm(_ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole,
+              from input: UnsafePointer<Float>, to output: UnsafeMutablePointer<Float>, width: Int, perRow: Int = 1) {
         for seg in segments {
             let at = model.weights.positions[seg.position]
             guard let w = at.norms[role] else { continue }
             let first = seg.rows.lowerBound * width * perRow
-            normRows(model, output + first, input + first, w, bias: at.biases[role], rows: seg.rows.count * perRow, width: width)
+            normRows(output + first, input + first, w, bias: at.biases[role], rows: seg.rows.count * perRow, width: width)
         }
     }
 
     /// RMSNorm or LayerNorm (with optional bias) of `rows` rows of `width` values.
-    static func normRows(_ model: Model, _ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ w: [Float],
-                         bias: [Float]?, rows: Int, width: Int) {
+    func normRows(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ w: [Float],
+                  bias: [Float]?, rows: Int, width: Int) {
         let eps = model.hyper.normEpsilon
         w.withUnsafeBufferPointer { w in
             switch model.recipe.norm {
             case .rms:
-                rtxk_rmsnorm(output, input, w.baseAddress!, Int64(rows), Int64(width), eps)
+                rtxk_rmsnorm(output, input, w.baseAddress!, Int64(rows), Int64(width), eps, exec)
             case .layerNorm:
                 if let bias {
-                    bias.withUnsafeBufferPointer { rtxk_layernorm(output, input, w.baseAddress!, $0.baseAddress!, Int64(rows), Int64(width), eps) }
+                    bias.withUnsafeBufferPointer { rtxk_layernorm(output, input, w.baseAddress!, $0.baseAddress!, Int64(rows), Int64(width), eps, exec) }
                 } else {
-                    rtxk_layernorm(output, input, w.baseAddress!, nil, Int64(rows), Int64(width), eps)
+                    rtxk_layernorm(output, input, w.baseAddress!, nil, Int64(rows), Int64(width), eps, exec)
                 }
             }
         }
     }
 
     /// RoPE per segment: each position has its own base (Gemma's local/global layers).
-    static func rope(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ x: UnsafeMutablePointer<Float>,
-                     heads: Int, s: Scratch) {
+    func rope(_ segments: ArraySlice<LayerBatch.Segment>, _ x: UnsafeMutablePointer<Float>, heads: Int) {
         let h = model.hyper
         let neox: Int32 = model.recipe.ropeLayout == .neox ? 1 : 0
         for seg in segments {
             let base = model.weights.positions[seg.position].attributes.ropeFreqBase
             rtxk_rope(x + seg.rows.lowerBound * heads * h.headDim, s.pos + seg.rows.lowerBound, Int64(seg.rows.count),
-                      Int64(heads), Int64(h.headDim), Int64(h.ropeDimensions), base, neox)
+                      Int64(heads), Int64(h.headDim), Int64(h.ropeDimensions), base, neox, exec)
         }
     }
 
     /// x += out, through the position's post-norm when the recipe has one.
-    static func residual(_ model: Model, _ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole, rows n: Int, s: Scratch) {
+    func residual(_ segments: ArraySlice<LayerBatch.Segment>, _ role: BlockRole, rows n: Int) {
         let d = model.hyper.embeddingLength
-        if model.recipe.postNorms { norm(model, segments, role, from: s.out, to: s.out, width: d) }
+        if model.recipe.postNorms { norm(segments, role, from: s.out, to: s.out, width: d) }
         rtxk_add(s.x, s.out, Int64(n * d))
     }
 
     /// One pass of stored layer `layer` over `batch` (rows of s.x; every segment's
     /// position must map to `layer`). Updates full rows of s.x in place and writes
     /// K/V of every row into its sequence's cache.
-    static func run(model: Model, layer: Int, batch: LayerBatch, s: Scratch) {
+    func run(layer: Int, batch: LayerBatch) {
         let h = model.hyper
         let recipe = model.recipe
         let w = model.weights.layers[layer]
@@ -201,23 +208,23 @@ enum BlockForward {
         }
 
         // Attention sub-layer: K/V for every row (fills included), Q for full rows.
-        norm(model, all, .attnNorm, from: s.x, to: s.xn, width: d)
+        norm(all, .attnNorm, from: s.x, to: s.xn, width: d)
         // Q with K and V when every row is full (no fills: decode and prompts), else after.
         let qWithKV = nFull == n
-        linears(s.xn, rows: n, [(s.k, w[linear: .attnK], deltas(model, all, .attnK)),
-                                (s.v, w[linear: .attnV], deltas(model, all, .attnV))]
-                               + (qWithKV ? [(s.q, w[linear: .attnQ], deltas(model, full, .attnQ))] : []), s: s)
-        if recipe.qkNorm { norm(model, all, .attnKNorm, from: s.k, to: s.k, width: h.headDim, perRow: h.headCountKV) }
-        rope(model, all, s.k, heads: h.headCountKV, s: s)
+        linears(s.xn, rows: n, [(s.k, w[linear: .attnK], deltas(all, .attnK)),
+                                (s.v, w[linear: .attnV], deltas(all, .attnV))]
+                               + (qWithKV ? [(s.q, w[linear: .attnQ], deltas(full, .attnQ))] : []))
+        if recipe.qkNorm { norm(all, .attnKNorm, from: s.k, to: s.k, width: h.headDim, perRow: h.headCountKV) }
+        rope(all, s.k, heads: h.headCountKV)
         let kv = h.kvDim
         for seg in all {
             seg.cache.store(position: seg.position, token: seg.firstToken, count: seg.rows.count,
                             keys: s.k + seg.rows.lowerBound * kv, values: s.v + seg.rows.lowerBound * kv)
         }
         guard nFull > 0 else { return }
-        if !qWithKV { linear(s.q, s.xn, rows: nFull, w[linear: .attnQ], deltas: deltas(model, full, .attnQ), s: s) }
-        if recipe.qkNorm { norm(model, full, .attnQNorm, from: s.q, to: s.q, width: h.headDim, perRow: h.headCount) }
-        rope(model, full, s.q, heads: h.headCount, s: s)
+        if !qWithKV { linear(s.q, s.xn, rows: nFull, w[linear: .attnQ], deltas: deltas(full, .attnQ)) }
+        if recipe.qkNorm { norm(full, .attnQNorm, from: s.q, to: s.q, width: h.headDim, perRow: h.headCount) }
+        rope(full, s.q, heads: h.headCount)
         let scale = h.attentionScale ?? 1 / Float(h.headDim).squareRoot()
         // Every sequence's attention in one kernel call (one parallel region).
         for (i, seg) in full.enumerated() {
@@ -230,58 +237,35 @@ enum BlockForward {
                                                 window: Int64(model.weights.positions[seg.position].attributes.slidingWindow))
         }
         rtxk_attention_batch(s.attention, Int64(full.count), Int64(h.headCount), Int64(h.headCountKV),
-                             Int64(h.headDim), scale, h.attentionSoftcap)
+                             Int64(h.headDim), scale, h.attentionSoftcap, exec)
         linear(s.out, s.att, rows: nFull, w[linear: .attnOutput],
-               deltas: deltas(model, full, .attnOutput), s: s)
+               deltas: deltas(full, .attnOutput))
         // Parallel residual (GPT-NeoX): the FFN reads the block's input, not h + attn.
-        if h.parallelResidual { norm(model, full, .ffnNorm, from: s.x, to: s.xn, width: d) }
-        residual(model, full, .postAttnNorm, rows: nFull, s: s)
+        if h.parallelResidual { norm(full, .ffnNorm, from: s.x, to: s.xn, width: d) }
+        residual(full, .postAttnNorm, rows: nFull)
 
         // Feed-forward sub-layer, full rows only: gated (SwiGLU / GeGLU) or plain (GELU).
-        if !h.parallelResidual { norm(model, full, .ffnNorm, from: s.x, to: s.xn, width: d) }
+        if !h.parallelResidual { norm(full, .ffnNorm, from: s.x, to: s.xn, width: d) }
         let ffValues = Int64(nFull * h.feedForwardLength)
         let hidden: UnsafeMutablePointer<Float>
         if recipe.gatedFFN {
-            linears(s.xn, rows: nFull, [(s.gate, w[linear: .ffnGate], deltas(model, full, .ffnGate)),
-                                        (s.up, w[linear: .ffnUp], deltas(model, full, .ffnUp))], s: s)
+            linears(s.xn, rows: nFull, [(s.gate, w[linear: .ffnGate], deltas(full, .ffnGate)),
+                                        (s.up, w[linear: .ffnUp], deltas(full, .ffnUp))])
             switch recipe.activation {
-            case .silu: rtxk_silu_mul(s.gate, s.gate, s.up, ffValues)
-            case .geluTanh: rtxk_gelu_mul(s.gate, s.gate, s.up, ffValues)
+            case .silu: rtxk_silu_mul(s.gate, s.gate, s.up, ffValues, exec)
+            case .geluTanh: rtxk_gelu_mul(s.gate, s.gate, s.up, ffValues, exec)
             case .geluErf: preconditionFailure("a gated FFN with exact GELU is not implemented")
             }
             hidden = s.gate
         } else {
-            linear(s.up, s.xn, rows: nFull, w[linear: .ffnUp], deltas: deltas(model, full, .ffnUp), s: s)
+            linear(s.up, s.xn, rows: nFull, w[linear: .ffnUp], deltas: deltas(full, .ffnUp))
             switch recipe.activation {
-            case .geluErf: rtxk_gelu_erf(s.up, s.up, ffValues)
+            case .geluErf: rtxk_gelu_erf(s.up, s.up, ffValues, exec)
             case .silu, .geluTanh: preconditionFailure("a plain FFN with \(recipe.activation) is not implemented")
             }
             hidden = s.up
         }
-        linear(s.out, hidden, rows: nFull, w[linear: .ffnDown], deltas: deltas(model, full, .ffnDown), s: s)
-        residual(model, full, .postFfnNorm, rows: nFull, s: s)
-    }
-
-    /// Embedding rows of `tokens` into s.x starting at row `first`.
-    static func embed(model: Model, tokens: UnsafeBufferPointer<Int32>, s: Scratch, first: Int = 0) {
-        model.embed(tokens, into: s.x + first * model.hyper.embeddingLength)
-    }
-
-    /// Final norm + LM head (the exit head) for `n` rows of s.x starting at row
-    /// `first`, into logits(n, vocab).
-    static func head(model: Model, first: Int, n: Int, s: Scratch, logits: UnsafeMutablePointer<Float>) {
-        let d = model.hyper.embeddingLength
-        (s.xn + first * d).update(from: s.x + first * d, count: n * d)
-        head(model: model, input: s.xn + first * d, n: n, s: s, logits: logits)
-    }
-
-    /// The exit head on `n` contiguous hidden states at `input`, normalised in place.
-    static func head(model: Model, input: UnsafeMutablePointer<Float>, n: Int, s: Scratch, logits: UnsafeMutablePointer<Float>) {
-        let d = model.hyper.embeddingLength
-        normRows(model, input, input, model.weights.outputNorm, bias: model.weights.outputNormBias, rows: n, width: d)
-        linear(logits, input, rows: n, model.weights.output, s: s)
-        if model.hyper.finalSoftcap > 0 {
-            rtxk_softcap(logits, Int64(n * model.weights.output.rows), model.hyper.finalSoftcap)
-        }
+        linear(s.out, hidden, rows: nFull, w[linear: .ffnDown], deltas: deltas(full, .ffnDown))
+        residual(full, .postFfnNorm, rows: nFull)
     }
 }

@@ -1,5 +1,20 @@
-// ExitHead.swift — what an exit head's logits say: the top token, its softmax
-// probability (the confidence an exit policy thresholds) and the top-1/top-2 margin.
+// ExitHead.swift — the exit head (final norm + LM head, after any loop) and what
+// its logits say: the top token, its softmax probability (the confidence an exit
+// policy thresholds) and the top-1/top-2 margin.
+import CRTXKernels
+
+extension BlockForward {
+    /// Exit-head logits (n, vocab) of `n` contiguous hidden states at `input`,
+    /// which are normalised in place.
+    func exitHead(_ input: UnsafeMutablePointer<Float>, rows n: Int, logits: UnsafeMutablePointer<Float>) {
+        let d = model.hyper.embeddingLength
+        normRows(input, input, model.weights.outputNorm, bias: model.weights.outputNormBias, rows: n, width: d)
+        linear(logits, input, rows: n, model.weights.output)
+        if model.hyper.finalSoftcap > 0 {
+            rtxk_softcap(logits, Int64(n * model.weights.output.rows), model.hyper.finalSoftcap, exec)
+        }
+    }
+}
 
 public struct ExitEstimate: Sendable, Equatable {
     public var top: Int32

@@ -1,5 +1,6 @@
 // ExitPolicy.swift — when a token stops looping. The one place a row's exit is
-// decided: the scheduler and loop-stepping front ends ask `decide`.
+// decided: LoopStep asks `needsHead` (whether to run the exit head after a loop)
+// and `decide`; Session's manual loop stepping leaves the decision to its caller.
 
 public enum ExitPolicy: Sendable, Equatable {
     /// Run all B loops (the vanilla computation).
@@ -23,6 +24,14 @@ public enum ExitPolicy: Sendable, Equatable {
         case .measureOracle: return true
         default: return false
         }
+    }
+
+    /// Whether the exit head must run after `loopsRun` of `totalLoops` loops: at
+    /// the last loop (the token's logits), where the policy reads the confidence,
+    /// or where it exits regardless of it.
+    public func needsHead(loopsRun: Int, totalLoops: Int, tokenIndex: Int) -> Bool {
+        loopsRun >= totalLoops || needsConfidence(loopsRun: loopsRun)
+            || decide(loopsRun: loopsRun, totalLoops: totalLoops, tokenIndex: tokenIndex, estimate: nil)
     }
 
     /// Exit decision after `loopsRun` loops for generated token `tokenIndex`.

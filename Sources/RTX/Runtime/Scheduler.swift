@@ -1,13 +1,13 @@
-// Scheduler.swift — continuous depth-wise batching (DESIGN.md §1). Up to
-// `maxRows` rows are in flight, each at its own loop and request; one step is
-// one pass of the shared block over all of them (rows at different loops use
-// different LoRA deltas: BlockForward groups them by position). After a step a
-// row advances one loop, exits (its next token is sampled and enters at loop 0
-// in the next step), or finishes; free rows are refilled from the queue at
-// once. Prompts enter in chunks of at most `prefillChunk` rows, so a long
-// prompt never stalls decoding. State propagation of early-exited tokens rides
-// in the next pass. A vanilla model (B = 1) gives continuous sequence-wise
-// batching on the same code.
+// Scheduler.swift — continuous depth-wise batching. Up to `maxRows` rows are in
+// flight, each at its own loop and request; one step is one loop of the shared
+// block for all of them, run by the loop-step core (LoopStep: rows at different
+// loops use different LoRA deltas, grouped by position). After a step a row
+// advances one loop, exits (its next token is sampled and enters at loop 0 in
+// the next step), or finishes; free rows are refilled from the queue at once.
+// Prompts enter in chunks of at most `prefillChunk` rows, so a long prompt never
+// stalls decoding. State propagation of early-exited tokens rides in the next
+// pass. Every plan that loop stepping serves is served (CYCLE, MIDDLE-CYCLE); a
+// vanilla model (B = 1) gives continuous sequence-wise batching on the same code.
 import CRTXKernels
 
 public struct SchedulerOptions: Sendable {
@@ -117,23 +117,20 @@ public final class Scheduler: @unchecked Sendable {
     private var queue: [Request] = []
     private var active: [Request] = []
     private var groups: [Group] = []
-    private var fills = FillQueue()
-    private var fillRunner = FillRunner()
-    private let scratch: Scratch
+    private let core: LoopStep
     private var nextID = 1
     private var logits: [Float] = []
 
     public init(model: Model, options: SchedulerOptions = SchedulerOptions()) throws {
-        guard model.plan.strategy == .cycle || model.plan.isVanilla else {
-            throw RTXError.unsupported("depth-wise batching needs the cycle strategy (this model uses \(model.plan.strategy.rawValue))")
+        guard model.plan.supportsLoopStepping else {
+            throw RTXError.unsupported("depth-wise batching steps loops, which needs contiguous loops (cycle or middle-cycle); this model uses \(model.plan.strategy.rawValue)")
         }
         guard options.maxRows >= 1, options.maxRows <= 4096 else { throw RTXError.invalid("max rows \(options.maxRows) must be in 1...4096") }
         guard options.prefillChunk >= 1 else { throw RTXError.invalid("prefill chunk \(options.prefillChunk) must be >= 1") }
         self.model = model
         self.options = options
         self.stats = SchedulerStats(exitHistogram: Array(repeating: 0, count: model.plan.loops))
-        self.scratch = Scratch(hyper: model.hyper, batch: options.maxRows + FillQueue.rowsPerPass(model.plan) * options.maxRows,
-                               maxLoRARank: model.weights.maxLoRARank)
+        self.core = LoopStep(model: model, rows: options.maxRows, fillRows: FillQueue.rowsPerPass(model.plan) * options.maxRows)
     }
 
     /// Queue a request; returns its id. The prompt must fit the model's context.
@@ -179,74 +176,73 @@ public final class Scheduler: @unchecked Sendable {
 
     // MARK: Stepping
 
-    /// One pass of the shared block over every row in flight; returns what happened.
+    /// One loop of the shared block for every row in flight; returns what happened.
     public func step() throws -> [SchedulerEvent] {
         admit()
         guard !groups.isEmpty else { return [] }
-        rtxk_set_threads(Int32(options.threads > 0 ? options.threads : Int(rtxk_default_threads())))
-        let previous = rtxk_set_rowwise(options.batchInvariant ? 1 : 0)
-        defer { _ = rtxk_set_rowwise(previous) }
-
+        let kernels = KernelOptions(threads: options.threads, products: options.batchInvariant ? .rowwise : .fast)
         // Rows sorted by loop, so rows at the same position are contiguous (one LoRA GEMM each).
         groups.sort { ($0.loop, $0.request.id) < ($1.loop, $1.request.id) }
+        let rowsRun = layOut()
+        let fillsBefore = core.fillRowsCarried
+        try core.run(groups.map { RowGroup(cache: $0.request.cache, firstToken: $0.firstToken, count: $0.count,
+                                       positions: model.plan.positions(inLoop: $0.loop)) }, kernels: kernels)
+        stats.fillRows += core.fillRowsCarried - fillsBefore
+        stats.steps += 1
+        rowsInFlight = rowsRun
+        let headIndex = runExitHead(kernels: kernels)
+        return conclude(headIndex: headIndex)
+    }
+
+    /// Copy every group's hidden rows into the core's scratch, in group order; returns the rows.
+    private func layOut() -> Int {
         let d = model.hyper.embeddingLength
         var row = 0
         for g in groups {
-            g.hidden.withUnsafeBufferPointer { (scratch.x + row * d).update(from: $0.baseAddress!, count: g.count * d) }
+            g.hidden.withUnsafeBufferPointer { (core.scratch.x + row * d).update(from: $0.baseAddress!, count: g.count * d) }
             row += g.count
         }
-        let fullRows = row
-        rowsInFlight = fullRows
-        let K = model.plan.storedLayers
-        for j in 0..<K {
-            let room = scratch.batch - fullRows
-            fillRunner.settle(&fills, layer: j, room: room, model: model)
-            var batch = LayerBatch()
-            for g in groups {
-                batch.add(position: g.loop * K + j, count: g.count, cache: g.request.cache, firstToken: g.firstToken, fill: false)
-            }
-            let before = batch.rows
-            fills.attach(layer: j, limit: room, to: &batch, scratch: scratch, model: model)
-            stats.fillRows += batch.rows - before
-            BlockForward.run(model: model, layer: j, batch: batch, s: scratch)
-        }
-        stats.steps += 1
+        return row
+    }
 
-        // Which rows need the exit head: finished prompts (their last row), rows at
-        // the last loop, rows whose policy reads the confidence or exits regardless.
-        // One head GEMM serves them all.
+    /// The exit head over the rows that need it, in one product: finished prompts
+    /// (their last row), rows at the last loop, rows whose policy reads the head.
+    /// Returns, per group, its row of `logits` (nil: no head ran for it).
+    private func runExitHead(kernels: KernelOptions) -> [Int?] {
         var headRows: [Int] = []
         var headIndex: [Int?] = []
-        row = 0
+        var row = 0
         for g in groups {
-            let loopsRun = g.loop + 1
+            let loopsRun = g.loop + 1, r = g.request
             var need: Int?
-            if g.request.finished {
+            if r.finished {
                 need = nil
             } else if g.isPrompt {
-                if loopsRun == model.plan.loops && g.request.cached + g.count >= g.request.prompt.count { need = row + g.count - 1 }
-            } else {
-                let p = g.request.options.exitPolicy
-                if loopsRun == model.plan.loops || p.needsConfidence(loopsRun: loopsRun)
-                    || p.decide(loopsRun: loopsRun, totalLoops: model.plan.loops, tokenIndex: g.request.generated.count, estimate: nil) {
-                    need = row
-                }
+                if loopsRun == model.plan.loops && r.cached + g.count >= r.prompt.count { need = row + g.count - 1 }
+            } else if r.options.exitPolicy.needsHead(loopsRun: loopsRun, totalLoops: model.plan.loops, tokenIndex: r.generated.count) {
+                need = row
             }
             headIndex.append(need.map { _ in headRows.count })
             if let need { headRows.append(need) }
             row += g.count
         }
-        computeLogits(rows: headRows)
+        let vocab = model.vocabularySize
+        if logits.count < headRows.count * vocab { logits = [Float](repeating: 0, count: headRows.count * vocab) }
+        logits.withUnsafeMutableBufferPointer { core.exitHead(rows: headRows, kernels: kernels, into: $0.baseAddress!) }
+        return headIndex
+    }
 
-        // Advance, exit or finish each group.
+    /// Advance, exit or finish each group after its loop.
+    private func conclude(headIndex: [Int?]) -> [SchedulerEvent] {
+        let d = model.hyper.embeddingLength
         var events: [SchedulerEvent] = []
-        row = 0
+        var row = 0
         var survivors: [Group] = []
         for (gi, var g) in groups.enumerated() {
-            let rows = row..<(row + g.count)
+            let first = row
             row += g.count
             g.loop += 1
-            g.hidden.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: scratch.x + rows.lowerBound * d, count: g.count * d) }
+            g.hidden.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: core.scratch.x + first * d, count: g.count * d) }
             let r = g.request
             if r.finished { continue }
             if g.isPrompt {
@@ -261,18 +257,13 @@ public final class Scheduler: @unchecked Sendable {
                 continue
             }
             guard let h = headIndex[gi] else { survivors.append(g); continue }
-            // The softmax over the vocabulary only where the policy reads it.
-            let estimate = g.loop < model.plan.loops && r.options.exitPolicy.needsConfidence(loopsRun: g.loop)
-                ? ExitEstimate(logits: logitsRow(h)) : nil
+            let (exits, estimate) = g.hidden.withUnsafeBufferPointer {
+                core.conclude(loopsRun: g.loop, policy: r.options.exitPolicy, tokenIndex: r.generated.count,
+                              logits: logitsRow(h), hidden: $0.baseAddress!, token: g.firstToken, cache: r.cache)
+            }
             if let estimate { g.trajectory.append(estimate.top) }
-            if r.options.exitPolicy.decide(loopsRun: g.loop, totalLoops: model.plan.loops, tokenIndex: r.generated.count, estimate: estimate) {
+            if exits {
                 r.cached += 1
-                if g.loop < model.plan.loops {
-                    let skipped = Array((g.loop * K)..<model.plan.positions)
-                    g.hidden.withUnsafeBufferPointer {
-                        fills.add(hidden: $0.baseAddress!, dim: d, token: g.firstToken, cache: r.cache, positions: skipped)
-                    }
-                }
                 events += emit(r, logitsRow: h, loops: g.loop, trajectory: g.trajectory)
             } else {
                 survivors.append(g)
@@ -332,19 +323,6 @@ public final class Scheduler: @unchecked Sendable {
         }
     }
 
-    /// Exit head (final norm + LM head) on the given rows of scratch.x, in one
-    /// GEMM, into `logits` (one row of vocab floats each).
-    private func computeLogits(rows: [Int]) {
-        guard !rows.isEmpty else { return }
-        let vocab = model.vocabularySize, d = model.hyper.embeddingLength
-        if logits.count < rows.count * vocab { logits = [Float](repeating: 0, count: rows.count * vocab) }
-        // Gather the rows into xn (free after the pass), then norm in place and project.
-        for (i, r) in rows.enumerated() { (scratch.xn + i * d).update(from: scratch.x + r * d, count: d) }
-        logits.withUnsafeMutableBufferPointer { out in
-            BlockForward.head(model: model, input: scratch.xn, n: rows.count, s: scratch, logits: out.baseAddress!)
-        }
-    }
-
     private func logitsRow(_ i: Int) -> UnsafeBufferPointer<Float> {
         let vocab = model.vocabularySize
         return logits.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[(i * vocab)..<((i + 1) * vocab)]) }
@@ -389,7 +367,7 @@ public final class Scheduler: @unchecked Sendable {
         r.finished = true
         r.inFlight = false
         groups.removeAll { $0.request === r }
-        fills.drop(cache: r.cache)
+        core.drop(cache: r.cache)
         active.removeAll { $0 === r }
         results[r.id] = RequestResult(tokens: r.generated, exitLoops: r.exitLoops, oracleLoops: r.oracleLoops,
                                       negativeLogLikelihood: r.negativeLogLikelihood, reason: reason)
@@ -398,9 +376,4 @@ public final class Scheduler: @unchecked Sendable {
 
     /// The result of a finished request (removed from the scheduler when taken).
     public func takeResult(_ id: Int) -> RequestResult? { results.removeValue(forKey: id) }
-
-    /// Generated tokens and per-token exit loops of a request still known (running).
-    public func progress(of id: Int) -> (tokens: [Int32], loops: [Int])? {
-        active.first { $0.id == id }.map { ($0.generated, $0.exitLoops) }
-    }
 }

@@ -1,11 +1,11 @@
-// Session.swift — one sequence's state: its KV cache, scratch buffers and the
-// logits of the last evaluation. Two ways to advance it:
+// Session.swift — one sequence's state: its KV cache and the logits of the last
+// evaluation. Two ways to advance it, both through the loop-step core (LoopStep):
 //   evaluate(tokens)                     whole depth, prompt chunks through GEMM
 //   beginToken → stepLoop… → exitToken   one loop of the shared block at a time,
 //                                        reading each loop's exit logits
-// Early-exited tokens leave K/V gaps at the positions they skipped; those are
-// filled by state propagation in the next pass through each layer.
-// Used by one thread at a time.
+// Early-exited tokens leave K/V gaps at the positions they skipped; the core fills
+// them by state propagation in the next pass through each layer.
+// Used by one thread at a time; its kernel options are its own.
 import CRTXKernels
 
 public final class Session: @unchecked Sendable {
@@ -35,9 +35,12 @@ public final class Session: @unchecked Sendable {
     public let model: Model
     public let capacity: Int
     public let batchSize: Int
+    /// OpenMP threads of this session's kernel calls.
     public var threads: Int
     /// See Options.floatPrompts.
     public var floatPrompts: Bool
+    /// How this session's kernels run, handed to every pass.
+    var kernels: KernelOptions { KernelOptions(threads: threads, products: floatPrompts ? .float : .fast) }
     /// Polled between layers; return true to abort the evaluation.
     public var shouldAbort: (() -> Bool)?
 
@@ -46,7 +49,9 @@ public final class Session: @unchecked Sendable {
     /// The tokens in the cache, in order.
     public private(set) var history: [Int32] = []
     let kv: KVCache
-    let scratch: Scratch
+    /// The loop-step core; its scratch.x holds the rows of the pass in flight
+    /// (row 0: the pending token's hidden state while it is stepped).
+    private let core: LoopStep
     /// (logitRows, vocab) logits of the last evaluate call or loop step.
     private var logitStorage = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var logitCapacity = 0
@@ -54,9 +59,6 @@ public final class Session: @unchecked Sendable {
 
     /// The token being computed loop by loop, and the next loop it will run.
     public private(set) var pending: (token: Int32, nextLoop: Int)?
-    /// K/V still owed by early-exited tokens (state propagation).
-    var fills = FillQueue()
-    private var fillRunner = FillRunner()
     /// Loop at which each cached token exited (B = full depth), for statistics.
     public private(set) var exitLoops: [Int] = []
 
@@ -71,12 +73,11 @@ public final class Session: @unchecked Sendable {
         self.model = model
         self.capacity = ctx
         self.batchSize = min(options.batchSize, ctx)
-        self.threads = options.threads > 0 ? options.threads : Int(rtxk_default_threads())
+        self.threads = KernelOptions(threads: options.threads).threads
         self.floatPrompts = options.floatPrompts
         self.kv = try KVCache(positions: model.plan.positions, capacity: ctx, kvDim: h.kvDim, headDim: h.headDim)
         // Room for a full batch plus the fill rows one pass can carry.
-        self.scratch = Scratch(hyper: h, batch: self.batchSize + FillQueue.rowsPerPass(model.plan),
-                               maxLoRARank: model.weights.maxLoRARank)
+        self.core = LoopStep(model: model, rows: self.batchSize, fillRows: FillQueue.rowsPerPass(model.plan))
     }
 
     deinit { logitStorage.deallocate() }
@@ -87,7 +88,7 @@ public final class Session: @unchecked Sendable {
         exitLoops.removeAll(keepingCapacity: true)
         logitRows = 0
         pending = nil
-        fills = FillQueue()
+        core.reset()
     }
 
     private func reserveLogits(rows: Int) -> UnsafeMutablePointer<Float> {
@@ -110,22 +111,15 @@ public final class Session: @unchecked Sendable {
         }
     }
 
-    private func checkAbort(_ p: Int) throws {
+    private func checkAbort(position p: Int) throws {
         if let shouldAbort, shouldAbort() {
             throw RTXError(.aborted, "evaluation aborted by the abort callback at position \(p)")
         }
     }
 
-    /// One pass of position p's layer over the `n` full rows at the front of
-    /// scratch.x (tokens firstToken…), carrying the fills owed to that layer.
-    private func pass(position p: Int, rows n: Int, firstToken: Int) {
-        let layer = model.plan.sharedLayer(of: p)
-        let room = scratch.batch - n
-        fillRunner.settle(&fills, layer: layer, room: room, model: model)
-        var batch = LayerBatch()
-        batch.add(position: p, count: n, cache: kv, firstToken: firstToken, fill: false)
-        fills.attach(layer: layer, limit: room, to: &batch, scratch: scratch, model: model)
-        BlockForward.run(model: model, layer: layer, batch: batch, s: scratch)
+    /// The pending or new rows of this sequence: `count` tokens from `firstToken`.
+    private func rows(_ count: Int, from firstToken: Int, positions: Range<Int>) -> [RowGroup] {
+        [RowGroup(cache: kv, firstToken: firstToken, count: count, positions: positions)]
     }
 
     // MARK: Whole-depth evaluation
@@ -136,9 +130,7 @@ public final class Session: @unchecked Sendable {
         guard !tokens.isEmpty else { throw RTXError.invalid("evaluate: no tokens given") }
         guard pending == nil else { throw RTXError.invalid("evaluate: a token is being stepped loop by loop; exit it first") }
         try checkTokens(tokens)
-        rtxk_set_threads(Int32(threads))
-        let previous = rtxk_set_float_gemm(floatPrompts ? 1 : 0)
-        defer { _ = rtxk_set_float_gemm(previous) }
+        let kernels = self.kernels
         let vocab = model.vocabularySize
         let out = reserveLogits(rows: allLogits ? tokens.count : 1)
         let start = count
@@ -146,15 +138,13 @@ public final class Session: @unchecked Sendable {
         try tokens.withUnsafeBufferPointer { all in
             while done < all.count {
                 let n = min(batchSize, all.count - done)
-                BlockForward.embed(model: model, tokens: UnsafeBufferPointer(rebasing: all[done..<(done + n)]), s: scratch)
-                for p in 0..<model.plan.positions {
-                    try checkAbort(p)
-                    pass(position: p, rows: n, firstToken: start + done)
-                }
+                model.embed(UnsafeBufferPointer(rebasing: all[done..<(done + n)]), into: core.scratch.x)
+                try core.run(rows(n, from: start + done, positions: 0..<model.plan.positions), kernels: kernels,
+                             checkAbort: checkAbort(position:))
                 if allLogits {
-                    BlockForward.head(model: model, first: 0, n: n, s: scratch, logits: out + done * vocab)
+                    core.exitHead(rows: Array(0..<n), kernels: kernels, into: out + done * vocab)
                 } else if done + n == all.count {
-                    BlockForward.head(model: model, first: n - 1, n: 1, s: scratch, logits: out)
+                    core.exitHead(rows: [n - 1], kernels: kernels, into: out)
                 }
                 done += n
             }
@@ -174,7 +164,7 @@ public final class Session: @unchecked Sendable {
             throw RTXError.unsupported("loop stepping needs contiguous loops (cycle or middle-cycle); this model uses \(model.plan.strategy.rawValue)")
         }
         try checkTokens([token])
-        [token].withUnsafeBufferPointer { BlockForward.embed(model: model, tokens: $0, s: scratch) }
+        [token].withUnsafeBufferPointer { model.embed($0, into: core.scratch.x) }
         pending = (token, 0)
     }
 
@@ -183,15 +173,10 @@ public final class Session: @unchecked Sendable {
     public func stepLoop() throws -> LoopResult {
         guard let (token, b) = pending else { throw RTXError.invalid("stepLoop: no pending token (call beginToken first)") }
         guard b < model.plan.loops else { throw RTXError.invalid("stepLoop: all \(model.plan.loops) loops have run; exit the token") }
-        rtxk_set_threads(Int32(threads))
-        let previous = rtxk_set_float_gemm(floatPrompts ? 1 : 0)  // fill rows may make a GEMM
-        defer { _ = rtxk_set_float_gemm(previous) }
-        for p in model.plan.positions(inLoop: b) {
-            try checkAbort(p)
-            pass(position: p, rows: 1, firstToken: count)
-        }
+        let kernels = self.kernels  // fill rows riding along may make a GEMM
+        try core.run(rows(1, from: count, positions: model.plan.positions(inLoop: b)), kernels: kernels, checkAbort: checkAbort(position:))
         let out = reserveLogits(rows: 1)
-        BlockForward.head(model: model, first: 0, n: 1, s: scratch, logits: out)
+        core.exitHead(rows: [0], kernels: kernels, into: out)
         logitRows = 1
         pending = (token, b + 1)
         let estimate = ExitEstimate(logits: UnsafeBufferPointer(start: out, count: model.vocabularySize))
@@ -204,10 +189,7 @@ public final class Session: @unchecked Sendable {
     public func exitToken() throws {
         guard let (token, loopsRun) = pending else { throw RTXError.invalid("exitToken: no pending token") }
         guard loopsRun > 0 else { throw RTXError.invalid("exitToken: the token has not run any loop yet") }
-        if loopsRun < model.plan.loops {
-            let skipped = (loopsRun..<model.plan.loops).flatMap { Array(model.plan.positions(inLoop: $0)) }
-            fills.add(hidden: scratch.x, dim: model.hyper.embeddingLength, token: count, cache: kv, positions: skipped)
-        }
+        core.exit(hidden: core.scratch.x, token: count, cache: kv, loopsRun: loopsRun)
         pending = nil
         count += 1
         history.append(token)
@@ -227,12 +209,7 @@ public final class Session: @unchecked Sendable {
 
     /// The pending token's hidden state after the loops run so far (d floats).
     public func pendingHiddenState() -> [Float] {
-        Array(UnsafeBufferPointer(start: scratch.x, count: model.hyper.embeddingLength))
-    }
-
-    /// Run the state propagation still owed now (normally it rides in later passes).
-    public func propagatePendingState() {
-        fillRunner.flush(&fills, model: model)
+        Array(UnsafeBufferPointer(start: core.scratch.x, count: model.hyper.embeddingLength))
     }
 
     /// The cached key row of `token` at unrolled position p (tests, inspection).

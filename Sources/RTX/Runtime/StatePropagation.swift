@@ -33,11 +33,6 @@ struct FillQueue {
         fills.reduce(0) { $0 + $1.positions.filter { plan.sharedLayer(of: $0) == layer }.count }
     }
 
-    /// Stored layers that still have fills owed.
-    func pendingLayers(_ plan: RecursionPlan) -> [Int] {
-        Array(Set(fills.flatMap { $0.positions.map(plan.sharedLayer(of:)) })).sorted()
-    }
-
     /// Move up to `limit` fill rows for `layer` into `batch` (rows after its full
     /// rows in s.x), as K/V-only segments grouped by position.
     mutating func attach(layer: Int, limit: Int, to batch: inout LayerBatch, scratch s: Scratch, model: Model) {
@@ -63,32 +58,24 @@ struct FillQueue {
     mutating func drop(cache: KVCache) { fills.removeAll { $0.cache === cache } }
 }
 
-/// Runs passes that carry fills, so that no attention reads a slot still owed.
+/// Runs fill-only passes, so that no attention reads a slot still owed.
 struct FillRunner {
     private var scratch: Scratch?
 
     /// Before a pass through `layer` that can take `room` fill rows: run
     /// fill-only passes (in a scratch of their own) until what is left fits.
-    mutating func settle(_ queue: inout FillQueue, layer: Int, room: Int, model: Model) {
+    mutating func settle(_ queue: inout FillQueue, layer: Int, room: Int, model: Model, kernels: KernelOptions) {
         while queue.count(layer: layer, plan: model.plan) > room {
-            runFillOnly(&queue, layer: layer, model: model)
+            runFillOnly(&queue, layer: layer, model: model, kernels: kernels)
         }
     }
 
-    /// Run every owed fill now (fill-only passes).
-    mutating func flush(_ queue: inout FillQueue, model: Model) {
-        for layer in queue.pendingLayers(model.plan) {
-            while queue.count(layer: layer, plan: model.plan) > 0 { runFillOnly(&queue, layer: layer, model: model) }
-        }
-    }
-
-    private mutating func runFillOnly(_ queue: inout FillQueue, layer: Int, model: Model) {
+    private mutating func runFillOnly(_ queue: inout FillQueue, layer: Int, model: Model, kernels: KernelOptions) {
         let rows = FillQueue.rowsPerPass(model.plan)
-        if scratch == nil {
-            scratch = Scratch(hyper: model.hyper, batch: rows, maxLoRARank: model.weights.maxLoRARank)
-        }
+        let s = scratch ?? Scratch(hyper: model.hyper, batch: rows, maxLoRARank: model.weights.maxLoRARank)
+        scratch = s
         var batch = LayerBatch()
-        queue.attach(layer: layer, limit: rows, to: &batch, scratch: scratch!, model: model)
-        BlockForward.run(model: model, layer: layer, batch: batch, s: scratch!)
+        queue.attach(layer: layer, limit: rows, to: &batch, scratch: s, model: model)
+        BlockForward(model: model, s: s, exec: kernels.exec).run(layer: layer, batch: batch)
     }
 }
