@@ -389,8 +389,9 @@ RTX_API rtx_status rtx_loop_exit(rtx_context *ctx);
 /* Up to max_rows rows (tokens) are in flight, each at its own loop and request;
  * one rtx_scheduler_step is one pass of the shared block over all of them. Rows
  * that exit or finish are refilled from the queue at once; prompts enter in
- * chunks. Needs the cycle strategy (a vanilla model gives continuous
- * sequence-wise batching). A scheduler is used by one thread at a time. */
+ * chunks. Needs a plan whose loops are contiguous: cycle or middle-cycle (a
+ * vanilla model gives continuous sequence-wise batching); sequence is refused.
+ * A scheduler is used by one thread at a time. */
 
 typedef struct rtx_scheduler rtx_scheduler;
 

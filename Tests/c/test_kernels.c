@@ -3,6 +3,7 @@
 // Usage: test_kernels [quant_vectors.bin]   (or RTX_QUANT_VECTORS=path)
 //        test_kernels --bench                (micro-benchmarks, no checks)
 #include "rtx_kernels.h"
+#include "rtx_linalg.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -750,6 +751,104 @@ static void test_threads_and_paths(void) {
 }
 
 // ---------------------------------------------------------------------------
+// Calibrated-conversion solvers (rtx_linalg.h) against their definitions
+// ---------------------------------------------------------------------------
+// ‖(r − b·a) Xᵀ‖_F for n input rows x (cols each): the output error on the inputs.
+static double output_error(const float *r, const float *b, const float *a, const float *x,
+                           int64_t rows, int64_t cols, int64_t rank, int64_t n) {
+    double e2 = 0;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < rows; i++) {
+            double y = 0;
+            for (int64_t c = 0; c < cols; c++) {
+                double ba = 0;
+                for (int64_t k = 0; k < rank; k++) ba += (double)b[i * rank + k] * a[k * cols + c];
+                y += (r[i * cols + c] - ba) * x[t * cols + c];
+            }
+            e2 += y * y;
+        }
+    return sqrt(e2);
+}
+
+static void test_calibration_solvers(void) {
+    enum { N = 96, COLS = 24, ROWS = 10, MAPS = 3, DEAD = 5 };
+    float x[MAPS][N * COLS], w[MAPS][ROWS * COLS];
+    double g[MAPS][COLS * COLS];
+    for (int i = 0; i < MAPS; i++) {
+        fill_normal(x[i], N * COLS, 1.0f);
+        for (int64_t c = 0; c < COLS; c++) x[i][c] *= 3.0f;  // uneven channel scales
+        fill_normal(w[i], ROWS * COLS, 0.5f);
+        memset(g[i], 0, sizeof g[i]);
+        rtxk_gram_add(g[i], x[i], N / 2, COLS, COLS);               // two calls accumulate
+        rtxk_gram_add(g[i], x[i] + N / 2 * COLS, N - N / 2, COLS, COLS);
+    }
+    double worst = 0;
+    for (int64_t a = 0; a < COLS; a++)
+        for (int64_t b = 0; b < COLS; b++) {
+            double want = 0;
+            for (int t = 0; t < N; t++) want += (double)x[0][t * COLS + a] * x[0][t * COLS + b];
+            worst = fmax(worst, fabs(g[0][a * COLS + b] - want) / (fabs(want) + 1));
+        }
+    CHECK(worst < 1e-12, "gram_add equals Σ x xᵀ (worst rel %.3g)", worst);
+
+    // RegMean, λ = 0: the normal equations W_s Σ G = Σ W_i G_i hold.
+    float ws[ROWS * COLS];
+    const float *wp[MAPS] = { w[0], w[1], w[2] };
+    const double *gp[MAPS] = { g[0], g[1], g[2] };
+    CHECK(rtxk_regmean(ws, wp, gp, MAPS, ROWS, COLS, 0.0) == 0, "regmean solves");
+    worst = 0;
+    for (int64_t r = 0; r < ROWS; r++)
+        for (int64_t c = 0; c < COLS; c++) {
+            double lhs = 0, rhs = 0, scale = 0;
+            for (int i = 0; i < MAPS; i++)
+                for (int64_t k = 0; k < COLS; k++) {
+                    lhs += (double)ws[r * COLS + k] * g[i][k * COLS + c];
+                    rhs += (double)w[i][r * COLS + k] * g[i][k * COLS + c];
+                    scale += fabs((double)w[i][r * COLS + k] * g[i][k * COLS + c]);
+                }
+            worst = fmax(worst, fabs(lhs - rhs) / scale);
+        }
+    CHECK(worst < 1e-6, "regmean: normal equations (worst rel %.3g)", worst);
+    // A dead input channel (zero in every X_i): with a ridge the solve stays well
+    // posed and that column of W_s is the average of the tied maps'.
+    for (int i = 0; i < MAPS; i++) {
+        for (int t = 0; t < N; t++) x[i][t * COLS + DEAD] = 0;
+        memset(g[i], 0, sizeof g[i]);
+        rtxk_gram_add(g[i], x[i], N, COLS, COLS);
+    }
+    CHECK(rtxk_regmean(ws, wp, gp, MAPS, ROWS, COLS, 1e-3) == 0, "regmean with a dead channel solves");
+    worst = 0;
+    for (int64_t r = 0; r < ROWS; r++) {
+        const double mean = ((double)w[0][r * COLS + DEAD] + w[1][r * COLS + DEAD] + w[2][r * COLS + DEAD]) / 3;
+        worst = fmax(worst, fabs(ws[r * COLS + DEAD] - mean));
+    }
+    CHECK(worst < 1e-5, "regmean: a dead channel's column is the average (worst %.3g)", worst);
+
+    // Whitened SVD: on the calibration inputs its error is never above plain SVD's
+    // at the same rank, and full rank reproduces the residual.
+    float res[ROWS * COLS], b[ROWS * ROWS], a[ROWS * COLS], bp[ROWS * ROWS], ap[ROWS * COLS];
+    fill_normal(res, ROWS * COLS, 1.0f);
+    for (int64_t rank = 1; rank <= ROWS; rank += 3) {
+        const int ok = rtxk_whitened_svd(b, a, res, g[0], ROWS, COLS, rank, 1e-4) == 0 &&
+                       rtxk_truncated_svd(bp, ap, res, ROWS, COLS, rank) == 0;
+        const double ew = output_error(res, b, a, x[0], ROWS, COLS, rank, N);
+        const double ep = output_error(res, bp, ap, x[0], ROWS, COLS, rank, N);
+        const double e0 = output_error(res, b, a, x[0], ROWS, COLS, 0, N);
+        CHECK(ok && ew <= ep * (1 + 1e-5) + 1e-6 * e0, "whitened SVD rank %lld: output error %.4g <= plain %.4g",
+              (long long)rank, ew, ep);
+    }
+    CHECK(rtxk_whitened_svd(b, a, res, g[0], ROWS, COLS, ROWS, 1e-4) == 0, "whitened SVD full rank");
+    worst = 0;
+    for (int64_t r = 0; r < ROWS; r++)
+        for (int64_t c = 0; c < COLS; c++) {
+            double ba = 0;
+            for (int64_t k = 0; k < ROWS; k++) ba += (double)b[r * ROWS + k] * a[k * COLS + c];
+            worst = fmax(worst, fabs(ba - res[r * COLS + c]));
+        }
+    CHECK(worst < 1e-4, "whitened SVD at full rank reproduces the residual (max |Δ| %.3g)", worst);
+}
+
+// ---------------------------------------------------------------------------
 // Micro-benchmarks (median of runs): 576x1536 Q4_1 GEMV, 512x576x1536 GEMM
 // ---------------------------------------------------------------------------
 // One thread: CPU time of the process (robust on a shared machine); else wall time.
@@ -848,6 +947,7 @@ int main(int argc, char **argv) {
         test_threads_and_paths();
         printf("path %s: %s\n", rtxk_path_name(p), n_fail == before ? "ok" : "FAILED");
     }
+    test_calibration_solvers();  // LAPACK/BLAS only: path-independent
     const int top = rtxk_force_path(99);  // clamps to what the CPU supports (env may have started lower)
     CHECK(top >= best && top <= RTXK_PATH_AVX512 && rtxk_active_path() == top, "force_path clamps to the CPU's best path");
     CHECK(rtxk_force_path(-5) == RTXK_PATH_SCALAR, "force_path clamps below to scalar");
