@@ -69,12 +69,39 @@ struct LayerBatch {
     }
 }
 
+/// The input of a block's linear maps that an `InputTap` sees: one per input
+/// shared by several maps (Q/K/V read one normed input, gate/up another).
+public enum LinearInput: Int, CaseIterable, Sendable {
+    case attention          // attn_norm(x): Q, K, V
+    case attentionOutput    // the attention heads' output: O
+    case feedForward        // ffn_norm(x): gate and up (up alone without a gate)
+    case feedForwardDown    // the activated hidden: down
+
+    /// The input a linear role reads.
+    init(_ role: BlockRole) {
+        switch role {
+        case .attnOutput: self = .attentionOutput
+        case .ffnGate, .ffnUp: self = .feedForward
+        case .ffnDown: self = .feedForwardDown
+        default: self = .attention
+        }
+    }
+}
+
+/// Sees the inputs of the linear maps of every pass (calibration of a
+/// conversion): `rows` rows of `width` floats, for the full segments of the pass.
+protocol InputTap: AnyObject {
+    func observe(_ input: LinearInput, _ rows: UnsafePointer<Float>, width: Int, segments: ArraySlice<LayerBatch.Segment>)
+}
+
 /// One pass's context: the model, the scratch its rows live in, and how the kernels
 /// run (threads, product path), passed explicitly to every kernel call.
 struct BlockForward {
     let model: Model
     let s: Scratch
     let exec: rtxk_exec
+    /// Calibration only: sees each linear input of the full rows.
+    var tap: InputTap? = nil
 
     /// out(n, W.rows) (= or +=) in(n, W.columns) · Wᵀ over all rows, then each
     /// segment's LoRA delta unmerged: out[seg] += B_p · (A_p · in[seg]), and its
@@ -209,6 +236,7 @@ struct BlockForward {
 
         // Attention sub-layer: K/V for every row (fills included), Q for full rows.
         norm(all, .attnNorm, from: s.x, to: s.xn, width: d)
+        tap?.observe(.attention, s.xn, width: d, segments: full)
         // Q with K and V when every row is full (no fills: decode and prompts), else after.
         let qWithKV = nFull == n
         linears(s.xn, rows: n, [(s.k, w[linear: .attnK], deltas(all, .attnK)),
@@ -238,6 +266,7 @@ struct BlockForward {
         }
         rtxk_attention_batch(s.attention, Int64(full.count), Int64(h.headCount), Int64(h.headCountKV),
                              Int64(h.headDim), scale, h.attentionSoftcap, exec)
+        tap?.observe(.attentionOutput, s.att, width: h.qDim, segments: full)
         linear(s.out, s.att, rows: nFull, w[linear: .attnOutput],
                deltas: deltas(full, .attnOutput))
         // Parallel residual (GPT-NeoX): the FFN reads the block's input, not h + attn.
@@ -246,6 +275,7 @@ struct BlockForward {
 
         // Feed-forward sub-layer, full rows only: gated (SwiGLU / GeGLU) or plain (GELU).
         if !h.parallelResidual { norm(full, .ffnNorm, from: s.x, to: s.xn, width: d) }
+        tap?.observe(.feedForward, s.xn, width: d, segments: full)
         let ffValues = Int64(nFull * h.feedForwardLength)
         let hidden: UnsafeMutablePointer<Float>
         if recipe.gatedFFN {
@@ -265,6 +295,7 @@ struct BlockForward {
             }
             hidden = s.up
         }
+        tap?.observe(.feedForwardDown, hidden, width: h.feedForwardLength, segments: full)
         linear(s.out, hidden, rows: nFull, w[linear: .ffnDown], deltas: deltas(full, .ffnDown))
         residual(full, .postFfnNorm, rows: nFull)
     }

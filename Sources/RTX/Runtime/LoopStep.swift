@@ -48,7 +48,8 @@ final class LoopStep {
     /// next position runs the lowest stored layer any of them needs next, so the
     /// positions of each group run in order and groups at matching positions share
     /// one pass. `checkAbort(p)` is called before each layer pass.
-    func run(_ groups: [RowGroup], kernels: KernelOptions, checkAbort: (Int) throws -> Void = { _ in }) throws {
+    func run(_ groups: [RowGroup], kernels: KernelOptions, tap: InputTap? = nil,
+             checkAbort: (Int) throws -> Void = { _ in }) throws {
         let plan = model.plan
         var next = groups.map(\.positions.lowerBound)
         var firstRow: [Int] = []
@@ -61,14 +62,15 @@ final class LoopStep {
             let members = waiting.filter { plan.sharedLayer(of: next[$0]) == layer }
             try checkAbort(next[members[0]])
             let segments = members.map { (group: groups[$0], position: next[$0], row: firstRow[$0]) }
-            pass(layer: layer, segments, kernels: kernels)
+            pass(layer: layer, segments, kernels: kernels, tap: tap)
             for i in members { next[i] += 1 }
         }
     }
 
     /// One pass of stored layer `layer` over the given groups at their positions,
     /// carrying the fills owed to that layer.
-    private func pass(layer: Int, _ segments: [(group: RowGroup, position: Int, row: Int)], kernels: KernelOptions) {
+    private func pass(layer: Int, _ segments: [(group: RowGroup, position: Int, row: Int)], kernels: KernelOptions,
+                      tap: InputTap?) {
         let d = model.hyper.embeddingLength
         // The pass's rows must be rows 0..<n of its scratch: gather them when the
         // groups taking part are not the leading ones.
@@ -87,7 +89,7 @@ final class LoopStep {
         let before = batch.rows
         fills.attach(layer: layer, limit: room, to: &batch, scratch: s, model: model)
         fillRowsCarried += batch.rows - before
-        BlockForward(model: model, s: s, exec: kernels.exec).run(layer: layer, batch: batch)
+        BlockForward(model: model, s: s, exec: kernels.exec, tap: tap).run(layer: layer, batch: batch)
         guard !inPlace else { return }
         var row = 0
         for seg in segments {

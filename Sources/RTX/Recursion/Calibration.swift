@@ -1,0 +1,95 @@
+// Calibration.swift — what a calibrated conversion knows of the data: for every
+// unrolled position p and every linear input (LinearInput: the one input that
+// Q/K/V share, the attention output, the one gate/up share, the FFN hidden), the
+// Gram matrix G = Σ x xᵀ of that input over calibration text. Collected by RTX's
+// own forward pass (the loop-step core, float products) with an InputTap.
+import CRTXKernels
+
+/// Gram matrices per (position, linear input), in double, (width × width) each.
+public final class GramSet: InputTap, @unchecked Sendable {
+    public let positions: Int
+    /// The width of each input (d, q_dim, d, ffn).
+    public let widths: [LinearInput: Int]
+    /// grams[p][input]: row-major (width × width); nil where p was not collected.
+    private(set) var grams: [[LinearInput: [Double]]]
+    /// Calibration tokens that passed through each position.
+    public private(set) var tokens: [Int]
+    /// Positions whose inputs are recorded (the others run by unobserved).
+    var recording: Range<Int>
+
+    init(hyper h: HyperParameters, positions: Int) {
+        self.positions = positions
+        widths = [.attention: h.embeddingLength, .attentionOutput: h.qDim,
+                  .feedForward: h.embeddingLength, .feedForwardDown: h.feedForwardLength]
+        grams = Array(repeating: [:], count: positions)
+        tokens = Array(repeating: 0, count: positions)
+        recording = 0..<positions
+    }
+
+    /// The Gram of `input` at position p (nil if p was not calibrated).
+    public func gram(position p: Int, _ input: LinearInput) -> [Double]? { grams[p][input] }
+
+    func observe(_ input: LinearInput, _ rows: UnsafePointer<Float>, width: Int, segments: ArraySlice<LayerBatch.Segment>) {
+        for seg in segments where recording.contains(seg.position) {
+            var g = grams[seg.position][input] ?? [Double](repeating: 0, count: width * width)
+            g.withUnsafeMutableBufferPointer {
+                rtxk_gram_add($0.baseAddress!, rows + seg.rows.lowerBound * width, Int64(seg.rows.count), Int64(width), Int64(width))
+            }
+            grams[seg.position][input] = g
+            if input == .attention { tokens[seg.position] += seg.rows.count }
+        }
+    }
+}
+
+public struct CalibrationOptions: Sendable {
+    /// Calibration tokens (the text, tokenized by the source model).
+    public var tokens: [Int32]
+    /// Tokens per forward chunk; each chunk starts from an empty cache.
+    public var chunk = 512
+    /// Ridge λ of the solves, relative to the mean diagonal of G (rtx_linalg.h).
+    public var lambda = 1e-3
+    /// Sequential (GPTQ's trick): position p's inputs come from the recursive model
+    /// already converted up to p, not from the vanilla model.
+    public var sequential = false
+    /// Threads of the calibration passes (0: the machine's default).
+    public var threads = 0
+    public init(tokens: [Int32], chunk: Int = 512, lambda: Double = 1e-3, sequential: Bool = false, threads: Int = 0) {
+        self.tokens = tokens; self.chunk = chunk; self.lambda = lambda; self.sequential = sequential; self.threads = threads
+    }
+
+    public func validate(vocabulary: Int) throws {
+        guard tokens.count >= 2 else { throw RTXError.invalid("calibration: the text gave \(tokens.count) tokens; at least 2 are needed") }
+        guard chunk >= 2, chunk <= 8192 else { throw RTXError.invalid("calibration chunk \(chunk) must be in 2...8192") }
+        guard lambda.isFinite, lambda >= 0 else { throw RTXError.invalid("calibration λ \(lambda) must be finite and >= 0") }
+        for (i, t) in tokens.enumerated() where t < 0 || Int(t) >= vocabulary {
+            throw RTXError(.tokenOutOfRange, "calibration token #\(i) has id \(t), outside the vocabulary [0, \(vocabulary))")
+        }
+    }
+}
+
+public enum Calibration {
+    /// The Grams of `model`'s linear inputs at `positions` over the calibration
+    /// tokens: each chunk runs from an empty cache through positions 0 ..< the
+    /// last one recorded (nothing beyond it runs).
+    public static func collect(_ model: Model, options: CalibrationOptions, positions: Range<Int>? = nil) throws -> GramSet {
+        try options.validate(vocabulary: model.vocabularySize)
+        let recorded = positions ?? 0..<model.plan.positions
+        let set = GramSet(hyper: model.hyper, positions: model.plan.positions)
+        set.recording = recorded
+        let chunk = min(options.chunk, options.tokens.count)
+        let core = LoopStep(model: model, rows: chunk, fillRows: 0)
+        let cache = try KVCache(positions: model.plan.positions, capacity: chunk, kvDim: model.hyper.kvDim, headDim: model.hyper.headDim)
+        let kernels = KernelOptions(threads: options.threads, products: .float)
+        var start = 0
+        try options.tokens.withUnsafeBufferPointer { all in
+            while start < all.count {
+                let n = min(chunk, all.count - start)
+                model.embed(UnsafeBufferPointer(rebasing: all[start..<(start + n)]), into: core.scratch.x)
+                try core.run([RowGroup(cache: cache, firstToken: 0, count: n, positions: 0..<recorded.upperBound)],
+                             kernels: kernels, tap: set)
+                start += n
+            }
+        }
+        return set
+    }
+}
