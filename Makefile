@@ -93,5 +93,10 @@ test-python: models
 test-package: models
 	PYTHON=$(PYTHON) Tests/packaging/test_fresh_venv.sh $(MODEL)
 
+# A Swift app depending on a snapshot of HEAD by file:// URL (branch, revision), by path,
+# and pinned to a version (refused: unsafeFlags).
+test-swift-dependency: models
+	PYTHON=$(PYTHON) SWIFT=$(SWIFT) Tests/packaging/test_swift_dependency.sh $(MODEL)
+
 clean:
 	rm -rf $(BUILD) .build .build-release bindings/python/build bindings/python/rtx.egg-info examples/c/simple

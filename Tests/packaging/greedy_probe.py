@@ -24,6 +24,8 @@ def main(model_path: str) -> None:
         generation = model.generate(PROMPT, max_tokens=MAX_TOKENS, temperature=0.0, stop_at_eos=False)
         text = "".join(generation)
         report = {
+            "prompt": PROMPT,
+            "max_tokens": MAX_TOKENS,
             "package_dir": str(Path(rtx.__file__).resolve().parent),
             "library_path": str(Path(rtx.library_path).resolve()),
             "mapped_libraries": mapped_rtx_libraries(),
