@@ -23,7 +23,8 @@ trap 'rm -rf "$work"' EXIT
 
 BRANCH=rtx-dependency-test
 TAG=1.0.0
-# SwiftPM 6.3 prints "error: '<root package identity>': " before this.
+# SwiftPM 6.3 resolves a version-pinned RTX, then refuses to plan the build with
+# "error: '<root package identity>': " and this.
 UNSAFE_FLAGS_ERROR="the target 'CRTXKernels' in product 'RTXEngine' contains unsafe build flags"
 
 step() { echo "== $*"; }
