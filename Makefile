@@ -16,6 +16,7 @@ SWIFT_RELEASE := $(SWIFT) build -c release --scratch-path .build-release -Xswift
 LIB_LINK := -Xlinker --version-script=$(CURDIR)/scripts/exports.map -Xlinker -soname=librtx.so.$(SOVERSION)
 
 .PHONY: help setup models lib cli build install run test test-kernels test-swift test-c test-python clean
+.PHONY: test-package test-swift-dependency
 
 help:
 	@echo "make run | test | build | lib | cli | install PREFIX=... | setup | models | clean"
@@ -61,7 +62,7 @@ run: setup models cli
 
 # ---- tests ------------------------------------------------------------------
 test: setup models build
-	$(MAKE) test-kernels test-swift test-c test-python
+	$(MAKE) test-kernels test-swift test-c test-python test-package test-swift-dependency
 
 test-kernels:
 	@mkdir -p $(BUILD)/tests
@@ -88,5 +89,14 @@ test-python: models
 	PYTHONPATH=bindings/python RTX_LIBRARY=$(abspath $(LIBDIR))/librtx.so RTX_TEST_MODEL=$(abspath $(MODEL)) \
 	RTX_CLI=$(abspath $(BUILD))/bin/rtx $(PYTHON) -m pytest -q Tests/python
 
+# The wheel of bindings/python carries librtx.so: install it in a fresh venv, run it elsewhere.
+test-package: models
+	PYTHON=$(PYTHON) Tests/packaging/test_fresh_venv.sh $(MODEL)
+
+# A Swift app depending on a snapshot of HEAD by file:// URL (branch, revision), by path,
+# and pinned to a version (refused: unsafeFlags).
+test-swift-dependency: models
+	PYTHON=$(PYTHON) SWIFT=$(SWIFT) Tests/packaging/test_swift_dependency.sh $(MODEL)
+
 clean:
-	rm -rf $(BUILD) .build .build-release
+	rm -rf $(BUILD) .build .build-release bindings/python/build bindings/python/rtx.egg-info examples/c/simple

@@ -63,7 +63,8 @@ def load() -> ctypes.CDLL:
     raise ImportError(
         "rtx: cannot load the RTX shared library (librtx.so). Looked at:\n"
         + "\n".join(tried)
-        + "\nBuild it (`make lib` writes build/lib/librtx.so) or set RTX_LIBRARY to its path."
+        + "\nInstall the package with `pip install ./bindings/python` (the wheel carries librtx.so), "
+        "build it (`make lib` writes build/lib/librtx.so), or set RTX_LIBRARY to its path."
     )
 
 
