@@ -58,6 +58,9 @@ import Testing
         let o = Session.Options()
         #expect(o.contextLength == Defaults.contextLength && o.batchSize == Defaults.batchSize)
         #expect(o.threads == Defaults.threads && o.floatPrompts == Defaults.floatPrompts)
+        let r = RequestOptions()
+        #expect(r.sampling == Defaults.requestSampling && r.maxTokens == Defaults.maxTokens)
+        #expect(r.stopAtEndOfGeneration == Defaults.stopAtEndOfGeneration)
     }
 
     @Test func theRandomSeedDrawsAFreshSeedPerSamplerAndAGivenSeedReproduces() throws {

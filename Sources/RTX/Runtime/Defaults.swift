@@ -28,6 +28,10 @@ public enum Defaults {
     /// Special-token text in a prompt (chat markup) becomes the special ids.
     public static let parseSpecial = true
     public static let stopAtEndOfGeneration = true
+    /// Scheduler requests decode greedily unless given a temperature: depth-wise
+    /// batching and early exit are judged token for token against full-depth
+    /// solo runs (rtx bench serve, oracle exits), which sampling would blur.
+    public static let requestSampling = SamplingParameters.greedy
 
     // MARK: Context
 

@@ -285,9 +285,9 @@ class Model(_Handle):
         """Stream the continuation of `prompt` as text pieces. Lazy: nothing runs
         until the first next(). Without `context`, a private one is created and
         closed with the generation; with one, the prompt is appended to it.
-        Arguments left None take rtx_generate_default_params' values (llama.cpp's:
-        temperature 0.8, a fresh random seed per run; pass temperature=0 for
-        greedy decoding or a seed for reproducible sampling)."""
+        Arguments left None take rtx_generate_default_params' values, llama.cpp's:
+        sampling with a fresh random seed per run. Pass temperature=0 for greedy
+        decoding, or a seed for reproducible sampling."""
         if context is not None and context.model is not self:
             raise InvalidArgumentError("context belongs to another model")
         self._h()
@@ -314,8 +314,8 @@ class Context(_Handle):
         lib.rtx_context_default_params(ctypes.byref(params))
         _override(params, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads,
                   float_prompts=None if float_prompts is None else bool(float_prompts))
+        # The parameters it was created with (n_ctx 0 and n_threads 0 as given; n_ctx resolves them).
         self.params: Dict[str, Any] = _fields(params, _CONTEXT_FIELDS)
-        """The parameters it was created with (n_ctx 0 / n_threads 0 as given, not resolved)."""
         self._abort = AbortCallback(abort) if abort is not None else None
         if self._abort is not None:
             params.abort = self._abort.c_callback  # kept alive by self._abort
@@ -409,7 +409,7 @@ class Sampler(_Handle):
         params = _capi.sized(_capi.rtx_sampling_params)
         lib.rtx_sampling_default_params(ctypes.byref(params))
         _sampling_params(params, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
-        self.params: Dict[str, Any] = _fields(params, _SAMPLING_FIELDS)
+        self.params: Dict[str, Any] = _fields(params, _SAMPLING_FIELDS)  # the effective parameters
         handle = _capi.rtx_sampler_p()
         check(lib.rtx_sampler_create(ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle.value
@@ -464,9 +464,9 @@ class Generation:
         params.stop = ctypes.cast(self._stop_array, ctypes.POINTER(ctypes.c_char_p))
         params.n_stop = len(self._stop)
         self._params = params
+        # The effective parameters, by rtx_generate_params' names (sampling flattened).
         self.params: Dict[str, Any] = {**_fields(params.sampling, _SAMPLING_FIELDS),
                                        **_fields(params, ("max_tokens", "add_bos", "parse_special", "stop_at_eos"))}
-        """The effective parameters (rtx_generate_params' names, sampling flattened)."""
         self._context = context
         self._owns_context = context is None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
