@@ -195,7 +195,7 @@ typedef struct rtx_context rtx_context;
 typedef struct rtx_context_params {
     uint32_t struct_size;      /* = sizeof(rtx_context_params) */
     uint32_t n_ctx;            /* KV cache capacity in tokens (0 = min(model's n_ctx_train, 4096)) */
-    uint32_t n_batch;          /* max tokens per internal forward pass (default 512) */
+    uint32_t n_batch;          /* max tokens per internal forward pass (0 = the default) */
     int32_t n_threads;         /* 0 = physical cores */
     rtx_abort_callback abort;  /* optional, polled between layers */
     void *abort_user_data;
@@ -238,9 +238,17 @@ typedef struct rtx_sampling_params {
     float min_p;            /* <= 0: off */
     float repeat_penalty;   /* 1: off (llama.cpp's rule: divide positive logits, multiply negative) */
     int32_t repeat_last_n;  /* window of recent tokens the penalty looks at */
-    uint64_t seed;          /* same seed + same inputs = same tokens */
+    uint64_t seed;          /* same seed + same inputs = same tokens; RTX_SEED_RANDOM: a fresh
+                               seed from the system's entropy for each sampler */
 } rtx_sampling_params;
 
+/** seed value asking for a fresh random seed (llama.cpp's LLAMA_DEFAULT_SEED). */
+#define RTX_SEED_RANDOM UINT64_MAX
+
+/** The rtx_*_default_params functions fill a struct with RTX's defaults:
+ *  llama.cpp's values, defined once in the engine (Runtime/Defaults.swift) and
+ *  shared by the Python bindings and the rtx CLI, which prints them with
+ *  `rtx generate --print-params`. */
 RTX_API void rtx_sampling_default_params(rtx_sampling_params *out);
 
 typedef struct rtx_sampler rtx_sampler;

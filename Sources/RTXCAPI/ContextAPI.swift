@@ -5,11 +5,13 @@ import RTX
 @_cdecl("rtx_context_default_params")
 public func rtx_context_default_params(_ out: UnsafeMutablePointer<rtx_context_params>?) {
     guard let out else { return }
+    let d = Session.Options()
     out.pointee = rtx_context_params()
     out.pointee.struct_size = UInt32(MemoryLayout<rtx_context_params>.size)
-    out.pointee.n_ctx = 0
-    out.pointee.n_batch = 512
-    out.pointee.n_threads = 0
+    out.pointee.n_ctx = UInt32(d.contextLength)
+    out.pointee.n_batch = UInt32(d.batchSize)
+    out.pointee.n_threads = Int32(d.threads)
+    out.pointee.float_prompts = d.floatPrompts
 }
 
 @_cdecl("rtx_context_create")
@@ -29,7 +31,7 @@ public func rtx_context_create(_ model: OpaquePointer?, _ params: UnsafePointer<
         }
         guard p.n_threads >= 0 else { throw RTXError.invalid("n_threads \(p.n_threads) is negative") }
         let session = try Session(model: mh.model, options: .init(
-            contextLength: Int(p.n_ctx), batchSize: p.n_batch == 0 ? 512 : Int(p.n_batch), threads: Int(p.n_threads),
+            contextLength: Int(p.n_ctx), batchSize: p.n_batch == 0 ? Session.Options().batchSize : Int(p.n_batch), threads: Int(p.n_threads),
             floatPrompts: p.float_prompts))
         let handle = ContextHandle(session, mh)
         if let cb = p.abort {

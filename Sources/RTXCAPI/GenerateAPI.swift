@@ -5,8 +5,11 @@ import RTX
 @_cdecl("rtx_sampling_default_params")
 public func rtx_sampling_default_params(_ out: UnsafeMutablePointer<rtx_sampling_params>?) {
     guard let out else { return }
-    let d = SamplingParameters()
-    out.pointee = rtx_sampling_params(
+    out.pointee = cSamplingParams(SamplingParameters())
+}
+
+func cSamplingParams(_ d: SamplingParameters) -> rtx_sampling_params {
+    rtx_sampling_params(
         struct_size: UInt32(MemoryLayout<rtx_sampling_params>.size), temperature: d.temperature,
         top_k: Int32(d.topK), top_p: d.topP, min_p: d.minP, repeat_penalty: d.repeatPenalty,
         repeat_last_n: Int32(d.repeatLastN), seed: d.seed)
@@ -54,13 +57,14 @@ public func rtx_sampler_accept(_ sampler: OpaquePointer?, _ token: Int32) -> Int
 @_cdecl("rtx_generate_default_params")
 public func rtx_generate_default_params(_ out: UnsafeMutablePointer<rtx_generate_params>?) {
     guard let out else { return }
+    let d = GenerationOptions()
     out.pointee = rtx_generate_params()
     out.pointee.struct_size = UInt32(MemoryLayout<rtx_generate_params>.size)
-    out.pointee.max_tokens = 128
-    rtx_sampling_default_params(&out.pointee.sampling)
-    out.pointee.add_bos = true
-    out.pointee.parse_special = true
-    out.pointee.stop_at_eos = true
+    out.pointee.max_tokens = Int32(d.maxTokens)
+    out.pointee.sampling = cSamplingParams(d.sampling)
+    out.pointee.add_bos = d.addBOS
+    out.pointee.parse_special = d.parseSpecial
+    out.pointee.stop_at_eos = d.stopAtEndOfGeneration
 }
 
 func generationOptions(_ params: UnsafePointer<rtx_generate_params>?) throws -> GenerationOptions {

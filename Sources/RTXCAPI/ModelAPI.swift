@@ -1,6 +1,5 @@
 // ModelAPI.swift — rtx.h §4: model load/free/info/metadata/tensors, tokenizer, chat.
 import CRTXABI
-import CRTXKernels
 import RTX
 
 @_cdecl("rtx_model_default_params")
@@ -78,17 +77,12 @@ public func rtx_model_tensor_f32(_ model: OpaquePointer?, _ name: UnsafePointer<
     guarded("rtx_model_tensor_f32") {
         let m = try unbox(model, ModelHandle.self, "model").model
         let name = String(cString: try required(name, "name"))
-        guard let t = m.checkpoint.sourceTensor(name) else { throw RTXError.invalid("the model has no tensor '\(name)'") }
-        guard t.type.isSupported else { throw RTXError.unsupported("tensor '\(name)' has type \(t.type), which RTX cannot dequantize") }
+        let t = try m.storedTensor(named: name)
         outCount?.pointee = t.elementCount
         guard capacity >= t.elementCount else {
             throw RTXError(.bufferTooSmall, "tensor '\(name)' has \(t.elementCount) elements, the buffer holds \(capacity)")
         }
-        let out = try required(out, "out")
-        let base = t.data
-        for r in 0..<t.rows {
-            rtxk_dequantize_row(out + r * t.columns, base + r * t.rowBytes, Int32(t.type.rawValue), Int64(t.columns))
-        }
+        m.dequantize(t, into: try required(out, "out"))
     }
 }
 
@@ -123,9 +117,7 @@ public func rtx_detokenize(_ model: OpaquePointer?, _ tokens: UnsafePointer<Int3
         let m = try unbox(model, ModelHandle.self, "model").model
         guard n >= 0 else { throw RTXError.invalid("n_tokens \(n) is negative") }
         let ids = n == 0 ? [] : Array(UnsafeBufferPointer(start: try required(tokens, "tokens"), count: n))
-        for (i, t) in ids.enumerated() where t < 0 || Int(t) >= m.vocabularySize {
-            throw RTXError(.tokenOutOfRange, "token #\(i) has id \(t), outside the vocabulary [0, \(m.vocabularySize))")
-        }
+        try m.checkTokens(ids)
         try copyOut(m.tokenizer.decode(ids, renderSpecial: renderSpecial), nulTerminate: false, buf, bufSize, outLen)
     }
 }

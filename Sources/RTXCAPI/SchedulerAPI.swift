@@ -26,15 +26,15 @@ public func rtx_scheduler_default_params(_ out: UnsafeMutablePointer<rtx_schedul
 @_cdecl("rtx_request_default_params")
 public func rtx_request_default_params(_ out: UnsafeMutablePointer<rtx_request_params>?) {
     guard let out else { return }
+    let d = RequestOptions()
     out.pointee = rtx_request_params()
     out.pointee.struct_size = UInt32(MemoryLayout<rtx_request_params>.size)
-    out.pointee.max_tokens = 128
-    rtx_sampling_default_params(&out.pointee.sampling)
-    out.pointee.sampling.temperature = 0
+    out.pointee.max_tokens = Int32(d.maxTokens)
+    out.pointee.sampling = cSamplingParams(d.sampling)
     out.pointee.exit.kind = Int32(RTX_EXIT_FULL_DEPTH.rawValue)
-    out.pointee.stop_at_eos = true
-    out.pointee.add_bos = true
-    out.pointee.parse_special = true
+    out.pointee.stop_at_eos = d.stopAtEndOfGeneration
+    out.pointee.add_bos = Defaults.addBOS
+    out.pointee.parse_special = Defaults.parseSpecial
 }
 
 @_cdecl("rtx_scheduler_create")

@@ -57,7 +57,6 @@ final class ModelHandle { let model: Model; init(_ m: Model) { model = m } }
 final class ContextHandle {
     let session: Session
     let modelHandle: ModelHandle
-    var abort: (callback: @convention(c) (UnsafeMutableRawPointer?) -> Bool, user: UnsafeMutableRawPointer?)?
     init(_ s: Session, _ m: ModelHandle) { session = s; modelHandle = m }
 }
 final class SamplerHandle { var sampler: Sampler; init(_ s: Sampler) { sampler = s } }

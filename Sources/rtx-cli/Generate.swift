@@ -1,4 +1,6 @@
 // Generate.swift — `rtx generate`: stream a completion and report tokens/s.
+// Option defaults come from RTX's `Defaults`, the same values the C API and
+// Python bindings use; --print-params shows the values a run would use.
 import ArgumentParser
 import RTX
 
@@ -14,35 +16,45 @@ struct Generate: ParsableCommand {
     var chat = false
 
     @Option(name: [.customShort("n"), .long], help: "Tokens to generate at most.")
-    var maxTokens: Int = 128
+    var maxTokens: Int = Defaults.maxTokens
 
-    @Option(help: "Temperature (0 = greedy).") var temp: Float = 0.8
-    @Option(name: .customLong("top-k")) var topK: Int = 40
-    @Option(name: .customLong("top-p")) var topP: Float = 0.95
-    @Option(name: .customLong("min-p")) var minP: Float = 0.05
-    @Option(name: .customLong("repeat-penalty")) var repeatPenalty: Float = 1.0
-    @Option(help: "Random seed.") var seed: UInt64 = 42
+    @Option(help: "Temperature (0 = greedy).") var temp: Float = Defaults.temperature
+    @Option(name: .customLong("top-k"), help: "Top-k filter (0 = off).") var topK: Int = Defaults.topK
+    @Option(name: .customLong("top-p"), help: "Top-p (nucleus) filter (1 = off).") var topP: Float = Defaults.topP
+    @Option(name: .customLong("min-p"), help: "Min-p filter (0 = off).") var minP: Float = Defaults.minP
+    @Option(name: .customLong("repeat-penalty"), help: "Repetition penalty (1 = off).") var repeatPenalty: Float = Defaults.repeatPenalty
+    @Option(name: .customLong("repeat-last-n"), help: "Recent tokens the repetition penalty looks at.") var repeatLastN: Int = Defaults.repeatLastN
+    @Option(help: "Random seed (default: a fresh one each run).") var seed: UInt64?
     @Option(help: "Stop string (repeatable).") var stop: [String] = []
 
+    @Flag(name: .customLong("print-params"), help: "Print the sampling, generation and context parameters this run would use, as JSON with the C API's field names, and exit without loading the model.")
+    var printParams = false
+
+    var generationOptions: GenerationOptions {
+        var options = GenerationOptions()
+        options.maxTokens = maxTokens
+        options.sampling = SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP,
+                                              repeatPenalty: repeatPenalty, repeatLastN: repeatLastN,
+                                              seed: seed ?? Defaults.seed)
+        options.stop = stop
+        return options
+    }
+
     func run() throws {
+        if printParams {
+            print(parametersJSON(generationOptions, common.sessionOptions))
+            return
+        }
         let model = try common.load()
         let session: Session
-        do {
-            session = try Session(model: model, options: .init(contextLength: common.ctx, batchSize: common.batch, threads: common.threads,
-                                                                 floatPrompts: common.floatPrompts))
-        } catch let e as RTXError { throw CLIError(e.message) }
+        do { session = try Session(model: model, options: common.sessionOptions) } catch let e as RTXError { throw CLIError(e.message) }
         var text = prompt
         if chat {
             text = model.chat.render([ChatMessage(role: "user", content: prompt)], addGenerationPrompt: true)
         }
-        var options = GenerationOptions()
-        options.maxTokens = maxTokens
-        options.sampling = SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP,
-                                              repeatPenalty: repeatPenalty, seed: seed)
-        options.stop = stop
         do {
             if !chat { writeOut(Array(prompt.utf8)) }
-            let g = try Generator(session: session, prompt: text, options: options)
+            let g = try Generator(session: session, prompt: text, options: generationOptions)
             while let item = try g.next() {
                 writeOut(item.text)
                 if item.token == nil { break }
@@ -54,4 +66,19 @@ struct Generate: ParsableCommand {
             printErr("generation: \(g.generatedCount) tokens in \(fixed(g.generateSeconds, 3)) s (\(fixed(tg, 1)) tokens/s), stop: \(g.stopReason), threads \(session.threads)")
         } catch let e as RTXError { throw CLIError(e.message) }
     }
+}
+
+/// The parameters as one JSON object named like rtx_generate_params (its
+/// sampling fields flattened) and rtx_context_params.
+func parametersJSON(_ g: GenerationOptions, _ s: Session.Options) -> String {
+    let p = g.sampling
+    let fields: [(String, String)] = [
+        ("temperature", "\(p.temperature)"), ("top_k", "\(p.topK)"), ("top_p", "\(p.topP)"), ("min_p", "\(p.minP)"),
+        ("repeat_penalty", "\(p.repeatPenalty)"), ("repeat_last_n", "\(p.repeatLastN)"), ("seed", "\(p.seed)"),
+        ("max_tokens", "\(g.maxTokens)"), ("add_bos", "\(g.addBOS)"), ("parse_special", "\(g.parseSpecial)"),
+        ("stop_at_eos", "\(g.stopAtEndOfGeneration)"),
+        ("n_ctx", "\(s.contextLength)"), ("n_batch", "\(s.batchSize)"), ("n_threads", "\(s.threads)"),
+        ("float_prompts", "\(s.floatPrompts)"),
+    ]
+    return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
 }

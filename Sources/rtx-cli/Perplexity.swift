@@ -19,9 +19,12 @@ struct Perplexity: ParsableCommand {
     @Option(help: "Chunks to score at most (0 = all).")
     var chunks: Int = 0
 
+    /// Tokens per chunk without --ctx: llama-perplexity's default, so figures compare.
+    static let defaultChunk = 512
+
     func run() throws {
         let model = try common.load()
-        let ctx = common.ctx > 0 ? common.ctx : 512
+        let ctx = common.ctx > 0 ? common.ctx : Perplexity.defaultChunk
         let text = try readTextFile(file)
         let tokens = model.tokenizer.encode(text, addBOS: model.tokenizer.vocabulary.addBOS, parseSpecial: false)
         var nChunks = tokens.count / ctx

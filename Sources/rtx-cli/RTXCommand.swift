@@ -1,4 +1,5 @@
-// main.swift — the `rtx` command line tool: inspect, generate, perplexity.
+// RTXCommand.swift — the `rtx` command line tool (inspect, convert, export,
+// generate, perplexity, bench) and the options and helpers its commands share.
 import ArgumentParser
 import RTX
 #if canImport(Glibc)
@@ -20,18 +21,22 @@ struct RunOptions: ParsableArguments {
     var model: String = defaultModelPath()
 
     @Option(name: [.short, .long], help: "Threads (0 = physical cores).")
-    var threads: Int = 0
+    var threads: Int = Defaults.threads
 
-    @Option(name: .long, help: "Context (KV cache) length in tokens (0 = min(trained, 4096)).")
-    var ctx: Int = 0
+    @Option(name: .long, help: "Context (KV cache) length in tokens (0 = min(trained, \(Defaults.automaticContextLimit))).")
+    var ctx: Int = Defaults.contextLength
 
     @Option(name: .long, help: "Tokens per forward pass for prompts.")
-    var batch: Int = 512
+    var batch: Int = Defaults.batchSize
 
     @Flag(name: .customLong("float-prompts"), help: "Prompts in float (dequantized weights + sgemm) instead of the integer GEMM over 8-bit activations: slower, exact to float rounding.")
-    var floatPrompts = false
+    var floatPrompts = Defaults.floatPrompts
 
     func load() throws -> Model { try loadModel(model) }
+
+    var sessionOptions: Session.Options {
+        Session.Options(contextLength: ctx, batchSize: batch, threads: threads, floatPrompts: floatPrompts)
+    }
 }
 
 func defaultModelPath() -> String {

@@ -11,7 +11,7 @@ package) so that every corruption is byte-precise: each case either edits the
 file *spec* (keys, tensor infos) and re-serialises, or patches bytes of the
 valid file at offsets the writer recorded.
 
-Status policy (see include/rtx.h and /work/shared/ANCHORS.md, "Loader hardening"):
+Status policy (see include/rtx.h and README.md, "Hostile input"):
 - RTX_ERR_FORMAT: structural damage or inconsistency — truncation, bad magic,
   byte-swapped or unknown version, counts/lengths/offsets that cannot fit,
   unknown value types, nested arrays, wrong key types, duplicates, bad
@@ -23,7 +23,7 @@ Status policy (see include/rtx.h and /work/shared/ANCHORS.md, "Loader hardening"
   kernel for.
 - RTX_OK plus a logged warning ("[warn]" in the description): NaN in a big
   weight matrix or in a quant scale. Scanning every weight is optional; a
-  warning is the minimum (ANCHORS item 13). NaN in a norm vector, which RTX
+  warning is the minimum. NaN in a norm vector, which RTX
   reads eagerly at load, is rejected as RTX_ERR_FORMAT.
 Every file is far below 1 MB (the valid one is ~170 KB).
 """

@@ -237,17 +237,17 @@ def test_seeded_sampling_is_reproducible(model):
 
 def test_stop_string_stops_and_is_excluded(model):
     prompt = _count_prompt(model)
-    full = "".join(model.generate(prompt, max_tokens=32))
+    full = "".join(model.generate(prompt, max_tokens=32, temperature=0.0))
     stop = full[len(full) // 2: len(full) // 2 + 3]
     assert stop.strip(), full
-    gen = model.generate(prompt, max_tokens=32, stop=[stop])
+    gen = model.generate(prompt, max_tokens=32, temperature=0.0, stop=[stop])
     text = "".join(gen)
     assert text == full[:full.index(stop)]
     assert gen.result["stop_reason"] == rtx.StopReason.STRING
 
 
 def test_max_tokens_is_respected(model):
-    gen = model.generate(_count_prompt(model), max_tokens=5)
+    gen = model.generate(_count_prompt(model), max_tokens=5, temperature=0.0)
     list(gen)
     assert gen.result["n_generated"] == len(gen.tokens) == 5
     assert gen.result["stop_reason"] == rtx.StopReason.MAX_TOKENS
@@ -255,7 +255,7 @@ def test_max_tokens_is_respected(model):
 
 def test_generation_in_a_given_context_appends_to_it(model):
     with model.context(n_ctx=128) as ctx:
-        gen = model.generate(_count_prompt(model), max_tokens=4, context=ctx)
+        gen = model.generate(_count_prompt(model), max_tokens=4, temperature=0.0, context=ctx)
         list(gen)
         assert ctx.n_past >= 43 + 3  # prompt + the generated tokens that were evaluated
         assert not ctx.closed  # a borrowed context stays open

@@ -1,6 +1,6 @@
 // GGUF.swift — the GGUF v3 reader: header, metadata, tensor table. Every count,
 // length, dimension, type and offset is validated here, before any tensor byte
-// is touched (see ANCHORS.md, "Loader hardening").
+// is touched (README, "Hostile input"; Tests/data/make_bad_gguf.py is the corpus).
 
 /// A metadata value. Arrays keep their element type for round-tripping.
 public indirect enum GGUFValue: Sendable, Equatable {
@@ -152,8 +152,24 @@ public struct GGUFFile: @unchecked Sendable {
         self.file = file
         let name = file.path.split(separator: "/").last.map(String.init) ?? file.path
         var c = ByteCursor(file.bytes, source: name)
+        let header = try GGUFFile.readHeader(&c, fileSize: file.size, name: name)
+        self.version = header.version
+        (self.keys, self.metadata) = try GGUFFile.readMetadata(&c, count: header.kvCount)
+        self.alignment = try GGUFFile.alignment(metadata, name: name)
+        let infos = try GGUFFile.readTensorInfos(&c, count: header.tensorCount, alignment: alignment, name: name)
+        self.dataOffset = try GGUFFile.dataSectionStart(c, alignment: alignment, fileSize: file.size, name: name)
+        self.tensors = try GGUFFile.placeTensors(infos, dataOffset: dataOffset, fileSize: file.size, name: name)
+        var index: [String: Int] = [:]
+        for (i, t) in tensors.enumerated() { index[t.name] = i }
+        self.tensorIndex = index
+    }
 
-        guard file.size >= 24 else { throw RTXError.format("\(name): \(file.size) bytes is shorter than a GGUF header (24 bytes)") }
+    /// A tensor-table entry as read, before its bytes are placed in the data section.
+    struct TensorInfo { let name: String; let dims: [Int]; let type: TensorType; let relOffset: Int; let bytes: Int }
+
+    /// Magic, version and the two counts, each count checked against the bytes left.
+    static func readHeader(_ c: inout ByteCursor, fileSize: Int, name: String) throws -> (version: UInt32, tensorCount: Int, kvCount: Int) {
+        guard fileSize >= 24 else { throw RTXError.format("\(name): \(fileSize) bytes is shorter than a GGUF header (24 bytes)") }
         let magic = try c.read(UInt32.self, "magic")
         guard magic == GGUFFile.magic else {
             throw RTXError.format("\(name): not a GGUF file (magic 0x\(String(magic, radix: 16)), expected 0x46554747 \"GGUF\")")
@@ -164,7 +180,6 @@ public struct GGUFFile: @unchecked Sendable {
             if version == 1 || version == 2 { throw RTXError.unsupported("\(name): GGUF version \(version) is not supported (only v3)") }
             throw RTXError.format("\(name): unknown GGUF version \(version)")
         }
-        self.version = version
         let tensorCount = try c.read(UInt64.self, "tensor count")
         let kvCount = try c.read(UInt64.self, "metadata count")
         // Each KV needs >= 8 (key length) + 4 (type) + 1 bytes; each tensor info >= 8+4+8+4+8.
@@ -174,12 +189,15 @@ public struct GGUFFile: @unchecked Sendable {
         guard tensorCount <= UInt64(c.remaining / 32) else {
             throw RTXError.format("\(name): tensor count \(tensorCount) cannot fit in the \(c.remaining) bytes left")
         }
+        return (version, Int(tensorCount), Int(kvCount))
+    }
 
-        // Metadata.
+    /// The key-value section: keys in file order, and values by key.
+    static func readMetadata(_ c: inout ByteCursor, count: Int) throws -> (keys: [String], metadata: [String: GGUFValue]) {
         var keys: [String] = []
         var metadata: [String: GGUFValue] = [:]
-        keys.reserveCapacity(Int(kvCount))
-        for i in 0..<Int(kvCount) {
+        keys.reserveCapacity(count)
+        for i in 0..<count {
             let key = try c.readString("metadata key #\(i)", maxLength: GGUFFile.maxKeyBytes)
             guard !key.isEmpty else { throw c.fail("metadata key #\(i) is empty") }
             guard metadata[key] == nil else { throw c.fail("duplicate metadata key '\(key)'") }
@@ -190,41 +208,31 @@ public struct GGUFFile: @unchecked Sendable {
             metadata[key] = try GGUFFile.readValue(&c, type: type, key: key, nested: false)
             keys.append(key)
         }
-        self.keys = keys
-        self.metadata = metadata
+        return (keys, metadata)
+    }
 
-        var alignment = GGUFFile.defaultAlignment
-        if let a = metadata["general.alignment"] {
-            guard case .uint32(let v) = a else { throw RTXError.format("\(name): general.alignment must be u32, found \(a.typeName)") }
-            guard v > 0, v <= 1 << 20, v & (v - 1) == 0 else {
-                throw RTXError.format("\(name): general.alignment \(v) is not a power of two in 1...1048576")
-            }
-            alignment = Int(v)
+    /// general.alignment (a power of two, u32), or the default.
+    static func alignment(_ metadata: [String: GGUFValue], name: String) throws -> Int {
+        guard let a = metadata["general.alignment"] else { return GGUFFile.defaultAlignment }
+        guard case .uint32(let v) = a else { throw RTXError.format("\(name): general.alignment must be u32, found \(a.typeName)") }
+        guard v > 0, v <= 1 << 20, v & (v - 1) == 0 else {
+            throw RTXError.format("\(name): general.alignment \(v) is not a power of two in 1...1048576")
         }
-        self.alignment = alignment
+        return Int(v)
+    }
 
-        // Tensor table.
-        struct RawInfo { let name: String; let dims: [Int]; let type: TensorType; let relOffset: Int; let bytes: Int }
-        var infos: [RawInfo] = []
-        infos.reserveCapacity(Int(tensorCount))
+    /// The tensor table: unique names, dims, known types, whole blocks per row,
+    /// aligned offsets, and byte sizes computed without overflow.
+    static func readTensorInfos(_ c: inout ByteCursor, count: Int, alignment: Int, name: String) throws -> [TensorInfo] {
+        var infos: [TensorInfo] = []
+        infos.reserveCapacity(count)
         var seen = Set<String>()
-        for i in 0..<Int(tensorCount) {
+        for i in 0..<count {
             let tname = try c.readString("name of tensor #\(i)", maxLength: GGUFFile.maxKeyBytes)
             guard !tname.isEmpty else { throw c.fail("tensor #\(i) has an empty name") }
             guard seen.insert(tname).inserted else { throw c.fail("duplicate tensor name '\(tname)'") }
-            let nDims = try c.read(UInt32.self, "dimension count of '\(tname)'")
-            guard nDims >= 1, nDims <= UInt32(GGUFFile.maxDims) else {
-                throw c.fail("tensor '\(tname)' has \(nDims) dimensions (must be 1...\(GGUFFile.maxDims))")
-            }
-            var dims: [Int] = []
-            var elements = 1
-            for d in 0..<Int(nDims) {
-                let v = try c.read(UInt64.self, "dimension \(d) of '\(tname)'")
-                guard v >= 1, v <= UInt64(1) << 40 else { throw c.fail("tensor '\(tname)' dimension \(d) is \(v)") }
-                dims.append(Int(v))
-                elements = try checkedMul(elements, Int(v), "\(name): element count of '\(tname)'")
-            }
-            guard elements <= 1 << 40 else { throw c.fail("tensor '\(tname)' has \(elements) elements, over the limit") }
+            let dims = try readDims(&c, tensor: tname, name: name)
+            let elements = dims.reduce(1, *)
             let rawType = try c.read(UInt32.self, "type of '\(tname)'")
             guard let type = TensorType(rawValue: rawType) else {
                 throw c.fail("tensor '\(tname)' has unknown type id \(rawType)")
@@ -238,18 +246,43 @@ public struct GGUFFile: @unchecked Sendable {
                 throw c.fail("tensor '\(tname)' offset \(offset) is not aligned to \(alignment)")
             }
             let bytes = try checkedMul(elements / type.blockElements, type.blockBytes, "\(name): byte size of '\(tname)'")
-            infos.append(RawInfo(name: tname, dims: dims, type: type, relOffset: Int(offset), bytes: bytes))
+            infos.append(TensorInfo(name: tname, dims: dims, type: type, relOffset: Int(offset), bytes: bytes))
         }
+        return infos
+    }
 
-        // Data section: aligned start, every tensor inside it, no overlaps.
+    /// A tensor's dimension count and dimensions, with the element count checked.
+    static func readDims(_ c: inout ByteCursor, tensor tname: String, name: String) throws -> [Int] {
+        let nDims = try c.read(UInt32.self, "dimension count of '\(tname)'")
+        guard nDims >= 1, nDims <= UInt32(GGUFFile.maxDims) else {
+            throw c.fail("tensor '\(tname)' has \(nDims) dimensions (must be 1...\(GGUFFile.maxDims))")
+        }
+        var dims: [Int] = []
+        var elements = 1
+        for d in 0..<Int(nDims) {
+            let v = try c.read(UInt64.self, "dimension \(d) of '\(tname)'")
+            guard v >= 1, v <= UInt64(1) << 40 else { throw c.fail("tensor '\(tname)' dimension \(d) is \(v)") }
+            dims.append(Int(v))
+            elements = try checkedMul(elements, Int(v), "\(name): element count of '\(tname)'")
+        }
+        guard elements <= 1 << 40 else { throw c.fail("tensor '\(tname)' has \(elements) elements, over the limit") }
+        return dims
+    }
+
+    /// The data section starts at the next multiple of the alignment after the table.
+    static func dataSectionStart(_ c: ByteCursor, alignment: Int, fileSize: Int, name: String) throws -> Int {
         let (padded, overflow) = c.offset.addingReportingOverflow(alignment - 1)
         guard !overflow else { throw c.fail("data offset overflows") }
         let dataOffset = padded / alignment * alignment
-        guard dataOffset <= file.size else {
-            throw RTXError.format("\(name): truncated: the tensor data section would start at \(dataOffset), past the end (\(file.size) bytes)")
+        guard dataOffset <= fileSize else {
+            throw RTXError.format("\(name): truncated: the tensor data section would start at \(dataOffset), past the end (\(fileSize) bytes)")
         }
-        self.dataOffset = dataOffset
-        let dataSize = file.size - dataOffset
+        return dataOffset
+    }
+
+    /// Every tensor inside the data section, and no two overlapping.
+    static func placeTensors(_ infos: [TensorInfo], dataOffset: Int, fileSize: Int, name: String) throws -> [GGUFTensor] {
+        let dataSize = fileSize - dataOffset
         var tensors: [GGUFTensor] = []
         tensors.reserveCapacity(infos.count)
         for info in infos {
@@ -264,10 +297,7 @@ public struct GGUFFile: @unchecked Sendable {
         for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.offset + a.byteCount > b.offset && a.byteCount > 0 {
             throw RTXError.format("\(name): tensors '\(a.name)' and '\(b.name)' overlap")
         }
-        self.tensors = tensors
-        var index: [String: Int] = [:]
-        for (i, t) in tensors.enumerated() { index[t.name] = i }
-        self.tensorIndex = index
+        return tensors
     }
 
     static func readValue(_ c: inout ByteCursor, type: GGUFValueType, key: String, nested: Bool) throws -> GGUFValue {

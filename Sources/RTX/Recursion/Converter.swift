@@ -1,4 +1,4 @@
-// Converter.swift — vanilla → (relaxed) recursive conversion (DESIGN.md §1):
+// Converter.swift — vanilla → (relaxed) recursive conversion (README, "Recursive models"):
 // initialise the shared block (stepwise / average / lower), then relax each
 // position with a LoRA delta from the truncated SVD of its residual
 // W_p − W'_{s(p)}. Works in f32 from the loaded source model's weights, so either
@@ -52,133 +52,34 @@ public enum Converter {
         guard source.plan.isVanilla, !source.recursion.isRecursive else {
             throw RTXError.invalid("'\(source.checkpoint.sourceName)' is already recursive; convert a vanilla model")
         }
+        var job = Conversion(source: source, spec: try recursionSpec(of: source, options), options: options, progress: progress)
+        try job.writeMetadataAndGlobalTensors()
+        // Residuals are taken against the shared layers as stored, so those come first.
+        var stored: [[BlockRole: [Float]]] = []
+        for j in 0..<job.spec.plan.storedLayers { stored.append(try job.writeSharedLayer(j)) }
+        for p in 0..<job.spec.plan.positions {
+            if options.perPositionNorms { try job.writePositionNorms(p) }
+            try job.writeLoRA(position: p, shared: stored[job.spec.plan.sharedLayer(of: p)])
+        }
+        try job.writer.write(to: outputPath)
+        _ = progress?(1)
+        return ConversionReport(seconds: monotonicSeconds() - t0, sharedParameters: job.sharedParameters,
+                                loraParameters: job.loraParameters, bytesWritten: job.writer.serializedSize)
+    }
+
+    /// The recursion the options ask of `source`: plan, init, LoRA rank and targets.
+    static func recursionSpec(of source: Model, _ options: ConversionOptions) throws -> RecursionSpec {
         let arch = source.architecture
-        let L = source.hyper.layerCount
         let plan: RecursionPlan
-        do { plan = try RecursionPlan(strategy: options.strategy, positions: L, loops: options.loops) }
+        do { plan = try RecursionPlan(strategy: options.strategy, positions: source.hyper.layerCount, loops: options.loops) }
         catch let e as RTXError { throw RTXError.invalid("convert: \(e.message)") }
-        let (rankValue, full): (Int, Bool) = {
+        let (rank, full): (Int, Bool) = {
             switch options.rank { case .none: return (0, false); case .rank(let r): return (r, false); case .full: return (0, true) }
         }()
-        let spec = RecursionSpec(plan: plan, initMethod: options.initMethod, loraRank: rankValue, fullRank: full,
-                                 loraTargets: (rankValue > 0 || full) ? BlockRole.linear.filter { arch.blockRoles.contains($0) } : [],
-                                 perPositionNorms: options.perPositionNorms,
-                                 sourceParameters: source.storedParameterCount)
-
-        var w = GGUFWriter()
-        if let gguf = source.gguf {
-            w.alignment = gguf.alignment
-            for key in gguf.keys where key != "general.alignment" {
-                w.set(key, gguf.metadata[key]!)
-            }
-            spec.write(to: &w, architecture: arch, sourceName: try gguf.string("general.name"))
-            // Global tensors: copied as stored.
-            for t in gguf.tensors where !t.name.hasPrefix("blk.") {
-                let raw = UnsafeRawBufferPointer(start: gguf.bytes(of: t), count: t.byteCount)
-                try w.addTensor(t.name, dims: t.dims, type: t.type, data: Array(raw))
-            }
-        } else {
-            GGUFMetadata.write(source, to: &w)
-            spec.write(to: &w, architecture: arch, sourceName: source.checkpoint.sourceName)
-            try GGUFMetadata.writeGlobalTensors(source, to: &w)
-        }
-
-        let total = Float(plan.storedLayers * arch.blockRoles.count + plan.positions * max(spec.loraTargets.count, 1))
-        var done: Float = 0
-        func step() throws {
-            done += 1
-            if let progress, !progress(min(done / total, 1)) {
-                throw RTXError(.aborted, "conversion cancelled by the progress callback")
-            }
-        }
-
-        var sharedParameters = 0, loraParameters = 0
-        // Shared layers: initialise each role, store it, and keep the *stored*
-        // (quantized-then-dequantized) values: residuals are taken against them,
-        // so a full-rank delta recovers the source exactly.
-        var stored: [[BlockRole: [Float]]] = []
-        for j in 0..<plan.storedLayers {
-            let sources = initSources(plan: plan, method: options.initMethod, layer: j)
-            var layer: [BlockRole: [Float]] = [:]
-            let fused = arch.fusedQKV(.gguf, layer: j, hyper: source.hyper)
-            var fusedValues: [Float] = [], fusedBias: [Float] = []
-            for role in arch.blockRoles {
-                let name = arch.ggufName(role, layer: j)
-                let dims = sourceDims(source, role)
-                let values = average(try sources.map { try sourceValues(source, role: role, layer: $0) })
-                let type = role.isNorm ? TensorType.f32 : options.sharedType
-                let bias = arch.biasedRoles.contains(role)
-                    ? average(try sources.map { try sourceBias(source, role: role, layer: $0) }) : nil
-                if let fused, fused.rows[role] != nil {
-                    // Q, K, V go into one tensor, in [Q | K | V] order (the GGUF layout).
-                    fusedValues += values
-                    if let bias { fusedBias += bias }
-                    if role == .attnV {
-                        try w.addTensor(fused.name, dims: [dims[0], fusedValues.count / dims[0]], values: fusedValues, as: type)
-                        if !fusedBias.isEmpty { try w.addTensor(biasName(fused.name), dims: [fusedBias.count], values: fusedBias) }
-                    }
-                } else {
-                    try w.addTensor(name, dims: dims, values: values, as: type)
-                    if let bias { try w.addTensor(biasName(name), dims: [bias.count], values: bias) }
-                }
-                layer[role] = type == .f32 ? values : roundTrip(values, columns: dims[0], type: type)
-                sharedParameters += values.count
-                try step()
-            }
-            stored.append(layer)
-        }
-
-        // Per-position norms and LoRA deltas.
-        for p in 0..<L {
-            let j = plan.sharedLayer(of: p)
-            if options.perPositionNorms {
-                for role in arch.blockRoles where role.isNorm {
-                    let values = try sourceValues(source, role: role, layer: p)
-                    try w.addTensor(RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(role, arch)),
-                                    dims: [values.count], values: values, as: .f32)
-                }
-                for role in arch.biasedRoles {
-                    let bias = try sourceBias(source, role: role, layer: p)
-                    try w.addTensor(RecursiveTensorNames.bias(position: p, RecursiveTensorNames.shortName(role, arch)),
-                                    dims: [bias.count], values: bias)
-                }
-            }
-            for role in spec.loraTargets {
-                let dims = sourceDims(source, role)
-                let rows = dims[1], cols = dims[0]
-                let r = spec.rank(rows: rows, columns: cols)
-                var residual = try sourceValues(source, role: role, layer: p)
-                let shared = stored[j][role]!
-                var zero = true
-                for i in residual.indices {
-                    residual[i] -= shared[i]
-                    if residual[i] != 0 { zero = false }
-                }
-                var b = [Float](repeating: 0, count: rows * r)
-                var a = [Float](repeating: 0, count: r * cols)
-                if !zero && r > 0 {
-                    let info = b.withUnsafeMutableBufferPointer { bp in
-                        a.withUnsafeMutableBufferPointer { ap in
-                            residual.withUnsafeBufferPointer { rp in
-                                rtxk_truncated_svd(bp.baseAddress!, ap.baseAddress!, rp.baseAddress!, Int64(rows), Int64(cols), Int64(r))
-                            }
-                        }
-                    }
-                    guard info == 0 else {
-                        throw RTXError(.internal, "SVD of the residual of \(arch.ggufName(role, layer: p)) at position \(p) failed (LAPACK info \(info))")
-                    }
-                }
-                let short = RecursiveTensorNames.shortName(role, arch)
-                try w.addTensor(RecursiveTensorNames.loraA(position: p, short), dims: [cols, r], values: a, as: options.loraType)
-                try w.addTensor(RecursiveTensorNames.loraB(position: p, short), dims: [r, rows], values: b, as: options.loraType)
-                loraParameters += a.count + b.count
-                try step()
-            }
-        }
-        try w.write(to: outputPath)
-        _ = progress?(1)
-        return ConversionReport(seconds: monotonicSeconds() - t0, sharedParameters: sharedParameters,
-                                loraParameters: loraParameters, bytesWritten: w.serializedSize)
+        return RecursionSpec(plan: plan, initMethod: options.initMethod, loraRank: rank, fullRank: full,
+                             loraTargets: (rank > 0 || full) ? BlockRole.linear.filter { arch.blockRoles.contains($0) } : [],
+                             perPositionNorms: options.perPositionNorms,
+                             sourceParameters: source.storedParameterCount)
     }
 
     /// Source layers whose weights initialise stored layer j.
@@ -244,12 +145,6 @@ public enum Converter {
         return values
     }
 
-    /// All elements of a stored tensor, dequantized to f32 (rows × columns, row-major).
-    public static func dequantize(_ m: Model, _ t: GGUFTensor) throws -> [Float] {
-        guard t.type.isSupported else { throw RTXError.unsupported("tensor '\(t.name)' has type \(t.type), which RTX cannot dequantize") }
-        return WeightMatrix(name: t.name, data: try m.requireGGUF("dequantize").bytes(of: t), type: t.type, rows: t.rows, columns: t.columns).dequantized()
-    }
-
     /// values → type → f32: what a reader of the stored tensor will see.
     static func roundTrip(_ values: [Float], columns: Int, type: TensorType) -> [Float] {
         let rows = values.count / columns
@@ -267,5 +162,144 @@ public enum Converter {
             }
         }
         return out
+    }
+}
+
+/// One conversion in progress: the writer, the progress count and the
+/// parameter totals, and one method per kind of tensor it writes.
+private struct Conversion {
+    let source: Model
+    let spec: RecursionSpec
+    let options: ConversionOptions
+    let progress: ((Float) -> Bool)?
+    var writer = GGUFWriter()
+    var sharedParameters = 0
+    var loraParameters = 0
+    /// Progress in steps: one per shared-layer role, one per position and LoRA target.
+    private var done: Float = 0
+    private let total: Float
+    var arch: any Architecture.Type { source.architecture }
+
+    init(source: Model, spec: RecursionSpec, options: ConversionOptions, progress: ((Float) -> Bool)?) {
+        self.source = source
+        self.spec = spec
+        self.options = options
+        self.progress = progress
+        self.total = Float(spec.plan.storedLayers * source.architecture.blockRoles.count
+                           + spec.plan.positions * max(spec.loraTargets.count, 1))
+    }
+
+    private mutating func step() throws {
+        done += 1
+        if let progress, !progress(min(done / total, 1)) {
+            throw RTXError(.aborted, "conversion cancelled by the progress callback")
+        }
+    }
+
+    /// The source's metadata plus the rtx.* keys, and the tensors outside the
+    /// blocks (embedding, final norm, LM head). A GGUF source's are copied as
+    /// stored; a Hugging Face folder's are written from its hyper-parameters.
+    mutating func writeMetadataAndGlobalTensors() throws {
+        guard let gguf = source.gguf else {
+            GGUFMetadata.write(source, to: &writer)
+            spec.write(to: &writer, architecture: arch, sourceName: source.checkpoint.sourceName)
+            try GGUFMetadata.writeGlobalTensors(source, to: &writer)
+            return
+        }
+        writer.alignment = gguf.alignment
+        for key in gguf.keys where key != "general.alignment" {
+            writer.set(key, gguf.metadata[key]!)
+        }
+        spec.write(to: &writer, architecture: arch, sourceName: try gguf.string("general.name"))
+        for t in gguf.tensors where !t.name.hasPrefix("blk.") {
+            let raw = UnsafeRawBufferPointer(start: gguf.bytes(of: t), count: t.byteCount)
+            try writer.addTensor(t.name, dims: t.dims, type: t.type, data: Array(raw))
+        }
+    }
+
+    /// Initialise each role of stored layer j from its source layers and write
+    /// it. Returns the *stored* (quantized-then-dequantized) values: residuals
+    /// are taken against them, so a full-rank delta recovers the source exactly.
+    mutating func writeSharedLayer(_ j: Int) throws -> [BlockRole: [Float]] {
+        let sources = Converter.initSources(plan: spec.plan, method: options.initMethod, layer: j)
+        var layer: [BlockRole: [Float]] = [:]
+        let fused = arch.fusedQKV(.gguf, layer: j, hyper: source.hyper)
+        var fusedValues: [Float] = [], fusedBias: [Float] = []
+        for role in arch.blockRoles {
+            let name = arch.ggufName(role, layer: j)
+            let dims = Converter.sourceDims(source, role)
+            let values = Converter.average(try sources.map { try Converter.sourceValues(source, role: role, layer: $0) })
+            let type = role.isNorm ? TensorType.f32 : options.sharedType
+            let bias = arch.biasedRoles.contains(role)
+                ? Converter.average(try sources.map { try Converter.sourceBias(source, role: role, layer: $0) }) : nil
+            if let fused, fused.rows[role] != nil {
+                // Q, K, V go into one tensor, in [Q | K | V] order (the GGUF layout).
+                fusedValues += values
+                if let bias { fusedBias += bias }
+                if role == .attnV {
+                    try writer.addTensor(fused.name, dims: [dims[0], fusedValues.count / dims[0]], values: fusedValues, as: type)
+                    if !fusedBias.isEmpty { try writer.addTensor(biasName(fused.name), dims: [fusedBias.count], values: fusedBias) }
+                }
+            } else {
+                try writer.addTensor(name, dims: dims, values: values, as: type)
+                if let bias { try writer.addTensor(biasName(name), dims: [bias.count], values: bias) }
+            }
+            layer[role] = type == .f32 ? values : Converter.roundTrip(values, columns: dims[0], type: type)
+            sharedParameters += values.count
+            try step()
+        }
+        return layer
+    }
+
+    /// Position p's own norm weights and biases, copied from source layer p.
+    mutating func writePositionNorms(_ p: Int) throws {
+        for role in arch.blockRoles where role.isNorm {
+            let values = try Converter.sourceValues(source, role: role, layer: p)
+            try writer.addTensor(RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(role, arch)),
+                                 dims: [values.count], values: values, as: .f32)
+        }
+        for role in arch.biasedRoles {
+            let bias = try Converter.sourceBias(source, role: role, layer: p)
+            try writer.addTensor(RecursiveTensorNames.bias(position: p, RecursiveTensorNames.shortName(role, arch)),
+                                 dims: [bias.count], values: bias)
+        }
+    }
+
+    /// Position p's LoRA deltas: for each target, the truncated SVD of the
+    /// residual W_p − W'_{s(p)} against its shared layer as stored.
+    mutating func writeLoRA(position p: Int, shared: [BlockRole: [Float]]) throws {
+        for role in spec.loraTargets {
+            let dims = Converter.sourceDims(source, role)
+            let rows = dims[1], cols = dims[0]
+            let r = spec.rank(rows: rows, columns: cols)
+            var residual = try Converter.sourceValues(source, role: role, layer: p)
+            let base = shared[role]!
+            for i in residual.indices { residual[i] -= base[i] }
+            let (a, b) = try factor(residual, rows: rows, columns: cols, rank: r, what: "\(arch.ggufName(role, layer: p)) at position \(p)")
+            let short = RecursiveTensorNames.shortName(role, arch)
+            try writer.addTensor(RecursiveTensorNames.loraA(position: p, short), dims: [cols, r], values: a, as: options.loraType)
+            try writer.addTensor(RecursiveTensorNames.loraB(position: p, short), dims: [r, rows], values: b, as: options.loraType)
+            loraParameters += a.count + b.count
+            try step()
+        }
+    }
+
+    /// A (r × columns) and B (rows × r) with B·A the best rank-r approximation of
+    /// `residual` (rows × columns); zeros when the residual is zero.
+    private func factor(_ residual: [Float], rows: Int, columns cols: Int, rank r: Int, what: String) throws -> (a: [Float], b: [Float]) {
+        var b = [Float](repeating: 0, count: rows * r)
+        var a = [Float](repeating: 0, count: r * cols)
+        guard r > 0, residual.contains(where: { $0 != 0 }) else { return (a, b) }
+        let info = b.withUnsafeMutableBufferPointer { bp in
+            a.withUnsafeMutableBufferPointer { ap in
+                residual.withUnsafeBufferPointer { rp in
+                    rtxk_truncated_svd(bp.baseAddress!, ap.baseAddress!, rp.baseAddress!, Int64(rows), Int64(cols), Int64(r))
+                }
+            }
+        }
+        guard info == 0 else {
+            throw RTXError(.internal, "SVD of the residual of \(what) failed (LAPACK info \(info))")
+        }
+        return (a, b)
     }
 }

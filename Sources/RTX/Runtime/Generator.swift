@@ -11,12 +11,12 @@ public enum StopReason: Int32, Sendable {
 }
 
 public struct GenerationOptions: Sendable {
-    public var maxTokens: Int = 128
+    public var maxTokens = Defaults.maxTokens
     public var sampling = SamplingParameters()
     public var stop: [String] = []
-    public var addBOS = true
-    public var parseSpecial = true
-    public var stopAtEndOfGeneration = true
+    public var addBOS = Defaults.addBOS
+    public var parseSpecial = Defaults.parseSpecial
+    public var stopAtEndOfGeneration = Defaults.stopAtEndOfGeneration
     public init() {}
 }
 

@@ -2,16 +2,21 @@
 // temperature with top-k, top-p and min-p filters. Seeded, so reproducible.
 
 public struct SamplingParameters: Sendable, Equatable {
-    public var temperature: Float = 0.8      // <= 0: greedy
-    public var topK: Int = 40                // <= 0: off
-    public var topP: Float = 0.95            // >= 1: off
-    public var minP: Float = 0.05            // <= 0: off
-    public var repeatPenalty: Float = 1.0    // 1: off
-    public var repeatLastN: Int = 64
-    public var seed: UInt64 = 0
+    public var temperature = Defaults.temperature       // <= 0: greedy
+    public var topK = Defaults.topK                     // <= 0: off
+    public var topP = Defaults.topP                     // >= 1: off
+    public var minP = Defaults.minP                     // <= 0: off
+    public var repeatPenalty = Defaults.repeatPenalty   // 1: off
+    public var repeatLastN = Defaults.repeatLastN
+    public var seed = Defaults.seed                     // randomSeed: a fresh one per sampler
 
-    public init(temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
-                repeatPenalty: Float = 1.0, repeatLastN: Int = 64, seed: UInt64 = 0) {
+    /// The seed value that asks for a fresh seed from the system's entropy
+    /// (C: RTX_SEED_RANDOM).
+    public static let randomSeed = UInt64.max
+
+    public init(temperature: Float = Defaults.temperature, topK: Int = Defaults.topK, topP: Float = Defaults.topP,
+                minP: Float = Defaults.minP, repeatPenalty: Float = Defaults.repeatPenalty,
+                repeatLastN: Int = Defaults.repeatLastN, seed: UInt64 = Defaults.seed) {
         self.temperature = temperature; self.topK = topK; self.topP = topP; self.minP = minP
         self.repeatPenalty = repeatPenalty; self.repeatLastN = repeatLastN; self.seed = seed
     }
@@ -65,7 +70,8 @@ public struct Sampler: Sendable {
     public init(_ parameters: SamplingParameters) throws {
         try parameters.validate()
         self.parameters = parameters
-        self.rng = RandomSource(seed: parameters.seed)
+        let seed = parameters.seed == SamplingParameters.randomSeed ? UInt64.random(in: 0..<UInt64.max) : parameters.seed
+        self.rng = RandomSource(seed: seed)
     }
 
     public mutating func accept(_ token: Int32) {

@@ -218,6 +218,8 @@ class rtx_sampling_params(Structure):
     ]
 
 
+# #define RTX_SEED_RANDOM UINT64_MAX
+RTX_SEED_RANDOM = 2 ** 64 - 1
 # void rtx_sampling_default_params(rtx_sampling_params *out);
 lib.rtx_sampling_default_params.argtypes = [POINTER(rtx_sampling_params)]
 lib.rtx_sampling_default_params.restype = None

@@ -86,17 +86,35 @@ class ModelInfo:
         return cls(architecture=info.architecture.decode("utf-8", "replace"), **values)
 
 
-def _sampling_params(out: _capi.rtx_sampling_params, temperature: float, top_k: int, top_p: float,
-                     min_p: float, repeat_penalty: float, repeat_last_n: int, seed: int) -> None:
-    out.temperature = temperature
-    out.top_k = top_k
-    out.top_p = top_p
-    out.min_p = min_p
-    out.repeat_penalty = repeat_penalty
-    out.repeat_last_n = repeat_last_n
-    if not 0 <= int(seed) < 2 ** 64:
+# Keyword arguments left as None keep the value the C library's
+# rtx_*_default_params put in the struct: the defaults are defined once, in the
+# engine, and are the same through C, Python and the rtx CLI.
+
+def _override(out: ctypes.Structure, **values: Any) -> None:
+    """Set the fields given a value; None leaves the struct's default."""
+    for name, value in values.items():
+        if value is not None:
+            setattr(out, name, value)
+
+
+def _sampling_params(out: _capi.rtx_sampling_params, temperature: Optional[float], top_k: Optional[int],
+                     top_p: Optional[float], min_p: Optional[float], repeat_penalty: Optional[float],
+                     repeat_last_n: Optional[int], seed: Optional[int]) -> None:
+    """Overrides on `out`, which holds C's defaults. seed=None: C's default
+    (RTX_SEED_RANDOM, a fresh seed per run); an int gives reproducible tokens."""
+    if seed is not None and not 0 <= int(seed) < 2 ** 64:
         raise InvalidArgumentError(f"seed {seed} is outside [0, 2**64)")
-    out.seed = int(seed)
+    _override(out, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty,
+              repeat_last_n=repeat_last_n, seed=None if seed is None else int(seed))
+
+
+def _fields(struct: ctypes.Structure, names: Iterable[str]) -> Dict[str, Any]:
+    """Field values of a params struct, by name (what `.params` properties report)."""
+    return {name: getattr(struct, name) for name in names}
+
+
+_SAMPLING_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed")
+_CONTEXT_FIELDS = ("n_ctx", "n_batch", "n_threads", "float_prompts")
 
 
 def _token_array(tokens: Union[Sequence[int], np.ndarray], n_vocab: Optional[int] = None) -> np.ndarray:
@@ -249,22 +267,27 @@ class Model(_Handle):
             return buf.raw[:length.value].decode("utf-8", "replace")
 
     # -- contexts and generation ----------------------------------------------
-    def context(self, n_ctx: int = 0, n_batch: int = 512, n_threads: int = 0,
-                abort: Optional[Callable[[], bool]] = None, float_prompts: bool = False) -> "Context":
+    def context(self, n_ctx: Optional[int] = None, n_batch: Optional[int] = None, n_threads: Optional[int] = None,
+                abort: Optional[Callable[[], bool]] = None, float_prompts: Optional[bool] = None) -> "Context":
         """A new KV cache over this model (n_ctx 0 = min(n_ctx_train, 4096)). Prompt
         batches run the integer GEMM over 8-bit activations (llama.cpp's numerics);
-        float_prompts=True computes them in float instead (slower, exact to float rounding)."""
+        float_prompts=True computes them in float instead (slower, exact to float rounding).
+        Arguments left None take rtx_context_default_params' values."""
         return Context(self, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, abort=abort,
                        float_prompts=float_prompts)
 
-    def generate(self, prompt: str, max_tokens: int = 128, temperature: float = 0.0, top_k: int = 40,
-                 top_p: float = 0.95, min_p: float = 0.05, repeat_penalty: float = 1.0,
-                 repeat_last_n: int = 64, seed: int = 0, stop: Optional[Sequence[str]] = None,
-                 add_bos: bool = True, special: bool = True, context: Optional["Context"] = None,
-                 stop_at_eos: bool = True) -> "Generation":
+    def generate(self, prompt: str, max_tokens: Optional[int] = None, temperature: Optional[float] = None,
+                 top_k: Optional[int] = None, top_p: Optional[float] = None, min_p: Optional[float] = None,
+                 repeat_penalty: Optional[float] = None, repeat_last_n: Optional[int] = None,
+                 seed: Optional[int] = None, stop: Optional[Sequence[str]] = None,
+                 add_bos: Optional[bool] = None, special: Optional[bool] = None, context: Optional["Context"] = None,
+                 stop_at_eos: Optional[bool] = None) -> "Generation":
         """Stream the continuation of `prompt` as text pieces. Lazy: nothing runs
         until the first next(). Without `context`, a private one is created and
-        closed with the generation; with one, the prompt is appended to it."""
+        closed with the generation; with one, the prompt is appended to it.
+        Arguments left None take rtx_generate_default_params' values, llama.cpp's:
+        sampling with a fresh random seed per run. Pass temperature=0 for greedy
+        decoding, or a seed for reproducible sampling."""
         if context is not None and context.model is not self:
             raise InvalidArgumentError("context belongs to another model")
         self._h()
@@ -283,13 +306,16 @@ class Context(_Handle):
 
     _kind = "Context"
 
-    def __init__(self, model: Model, n_ctx: int = 0, n_batch: int = 512, n_threads: int = 0,
-                 abort: Optional[Callable[[], bool]] = None, float_prompts: bool = False):
+    def __init__(self, model: Model, n_ctx: Optional[int] = None, n_batch: Optional[int] = None,
+                 n_threads: Optional[int] = None, abort: Optional[Callable[[], bool]] = None,
+                 float_prompts: Optional[bool] = None):
         self.model = model  # keeps the model alive at least as long as this context
         params = _capi.sized(_capi.rtx_context_params)
         lib.rtx_context_default_params(ctypes.byref(params))
-        params.n_ctx, params.n_batch, params.n_threads = n_ctx, n_batch, n_threads
-        params.float_prompts = bool(float_prompts)
+        _override(params, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads,
+                  float_prompts=None if float_prompts is None else bool(float_prompts))
+        # The parameters it was created with (n_ctx 0 and n_threads 0 as given; n_ctx resolves them).
+        self.params: Dict[str, Any] = _fields(params, _CONTEXT_FIELDS)
         self._abort = AbortCallback(abort) if abort is not None else None
         if self._abort is not None:
             params.abort = self._abort.c_callback  # kept alive by self._abort
@@ -375,11 +401,15 @@ class Sampler(_Handle):
 
     _kind = "Sampler"
 
-    def __init__(self, temperature: float = 0.0, top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
-                 repeat_penalty: float = 1.0, repeat_last_n: int = 64, seed: int = 0):
+    def __init__(self, temperature: Optional[float] = None, top_k: Optional[int] = None,
+                 top_p: Optional[float] = None, min_p: Optional[float] = None,
+                 repeat_penalty: Optional[float] = None, repeat_last_n: Optional[int] = None,
+                 seed: Optional[int] = None):
+        """Arguments left None take rtx_sampling_default_params' values."""
         params = _capi.sized(_capi.rtx_sampling_params)
         lib.rtx_sampling_default_params(ctypes.byref(params))
         _sampling_params(params, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
+        self.params: Dict[str, Any] = _fields(params, _SAMPLING_FIELDS)  # the effective parameters
         handle = _capi.rtx_sampler_p()
         check(lib.rtx_sampler_create(ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle.value
@@ -415,10 +445,11 @@ class Generation:
 
     _handle: Optional[int] = None
 
-    def __init__(self, model: Model, prompt: str, *, context: Optional[Context], max_tokens: int,
-                 temperature: float, top_k: int, top_p: float, min_p: float, repeat_penalty: float,
-                 repeat_last_n: int, seed: int, stop: Optional[Sequence[str]], add_bos: bool,
-                 special: bool, stop_at_eos: bool):
+    def __init__(self, model: Model, prompt: str, *, context: Optional[Context], max_tokens: Optional[int],
+                 temperature: Optional[float], top_k: Optional[int], top_p: Optional[float],
+                 min_p: Optional[float], repeat_penalty: Optional[float], repeat_last_n: Optional[int],
+                 seed: Optional[int], stop: Optional[Sequence[str]], add_bos: Optional[bool],
+                 special: Optional[bool], stop_at_eos: Optional[bool]):
         self.model = model
         self._prompt = _encode_c_string(prompt, "prompt")
         self._stop = [_encode_c_string(s, "stop string") for s in (stop or [])]
@@ -428,13 +459,14 @@ class Generation:
         self._stop_array = (ctypes.c_char_p * max(len(self._stop), 1))(*self._stop)
         params = _capi.sized(_capi.rtx_generate_params)
         lib.rtx_generate_default_params(ctypes.byref(params))
-        params.max_tokens = max_tokens
-        params.sampling.struct_size = ctypes.sizeof(_capi.rtx_sampling_params)
+        _override(params, max_tokens=max_tokens, add_bos=add_bos, parse_special=special, stop_at_eos=stop_at_eos)
         _sampling_params(params.sampling, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
         params.stop = ctypes.cast(self._stop_array, ctypes.POINTER(ctypes.c_char_p))
         params.n_stop = len(self._stop)
-        params.add_bos, params.parse_special, params.stop_at_eos = add_bos, special, stop_at_eos
         self._params = params
+        # The effective parameters, by rtx_generate_params' names (sampling flattened).
+        self.params: Dict[str, Any] = {**_fields(params.sampling, _SAMPLING_FIELDS),
+                                       **_fields(params, ("max_tokens", "add_bos", "parse_special", "stop_at_eos"))}
         self._context = context
         self._owns_context = context is None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

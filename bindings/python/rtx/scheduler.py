@@ -10,7 +10,8 @@ import numpy as np
 from . import _capi
 from .errors import BufferTooSmallError, InvalidArgumentError, check
 from ._handle import _Handle
-from .model import Model, StopReason, _encode_c_string, _int32_ptr, _sampling_params, _stop_reason, _token_array
+from .model import (Model, StopReason, _encode_c_string, _int32_ptr, _override, _sampling_params, _stop_reason,
+                    _token_array)
 
 lib = _capi.lib
 
@@ -76,13 +77,14 @@ class Scheduler(_Handle):
 
     _kind = "scheduler"
 
-    def __init__(self, model: Model, max_rows: int = 16, prefill_chunk: int = 32, n_threads: int = 0,
-                 batch_invariant: bool = True):
+    def __init__(self, model: Model, max_rows: Optional[int] = None, prefill_chunk: Optional[int] = None,
+                 n_threads: Optional[int] = None, batch_invariant: Optional[bool] = None):
+        """Arguments left None take rtx_scheduler_default_params' values."""
         self.model = model
         params = _capi.sized(_capi.rtx_scheduler_params)
         lib.rtx_scheduler_default_params(ctypes.byref(params))
-        params.max_rows, params.prefill_chunk, params.n_threads = max_rows, prefill_chunk, n_threads
-        params.batch_invariant = batch_invariant
+        _override(params, max_rows=max_rows, prefill_chunk=prefill_chunk, n_threads=n_threads,
+                  batch_invariant=batch_invariant)
         handle = _capi.rtx_scheduler_p()
         check(lib.rtx_scheduler_create(model._h(), ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle.value
@@ -91,14 +93,18 @@ class Scheduler(_Handle):
     def _free(self, handle: int) -> None:
         lib.rtx_scheduler_free(handle)
 
-    def submit(self, prompt: Union[str, Sequence[int], np.ndarray], max_tokens: int = 128, temperature: float = 0.0,
-               top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05, repeat_penalty: float = 1.0,
-               repeat_last_n: int = 64, seed: int = 0, exit: ExitPolicy = ExitPolicy(), stop: Optional[Sequence[str]] = None,
-               stop_at_eos: bool = True, add_bos: bool = True, special: bool = True) -> int:
-        """Queue a request (text or token ids); returns its id."""
+    def submit(self, prompt: Union[str, Sequence[int], np.ndarray], max_tokens: Optional[int] = None,
+               temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
+               min_p: Optional[float] = None, repeat_penalty: Optional[float] = None,
+               repeat_last_n: Optional[int] = None, seed: Optional[int] = None, exit: ExitPolicy = ExitPolicy(),
+               stop: Optional[Sequence[str]] = None, stop_at_eos: Optional[bool] = None,
+               add_bos: Optional[bool] = None, special: Optional[bool] = None) -> int:
+        """Queue a request (text or token ids); returns its id. Arguments left None
+        take rtx_request_default_params' values (a request decodes greedily unless
+        given a temperature)."""
         params = _capi.sized(_capi.rtx_request_params)
         lib.rtx_request_default_params(ctypes.byref(params))
-        params.max_tokens = max_tokens
+        _override(params, max_tokens=max_tokens, stop_at_eos=stop_at_eos, add_bos=add_bos, parse_special=special)
         _sampling_params(params.sampling, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
         params.exit.kind = exit.kind
         params.exit.threshold = exit.threshold
@@ -112,7 +118,6 @@ class Scheduler(_Handle):
         stop_array = (ctypes.c_char_p * max(len(stops), 1))(*stops)
         params.stop = ctypes.cast(stop_array, ctypes.POINTER(ctypes.c_char_p))
         params.n_stop = len(stops)
-        params.stop_at_eos, params.add_bos, params.parse_special = stop_at_eos, add_bos, special
         out = ctypes.c_int32()
         if isinstance(prompt, str):
             check(lib.rtx_scheduler_submit(self._h(), _encode_c_string(prompt, "prompt"), ctypes.byref(params), ctypes.byref(out)))
