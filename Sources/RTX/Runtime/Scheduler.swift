@@ -26,17 +26,18 @@ public struct SchedulerOptions: Sendable {
 }
 
 public struct RequestOptions: Sendable {
-    public var maxTokens = 128
-    public var sampling = SamplingParameters.greedy
+    public var maxTokens = Defaults.maxTokens
+    public var sampling = Defaults.requestSampling
     public var exitPolicy = ExitPolicy.fullDepth
     public var stop: [String] = []
-    public var stopAtEndOfGeneration = true
+    public var stopAtEndOfGeneration = Defaults.stopAtEndOfGeneration
     /// Teacher forcing: feed these tokens instead of sampled ones, and record the
     /// negative log-likelihood of each under the exit head that produced it
     /// (perplexity under an exit policy). maxTokens is capped at their count.
     public var forcedTokens: [Int32] = []
-    public init(maxTokens: Int = 128, sampling: SamplingParameters = .greedy, exitPolicy: ExitPolicy = .fullDepth,
-                stop: [String] = [], stopAtEndOfGeneration: Bool = true, forcedTokens: [Int32] = []) {
+    public init(maxTokens: Int = Defaults.maxTokens, sampling: SamplingParameters = Defaults.requestSampling,
+                exitPolicy: ExitPolicy = .fullDepth, stop: [String] = [],
+                stopAtEndOfGeneration: Bool = Defaults.stopAtEndOfGeneration, forcedTokens: [Int32] = []) {
         self.maxTokens = maxTokens; self.sampling = sampling; self.exitPolicy = exitPolicy
         self.stop = stop; self.stopAtEndOfGeneration = stopAtEndOfGeneration; self.forcedTokens = forcedTokens
     }
@@ -140,9 +141,7 @@ public final class Scheduler: @unchecked Sendable {
         guard options.maxTokens >= 1 else { throw RTXError.invalid("submit: max_tokens must be >= 1") }
         try options.sampling.validate()
         try options.exitPolicy.validate(loops: model.plan.loops)
-        for (i, t) in prompt.enumerated() where t < 0 || Int(t) >= model.vocabularySize {
-            throw RTXError(.tokenOutOfRange, "prompt token #\(i) has id \(t), outside the vocabulary [0, \(model.vocabularySize))")
-        }
+        try model.checkTokens(prompt, what: "prompt token")
         let capacity = prompt.count + options.maxTokens
         guard capacity <= model.hyper.contextLength else {
             throw RTXError(.contextFull, "prompt (\(prompt.count)) + max_tokens (\(options.maxTokens)) exceeds the model's context \(model.hyper.contextLength)")

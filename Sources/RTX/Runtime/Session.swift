@@ -10,16 +10,17 @@ import CRTXKernels
 
 public final class Session: @unchecked Sendable {
     public struct Options: Sendable {
-        /// KV capacity in tokens (0: min(trained context, 4096)).
-        public var contextLength: Int = 0
+        /// KV capacity in tokens (0: min(trained context, Defaults.automaticContextLimit)).
+        public var contextLength: Int = Defaults.contextLength
         /// Tokens per forward pass (prompt chunks).
-        public var batchSize: Int = 512
+        public var batchSize: Int = Defaults.batchSize
         /// OpenMP threads (0: physical cores).
-        public var threads: Int = 0
+        public var threads: Int = Defaults.threads
         /// Prompt chunks in float (dequantized weight tiles + sgemm) instead of the
         /// integer GEMM over 8-bit activations: slower, exact to float rounding.
-        public var floatPrompts = false
-        public init(contextLength: Int = 0, batchSize: Int = 512, threads: Int = 0, floatPrompts: Bool = false) {
+        public var floatPrompts = Defaults.floatPrompts
+        public init(contextLength: Int = Defaults.contextLength, batchSize: Int = Defaults.batchSize,
+                    threads: Int = Defaults.threads, floatPrompts: Bool = Defaults.floatPrompts) {
             self.contextLength = contextLength; self.batchSize = batchSize; self.threads = threads
             self.floatPrompts = floatPrompts
         }
@@ -64,7 +65,7 @@ public final class Session: @unchecked Sendable {
 
     public init(model: Model, options: Options = Options()) throws {
         let h = model.hyper
-        let ctx = options.contextLength > 0 ? options.contextLength : min(h.contextLength, 4096)
+        let ctx = options.contextLength > 0 ? options.contextLength : min(h.contextLength, Defaults.automaticContextLimit)
         guard ctx <= 1 << 20 else { throw RTXError.invalid("context length \(ctx) is over the limit of \(1 << 20)") }
         guard options.batchSize > 0, options.batchSize <= 8192 else {
             throw RTXError.invalid("batch size \(options.batchSize) must be in 1...8192")
@@ -102,10 +103,7 @@ public final class Session: @unchecked Sendable {
     }
 
     private func checkTokens(_ tokens: [Int32]) throws {
-        let vocab = model.vocabularySize
-        for (i, t) in tokens.enumerated() where t < 0 || Int(t) >= vocab {
-            throw RTXError(.tokenOutOfRange, "token #\(i) has id \(t), outside the vocabulary [0, \(vocab))")
-        }
+        try model.checkTokens(tokens)
         guard count + tokens.count <= capacity else {
             throw RTXError(.contextFull, "context full: \(count) tokens cached + \(tokens.count) new > capacity \(capacity)")
         }
