@@ -14,11 +14,20 @@ struct Convert: ParsableCommand {
     @Option(help: "B: times the shared block runs (must divide the layer count).") var loops: Int?
     @Option(name: .customLong("unique-layers"), help: "K: layers in the shared block (alternative to --loops).") var uniqueLayers: Int?
     @Option(help: "cycle | sequence | middle-cycle") var strategy: String = "cycle"
-    @Option(name: .customLong("init"), help: "stepwise | average | lower") var initMethod: String = "average"
+    @Option(name: .customLong("init"), help: "stepwise | average | lower | regmean (needs --calibration)") var initMethod: String = "average"
     @Option(name: .customLong("lora-rank"), help: "LoRA rank: 0 (pure recursive), N, or 'full' (= min(in, out)).") var loraRank: String = "0"
     @Flag(name: .customLong("per-position-norms"), help: "Keep each position's norm weights (and biases) instead of tying them.") var perPositionNorms = false
     @Option(name: .customLong("shared-type"), help: "Storage of the shared block: f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0") var sharedType: String = "f32"
     @Option(name: .customLong("lora-type"), help: "Storage of LoRA factors: f32 | f16 | bf16") var loraType: String = "f32"
+    @Option(help: "Calibration text: LoRA factors from the SVD whitened by each map's input Gram matrix (SVD-LLM); enables --init regmean.")
+    var calibration: String?
+    @Option(name: .customLong("calibration-tokens"), help: "Tokens of the calibration text to use.")
+    var calibrationTokens = CalibrationOptions.defaultTokens
+    @Option(name: .customLong("calibration-lambda"), help: "Ridge λ of the calibrated solves, relative to the mean diagonal of each Gram matrix.")
+    var calibrationLambda = 1e-3
+    @Flag(help: "Sequential calibration: each position's inputs come from the recursive model converted up to it.")
+    var sequential = false
+    @Option(name: [.short, .long], help: "Threads of the calibration passes (0: physical cores).") var threads = 0
 
     func run() throws {
         let model = try loadModel(source)
@@ -34,7 +43,7 @@ struct Convert: ParsableCommand {
         case (nil, nil): throw CLIError("give --loops B or --unique-layers K")
         default: throw CLIError("give either --loops or --unique-layers, not both")
         }
-        guard let im = InitMethod(rawValue: initMethod) else { throw CLIError("unknown --init '\(initMethod)' (stepwise, average, lower)") }
+        guard let im = InitMethod(rawValue: initMethod) else { throw CLIError("unknown --init '\(initMethod)' (stepwise, average, lower, regmean)") }
         o.initMethod = im
         if loraRank == "full" { o.rank = .full } else if let r = Int(loraRank), r >= 0 { o.rank = r == 0 ? .none : .rank(r) } else {
             throw CLIError("--lora-rank must be a number >= 0 or 'full'")
@@ -44,6 +53,18 @@ struct Convert: ParsableCommand {
         guard let lt = TensorType(name: loraType) else { throw CLIError("unknown --lora-type '\(loraType)'") }
         o.sharedType = st
         o.loraType = lt
+        if let calibration {
+            do {
+                var c = try CalibrationOptions(textFile: calibration, model: model, maxTokens: calibrationTokens)
+                c.lambda = calibrationLambda
+                c.sequential = sequential
+                c.threads = threads
+                o.calibration = c
+                printErr("calibration: \(c.tokens.count) tokens of \(calibration)\(sequential ? ", sequential" : "")")
+            } catch let e as RTXError { throw CLIError(e.message) }
+        } else if sequential {
+            throw CLIError("--sequential needs --calibration FILE")
+        }
         let bar = ProgressBar(label: "convert")
         do {
             let r = try Converter.convert(model, to: output, options: o, progress: bar.update)

@@ -42,7 +42,8 @@ public final class GramSet: InputTap, @unchecked Sendable {
 }
 
 public struct CalibrationOptions: Sendable {
-    /// Calibration tokens (the text, tokenized by the source model).
+    /// Calibration tokens (the text, tokenized by the source model, without BOS:
+    /// each chunk gets one when the model adds BOS).
     public var tokens: [Int32]
     /// Tokens per forward chunk; each chunk starts from an empty cache.
     public var chunk = 512
@@ -55,6 +56,19 @@ public struct CalibrationOptions: Sendable {
     public var threads = 0
     public init(tokens: [Int32], chunk: Int = 512, lambda: Double = 1e-3, sequential: Bool = false, threads: Int = 0) {
         self.tokens = tokens; self.chunk = chunk; self.lambda = lambda; self.sequential = sequential; self.threads = threads
+    }
+
+    /// Tokens a calibration takes from a text when not told otherwise.
+    public static let defaultTokens = 2048
+
+    /// The first `maxTokens` tokens of the UTF-8 text file at `path`, as `model` tokenizes it.
+    public init(textFile path: String, model: Model, maxTokens: Int = CalibrationOptions.defaultTokens) throws {
+        guard maxTokens >= 2 else { throw RTXError.invalid("calibration tokens \(maxTokens) must be >= 2") }
+        let file = try MappedFile(path: path)
+        let text = String(decoding: file.bytes, as: UTF8.self)
+        let tokens = model.tokenizer.encode(text, addBOS: false, parseSpecial: false)
+        guard tokens.count >= 2 else { throw RTXError.invalid("calibration text '\(path)' gives \(tokens.count) tokens; at least 2 are needed") }
+        self.init(tokens: Array(tokens.prefix(maxTokens)))
     }
 
     public func validate(vocabulary: Int) throws {
@@ -76,19 +90,21 @@ public enum Calibration {
         let recorded = positions ?? 0..<model.plan.positions
         let set = GramSet(hyper: model.hyper, positions: model.plan.positions)
         set.recording = recorded
-        let chunk = min(options.chunk, options.tokens.count)
+        let chunk = min(options.chunk, options.tokens.count + 1)
         let core = LoopStep(model: model, rows: chunk, fillRows: 0)
         let cache = try KVCache(positions: model.plan.positions, capacity: chunk, kvDim: model.hyper.kvDim, headDim: model.hyper.headDim)
         let kernels = KernelOptions(threads: options.threads, products: .float)
+        // Each chunk is a sequence of its own, so it starts as inference would: with BOS.
+        let bos = model.tokenizer.vocabulary.addBOS ? model.tokenizer.vocabulary.bos : nil
+        let perChunk = chunk - (bos == nil ? 0 : 1)
         var start = 0
-        try options.tokens.withUnsafeBufferPointer { all in
-            while start < all.count {
-                let n = min(chunk, all.count - start)
-                model.embed(UnsafeBufferPointer(rebasing: all[start..<(start + n)]), into: core.scratch.x)
-                try core.run([RowGroup(cache: cache, firstToken: 0, count: n, positions: 0..<recorded.upperBound)],
-                             kernels: kernels, tap: set)
-                start += n
-            }
+        while start < options.tokens.count {
+            let text = options.tokens[start..<min(start + perChunk, options.tokens.count)]
+            let rows = (bos.map { [$0] } ?? []) + text
+            rows.withUnsafeBufferPointer { model.embed($0, into: core.scratch.x) }
+            try core.run([RowGroup(cache: cache, firstToken: 0, count: rows.count, positions: 0..<recorded.upperBound)],
+                         kernels: kernels, tap: set)
+            start += text.count
         }
         return set
     }

@@ -1,10 +1,17 @@
 // Converter.swift — vanilla → (relaxed) recursive conversion (README, "Recursive models"):
-// initialise the shared block (stepwise / average / lower), then relax each
-// position with a LoRA delta from the truncated SVD of its residual
-// W_p − W'_{s(p)}. Works in f32 from the loaded source model's weights, so either
-// format converts: a GGUF source keeps its metadata; a Hugging Face folder gets
-// GGUF metadata written from its hyper-parameters and tokenizer (GGUFMetadata.swift).
+// initialise the shared block (stepwise / average / lower / regmean), then relax
+// each position with a LoRA delta from the truncated SVD of its residual
+// W_p − W'_{s(p)}. With calibration (Calibration.swift) the SVD is whitened by
+// the Gram matrix of the map's inputs (SVD-LLM), so the delta minimises the
+// output error on real activations, not the weight error; in sequential mode
+// those inputs come from the recursive model converted so far (GPTQ's order).
+// Works in f32 from the loaded source model's weights, so either format
+// converts: a GGUF source keeps its metadata; a Hugging Face folder gets GGUF
+// metadata written from its hyper-parameters and tokenizer (GGUFMetadata.swift).
 import CRTXKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public struct ConversionOptions: Sendable {
     public enum Rank: Sendable, Equatable {
@@ -20,6 +27,9 @@ public struct ConversionOptions: Sendable {
     public var sharedType: TensorType = .f32
     /// Storage of the LoRA factors (f32 or f16).
     public var loraType: TensorType = .f32
+    /// Data-aware conversion: Gram matrices of the source's linear inputs over this
+    /// text whiten the SVD; needed by the `regmean` init.
+    public var calibration: CalibrationOptions? = nil
 
     public init() {}
 
@@ -31,6 +41,9 @@ public struct ConversionOptions: Sendable {
             throw RTXError.invalid("LoRA type \(loraType) is not supported (use f32, f16 or bf16)")
         }
         if case .rank(let r) = rank, r < 0 { throw RTXError.invalid("LoRA rank \(r) is negative") }
+        if initMethod == .regmean && calibration == nil {
+            throw RTXError.invalid("the regmean init needs calibration text (it weighs each layer by its inputs)")
+        }
     }
 }
 
@@ -52,15 +65,17 @@ public enum Converter {
         guard source.plan.isVanilla, !source.recursion.isRecursive else {
             throw RTXError.invalid("'\(source.checkpoint.sourceName)' is already recursive; convert a vanilla model")
         }
+        try options.calibration?.validate(vocabulary: source.vocabularySize)
         var job = Conversion(source: source, spec: try recursionSpec(of: source, options), options: options, progress: progress)
+        job.grams = try options.calibration.map { try Calibration.collect(source, options: $0) }
         try job.writeMetadataAndGlobalTensors()
         // Residuals are taken against the shared layers as stored, so those come first.
-        var stored: [[BlockRole: [Float]]] = []
-        for j in 0..<job.spec.plan.storedLayers { stored.append(try job.writeSharedLayer(j)) }
-        for p in 0..<job.spec.plan.positions {
-            if options.perPositionNorms { try job.writePositionNorms(p) }
-            try job.writeLoRA(position: p, shared: stored[job.spec.plan.sharedLayer(of: p)])
+        for j in 0..<job.spec.plan.storedLayers { job.stored.append(try job.writeSharedLayer(j)) }
+        var deltas = try (0..<job.spec.plan.positions).map { try job.factors(position: $0, grams: job.grams) }
+        if let calibration = options.calibration, calibration.sequential {
+            try job.refitSequentially(&deltas, calibration: calibration, scratchPath: outputPath + ".calibrating")
         }
+        job.loraParameters = try job.writePositions(deltas, to: &job.writer)
         try job.writer.write(to: outputPath)
         _ = progress?(1)
         return ConversionReport(seconds: monotonicSeconds() - t0, sharedParameters: job.sharedParameters,
@@ -79,7 +94,10 @@ public enum Converter {
         return RecursionSpec(plan: plan, initMethod: options.initMethod, loraRank: rank, fullRank: full,
                              loraTargets: (rank > 0 || full) ? BlockRole.linear.filter { arch.blockRoles.contains($0) } : [],
                              perPositionNorms: options.perPositionNorms,
-                             sourceParameters: source.storedParameterCount)
+                             sourceParameters: source.storedParameterCount,
+                             calibration: options.calibration.map {
+                                 CalibrationRecord(tokens: $0.tokens.count, sequential: $0.sequential, lambda: $0.lambda)
+                             })
     }
 
     /// Source layers whose weights initialise stored layer j.
@@ -89,7 +107,7 @@ public enum Converter {
             return [j == 0 ? 0 : L - 1]
         }
         switch method {
-        case .average:
+        case .average, .regmean:
             return plan.positions(tiedTo: j)
         case .lower:
             return [j]
@@ -175,6 +193,10 @@ private struct Conversion {
     var writer = GGUFWriter()
     var sharedParameters = 0
     var loraParameters = 0
+    /// Calibration: Grams of the source's linear inputs per position (nil: plain SVD).
+    var grams: GramSet?
+    /// Each stored layer's linear and norm weights as a reader will see them.
+    var stored: [[BlockRole: [Float]]] = []
     /// Progress in steps: one per shared-layer role, one per position and LoRA target.
     private var done: Float = 0
     private let total: Float
@@ -185,8 +207,10 @@ private struct Conversion {
         self.spec = spec
         self.options = options
         self.progress = progress
+        // Sequential calibration factors every position twice.
+        let passes = options.calibration?.sequential == true ? 2 : 1
         self.total = Float(spec.plan.storedLayers * source.architecture.blockRoles.count
-                           + spec.plan.positions * max(spec.loraTargets.count, 1))
+                           + passes * spec.plan.positions * max(spec.loraTargets.count, 1))
     }
 
     private mutating func step() throws {
@@ -228,7 +252,7 @@ private struct Conversion {
         for role in arch.blockRoles {
             let name = arch.ggufName(role, layer: j)
             let dims = Converter.sourceDims(source, role)
-            let values = Converter.average(try sources.map { try Converter.sourceValues(source, role: role, layer: $0) })
+            let values = try initialValues(role, sources: sources)
             let type = role.isNorm ? TensorType.f32 : options.sharedType
             let bias = arch.biasedRoles.contains(role)
                 ? Converter.average(try sources.map { try Converter.sourceBias(source, role: role, layer: $0) }) : nil
@@ -251,8 +275,36 @@ private struct Conversion {
         return layer
     }
 
+    /// A shared role's initial values from its source layers: their average, or
+    /// for a linear map under `regmean`, the weight that minimises their output
+    /// error on the calibration inputs.
+    private func initialValues(_ role: BlockRole, sources: [Int]) throws -> [Float] {
+        let values = try sources.map { try Converter.sourceValues(source, role: role, layer: $0) }
+        guard options.initMethod == .regmean, !role.isNorm, sources.count > 1, let grams else {
+            return Converter.average(values)
+        }
+        let (rows, cols) = source.hyper.shape(of: role)
+        let input = LinearInput(role)
+        let g = try sources.map { p in
+            guard let g = grams.gram(position: p, input) else { throw RTXError(.internal, "no calibration Gram at position \(p)") }
+            return g
+        }
+        var out = [Float](repeating: 0, count: rows * cols)
+        let info = withPointers(values) { w in
+            withPointers(g) { gp in
+                out.withUnsafeMutableBufferPointer {
+                    rtxk_regmean($0.baseAddress!, w, gp, Int32(sources.count), Int64(rows), Int64(cols), options.calibration!.lambda)
+                }
+            }
+        }
+        guard info == 0 else {
+            throw RTXError(.internal, "RegMean solve for \(arch.ggufName(role, layer: sources[0])) failed (LAPACK info \(info))")
+        }
+        return out
+    }
+
     /// Position p's own norm weights and biases, copied from source layer p.
-    mutating func writePositionNorms(_ p: Int) throws {
+    func writePositionNorms(_ p: Int, to writer: inout GGUFWriter) throws {
         for role in arch.blockRoles where role.isNorm {
             let values = try Converter.sourceValues(source, role: role, layer: p)
             try writer.addTensor(RecursiveTensorNames.norm(position: p, RecursiveTensorNames.shortName(role, arch)),
@@ -265,41 +317,105 @@ private struct Conversion {
         }
     }
 
+    /// One position's LoRA factors, per target role.
+    typealias Deltas = [BlockRole: (a: [Float], b: [Float])]
+
     /// Position p's LoRA deltas: for each target, the truncated SVD of the
-    /// residual W_p − W'_{s(p)} against its shared layer as stored.
-    mutating func writeLoRA(position p: Int, shared: [BlockRole: [Float]]) throws {
+    /// residual W_p − W'_{s(p)} against its shared layer as stored — whitened by
+    /// the Gram of the map's inputs at p when `grams` has it.
+    mutating func factors(position p: Int, grams: GramSet?) throws -> Deltas {
+        var out: Deltas = [:]
+        let shared = stored[spec.plan.sharedLayer(of: p)]
         for role in spec.loraTargets {
             let dims = Converter.sourceDims(source, role)
             let rows = dims[1], cols = dims[0]
-            let r = spec.rank(rows: rows, columns: cols)
             var residual = try Converter.sourceValues(source, role: role, layer: p)
             let base = shared[role]!
             for i in residual.indices { residual[i] -= base[i] }
-            let (a, b) = try factor(residual, rows: rows, columns: cols, rank: r, what: "\(arch.ggufName(role, layer: p)) at position \(p)")
-            let short = RecursiveTensorNames.shortName(role, arch)
-            try writer.addTensor(RecursiveTensorNames.loraA(position: p, short), dims: [cols, r], values: a, as: options.loraType)
-            try writer.addTensor(RecursiveTensorNames.loraB(position: p, short), dims: [r, rows], values: b, as: options.loraType)
-            loraParameters += a.count + b.count
+            out[role] = try factor(residual, rows: rows, columns: cols, rank: spec.rank(rows: rows, columns: cols),
+                                   gram: grams?.gram(position: p, LinearInput(role)),
+                                   what: "\(arch.ggufName(role, layer: p)) at position \(p)")
             try step()
+        }
+        return out
+    }
+
+    /// Sequential calibration (GPTQ's order): position p's factors are refitted on
+    /// the inputs that reach p in the recursive model whose earlier positions are
+    /// final (its later ones carry the factors fitted on the vanilla model's
+    /// inputs). Each refit runs that model from a provisional file at
+    /// `scratchPath`, removed at the end.
+    mutating func refitSequentially(_ deltas: inout [Deltas], calibration: CalibrationOptions, scratchPath: String) throws {
+        defer { unlink(scratchPath) }
+        for p in 0..<spec.plan.positions {
+            var provisional = writer
+            _ = try writePositions(deltas, to: &provisional)
+            unlink(scratchPath)  // never rewrite a file a model still maps
+            try provisional.write(to: scratchPath)
+            let model = try Model(path: scratchPath)
+            deltas[p] = try factors(position: p, grams: try Calibration.collect(model, options: calibration, positions: p..<(p + 1)))
         }
     }
 
+    /// Every position's own norms (when kept) and LoRA factors; returns the LoRA
+    /// parameters written.
+    func writePositions(_ deltas: [Deltas], to writer: inout GGUFWriter) throws -> Int {
+        var parameters = 0
+        for p in 0..<spec.plan.positions {
+            if options.perPositionNorms { try writePositionNorms(p, to: &writer) }
+            parameters += try writeLoRA(deltas[p], position: p, to: &writer)
+        }
+        return parameters
+    }
+
+    /// Write position p's LoRA factors (A: r × columns, B: rows × r); returns their parameters.
+    func writeLoRA(_ deltas: Deltas, position p: Int, to writer: inout GGUFWriter) throws -> Int {
+        var parameters = 0
+        for role in spec.loraTargets {
+            let (a, b) = deltas[role]!
+            let dims = Converter.sourceDims(source, role)
+            let cols = dims[0], rows = dims[1], r = a.count / cols
+            let short = RecursiveTensorNames.shortName(role, arch)
+            try writer.addTensor(RecursiveTensorNames.loraA(position: p, short), dims: [cols, r], values: a, as: options.loraType)
+            try writer.addTensor(RecursiveTensorNames.loraB(position: p, short), dims: [r, rows], values: b, as: options.loraType)
+            parameters += a.count + b.count
+        }
+        return parameters
+    }
+
     /// A (r × columns) and B (rows × r) with B·A the best rank-r approximation of
-    /// `residual` (rows × columns); zeros when the residual is zero.
-    private func factor(_ residual: [Float], rows: Int, columns cols: Int, rank r: Int, what: String) throws -> (a: [Float], b: [Float]) {
+    /// `residual` (rows × columns) — in the weights, or with a Gram `gram` of the
+    /// map's inputs, in its outputs on them; zeros when the residual is zero.
+    private func factor(_ residual: [Float], rows: Int, columns cols: Int, rank r: Int, gram: [Double]?,
+                        what: String) throws -> (a: [Float], b: [Float]) {
         var b = [Float](repeating: 0, count: rows * r)
         var a = [Float](repeating: 0, count: r * cols)
         guard r > 0, residual.contains(where: { $0 != 0 }) else { return (a, b) }
         let info = b.withUnsafeMutableBufferPointer { bp in
             a.withUnsafeMutableBufferPointer { ap in
                 residual.withUnsafeBufferPointer { rp in
-                    rtxk_truncated_svd(bp.baseAddress!, ap.baseAddress!, rp.baseAddress!, Int64(rows), Int64(cols), Int64(r))
+                    if let gram {
+                        return gram.withUnsafeBufferPointer {
+                            rtxk_whitened_svd(bp.baseAddress!, ap.baseAddress!, rp.baseAddress!, $0.baseAddress!,
+                                              Int64(rows), Int64(cols), Int64(r), options.calibration!.lambda)
+                        }
+                    }
+                    return rtxk_truncated_svd(bp.baseAddress!, ap.baseAddress!, rp.baseAddress!, Int64(rows), Int64(cols), Int64(r))
                 }
             }
         }
         guard info == 0 else {
-            throw RTXError(.internal, "SVD of the residual of \(what) failed (LAPACK info \(info))")
+            throw RTXError(.internal, "\(gram == nil ? "SVD" : "whitened SVD") of the residual of \(what) failed (LAPACK info \(info))")
         }
         return (a, b)
     }
+}
+
+/// Base addresses of arrays, for the duration of `body` (C's `const T *const *`).
+private func withPointers<T, R>(_ arrays: [[T]], _ body: (UnsafePointer<UnsafePointer<T>?>) -> R) -> R {
+    func nest(_ i: Int, _ acc: [UnsafePointer<T>?]) -> R {
+        guard i < arrays.count else { return acc.withUnsafeBufferPointer { body($0.baseAddress!) } }
+        return arrays[i].withUnsafeBufferPointer { nest(i + 1, acc + [$0.baseAddress]) }
+    }
+    return nest(0, [])
 }

@@ -15,12 +15,25 @@ public enum RecursiveKeys {
     public static let perPositionNorms = "rtx.norms.per_position"
     public static let sourceParameters = "rtx.source.parameters"
     public static let sourceName = "rtx.source.name"
+    /// Calibrated conversions: tokens of calibration text, sequential mode, ridge λ.
+    public static let calibrationTokens = "rtx.calibration.tokens"
+    public static let calibrationSequential = "rtx.calibration.sequential"
+    public static let calibrationLambda = "rtx.calibration.lambda"
     public static let currentVersion = 1
 }
 
-/// How the shared block was initialised from the pretrained layers.
+/// How the shared block was initialised from the pretrained layers. `regmean`
+/// needs calibration: the shared weight that minimises the tied positions'
+/// output error on the calibration inputs (rtx_linalg.h, rtxk_regmean).
 public enum InitMethod: String, Sendable, CaseIterable {
-    case stepwise, average, lower
+    case stepwise, average, lower, regmean
+}
+
+/// What a calibrated conversion was calibrated on (informative keys).
+public struct CalibrationRecord: Sendable, Equatable {
+    public var tokens: Int
+    public var sequential: Bool
+    public var lambda: Double
 }
 
 /// Tensor names of the recursive format.
@@ -48,6 +61,8 @@ public struct RecursionSpec: Sendable {
     public var loraTargets: [BlockRole]
     public var perPositionNorms: Bool
     public var sourceParameters: Int?
+    /// nil: converted without calibration (plain SVD).
+    public var calibration: CalibrationRecord? = nil
 
     public var isRecursive: Bool { !plan.isVanilla || loraRank > 0 || fullRank || perPositionNorms }
 
@@ -110,9 +125,14 @@ public struct RecursionSpec: Sendable {
                 targets.append(role)
             }
         }
+        var calibration: CalibrationRecord?
+        if let tokens = try gguf.int(RecursiveKeys.calibrationTokens) {
+            calibration = CalibrationRecord(tokens: tokens, sequential: try gguf.bool(RecursiveKeys.calibrationSequential) ?? false,
+                                            lambda: try gguf.float(RecursiveKeys.calibrationLambda) ?? 0)
+        }
         return RecursionSpec(plan: plan, initMethod: initMethod, loraRank: rank, fullRank: full, loraTargets: targets,
                              perPositionNorms: try gguf.bool(RecursiveKeys.perPositionNorms) ?? false,
-                             sourceParameters: try gguf.int(RecursiveKeys.sourceParameters))
+                             sourceParameters: try gguf.int(RecursiveKeys.sourceParameters), calibration: calibration)
     }
 
     /// Write these keys (the converter's side of the format).
@@ -129,5 +149,10 @@ public struct RecursionSpec: Sendable {
         w.set(RecursiveKeys.perPositionNorms, .bool(perPositionNorms))
         if let sourceParameters { w.set(RecursiveKeys.sourceParameters, .uint64(UInt64(sourceParameters))) }
         if let sourceName { w.set(RecursiveKeys.sourceName, .string(sourceName)) }
+        if let calibration {
+            w.set(RecursiveKeys.calibrationTokens, .uint64(UInt64(calibration.tokens)))
+            w.set(RecursiveKeys.calibrationSequential, .bool(calibration.sequential))
+            w.set(RecursiveKeys.calibrationLambda, .float64(calibration.lambda))
+        }
     }
 }
