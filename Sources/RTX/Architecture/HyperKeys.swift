@@ -69,9 +69,14 @@ public struct HyperKey: @unchecked Sendable {
         self.check = check
     }
 
-    /// The key named in messages: the first GGUF name (with its prefix), else the first HF name.
-    func displayName(architecture: String) -> String {
+    /// The key a message names for a value a GGUF file lacks: the first GGUF name.
+    func ggufName(architecture: String) -> String {
         gguf.first.map { architecture + "." + $0 } ?? hf.first?.name ?? "\(field.keyPath)"
+    }
+
+    /// The key a message names for a value a config.json lacks: the first HF name.
+    func hfName(architecture: String) -> String {
+        hf.first?.name ?? ggufName(architecture: architecture)
     }
 }
 
@@ -217,7 +222,7 @@ extension Array where Element == HyperKey {
 enum HyperKeyReader {
     /// Walk `table` in order: the value the checkpoint names (through `lookup`: the
     /// value and the key it came from), else the fallback; check it; set it.
-    static func read(_ table: [HyperKey], architecture: String, source: String,
+    static func read(_ table: [HyperKey], architecture: String, source: String, missingName: (HyperKey) -> String,
                      lookup: (HyperKey, HyperParameters) throws -> (value: Double, key: String)?) throws -> HyperParameters {
         var h = HyperParameters(architecture: architecture)
         for key in table {
@@ -226,7 +231,7 @@ enum HyperKeyReader {
             if let named = try lookup(key, h) {
                 (value, origin) = (named.value, "'\(named.key)'")
             } else {
-                let name = key.displayName(architecture: architecture)
+                let name = missingName(key)
                 switch key.fallback {
                 case .unset: continue
                 case .value(let v): (value, origin) = (v, "'\(name)' (default)")
@@ -251,7 +256,8 @@ enum HyperKeyReader {
     /// GGUF metadata keys "{architecture}.{name}": every name present must agree.
     static func gguf(_ metadata: [String: GGUFValue], table: [HyperKey], architecture: String,
                      source: String) throws -> HyperParameters {
-        try read(table, architecture: architecture, source: source) { key, _ in
+        try read(table, architecture: architecture, source: source,
+                 missingName: { $0.ggufName(architecture: architecture) }) { key, _ in
             var found: (value: Double, key: String)?
             for name in key.gguf {
                 let full = architecture + "." + name
@@ -269,7 +275,8 @@ enum HyperKeyReader {
 
     /// config.json: the first alias present; JSON null is `hfNull` or absent.
     static func hf(_ config: HFConfig, table: [HyperKey], architecture: String, source: String) throws -> HyperParameters {
-        try read(table, architecture: architecture, source: source) { key, h in
+        try read(table, architecture: architecture, source: source,
+                 missingName: { $0.hfName(architecture: architecture) }) { key, h in
             for alias in key.hf {
                 guard let raw = config.raw[alias.name] else { continue }
                 if raw.isNull {
