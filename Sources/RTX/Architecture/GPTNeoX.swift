@@ -65,7 +65,7 @@ public enum GPTNeoXArchitecture: Architecture {
     /// rotary_pct of head_dim, rounded down as HF does (int(head_size * rotary_pct)).
     static func rotaryDimensions(_ json: JSONValue, _ h: HyperParameters) throws -> Double {
         guard let pct = json.doubleValue, pct > 0, pct <= 1 else {
-            throw HyperKeyConversionFailure(reason: "must be a fraction in (0, 1], found \(json)")
+            throw HyperKey.InvalidValue("must be a fraction in (0, 1], found \(json)")
         }
         return Double(Int(Double(h.headDim) * pct))
     }

@@ -23,7 +23,7 @@ public enum GemmaArchitecture: Architecture {
         inheritedKey(\.attentionScale) {
             $0.hf = [HyperKey.HFKey("query_pre_attn_scalar") { json, _ in
                 guard let s = json.doubleValue, s.isFinite, s > 0 else {
-                    throw HyperKeyConversionFailure(reason: "must be a positive number, found \(json)")
+                    throw HyperKey.InvalidValue("must be a positive number, found \(json)")
                 }
                 return 1 / s.squareRoot()
             }]

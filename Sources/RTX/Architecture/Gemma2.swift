@@ -50,18 +50,18 @@ public enum Gemma2Architecture: Architecture {
     /// files do, so a list that is not periodic is refused.
     static func globalLayerPeriod(layerTypes json: JSONValue, _ h: HyperParameters) throws -> Double {
         guard let items = json.arrayValue, items.count == h.layerCount else {
-            throw HyperKeyConversionFailure(reason: "must list one type for each of the \(h.layerCount) layers")
+            throw HyperKey.InvalidValue("must list one type for each of the \(h.layerCount) layers")
         }
         let global = try items.map { item -> Bool in
             switch item.stringValue {
             case "full_attention": return true
             case "sliding_attention": return false
-            default: throw HyperKeyConversionFailure(reason: "holds \(item), not 'sliding_attention' or 'full_attention'")
+            default: throw HyperKey.InvalidValue("holds \(item), not 'sliding_attention' or 'full_attention'")
             }
         }
         let period = (global.firstIndex(of: true) ?? h.layerCount) + 1
         if let il = global.indices.first(where: { global[$0] != ((($0 + 1) % period) == 0) }) {
-            throw HyperKeyConversionFailure(reason: "is not periodic (layer \(il) breaks a period of \(period)); RTX needs a periodic pattern")
+            throw HyperKey.InvalidValue("is not periodic (layer \(il) breaks a period of \(period)); RTX needs a periodic pattern")
         }
         return Double(period)
     }

@@ -6,7 +6,8 @@
 
 /// One hyper-parameter: where each format keeps it, what it is when absent, which
 /// values are valid. Values travel as Double between formats and fields (integers
-/// up to 2^53 are exact; every checked range is far below).
+/// up to 2^53 are exact; every checked range is far below). Unchecked Sendable: the
+/// tables are immutable statics whose closures capture nothing mutable.
 public struct HyperKey: @unchecked Sendable {
     /// The field, by type: GGUF stores integers as u32, reals as f32.
     public enum Field {
@@ -39,6 +40,13 @@ public struct HyperKey: @unchecked Sendable {
             self.name = name
             self.convert = convert
         }
+    }
+
+    /// Thrown by an HFKey converter: why the JSON value cannot be used (the reader
+    /// adds the file and the key).
+    public struct InvalidValue: Error {
+        public var reason: String
+        public init(_ reason: String) { self.reason = reason }
     }
 
     /// A test of a value against the fields read before it: nil when valid, else
@@ -99,6 +107,14 @@ extension HyperKey.Field {
         }
     }
 
+    /// v as the field holds it (a real rounded to f32), which is what is checked.
+    func representable(_ v: Double) -> Double {
+        switch self {
+        case .float, .optionalFloat: return Double(Float(v))
+        case .int, .bool: return v
+        }
+    }
+
     /// Only after `check` accepted v (integers are integral and in range by then).
     func set(_ v: Double, in h: inout HyperParameters) {
         switch self {
@@ -116,8 +132,6 @@ extension HyperKey.Field {
         case .bool: return v != 0 ? "true" : "false"
         }
     }
-
-    var isInteger: Bool { if case .int = self { return true } else { return false } }
 }
 
 // MARK: Checks
@@ -245,10 +259,11 @@ enum HyperKeyReader {
                     (value, origin) = (v, "'\(name)' (derived: \(rule))")
                 }
             }
-            if let why = key.check.failure(value, h) {
+            let stored = key.field.representable(value)
+            if let why = key.check.failure(stored, h) {
                 throw RTXError.format("\(source): \(origin) \(key.field.render(value)) \(why)")
             }
-            key.field.set(value, in: &h)
+            key.field.set(stored, in: &h)
         }
         return h
     }
@@ -286,7 +301,7 @@ enum HyperKeyReader {
                 if let convert = alias.convert {
                     do {
                         return (try convert(raw, h), alias.name)
-                    } catch let why as HyperKeyConversionFailure {
+                    } catch let why as HyperKey.InvalidValue {
                         throw RTXError.format("\(source): '\(alias.name)' \(why.reason)")
                     }
                 }
@@ -317,12 +332,6 @@ enum HyperKeyReader {
         guard let n else { throw RTXError.format("\(source): '\(key)' is a JSON \(v.kind) (\(v)), expected \(field.kindName)") }
         return n
     }
-}
-
-/// Thrown by an HFKey converter: why the JSON value cannot be used (the reader
-/// adds the file and the key).
-struct HyperKeyConversionFailure: Error {
-    var reason: String
 }
 
 extension HyperKey.Field {
