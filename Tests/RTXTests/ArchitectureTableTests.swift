@@ -7,6 +7,9 @@
 
 import Testing
 @testable import RTX
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A tiny config.json per architecture, with values off the defaults so that a
 /// field lost on the way would show.
@@ -302,4 +305,29 @@ func aValueFailingItsCheckIsAnErrorNamingTheKey(_ name: String) throws {
     #expect(Gemma3Architecture.ggufName(.attnKNorm, layer: 2) == "blk.2.attn_k_norm.weight")
     #expect(Gemma3Architecture.hfName(.ffnNorm, layer: 0) == "model.layers.0.pre_feedforward_layernorm.weight")
     #expect(GPTNeoXArchitecture.ggufName(.output) == "output.weight")
+}
+
+// MARK: Real checkpoints
+
+/// llama.cpp-converted files: what the table reads is what their metadata says (or
+/// llama.cpp's default for what it leaves out), and a rewrite reads back the same.
+@Test func realCheckpointsReadAsLlamaCppMeansThemAndSurviveARewrite() throws {
+    let gemmaPath = ".models/gemma-3-270m.Q4_K_M.gguf"
+    guard let llamaPath = realModelPath(), access(gemmaPath, R_OK) == 0 else {
+        withKnownIssue("real models not fetched (make models)") { throw RTXError.invalid("missing models") }
+        return
+    }
+    let llama = try LlamaArchitecture.hyperParameters(from: GGUFFile(path: llamaPath))
+    #expect(llama.layerCount == 30 && llama.embeddingLength == 576 && llama.headCount == 9 && llama.headCountKV == 3)
+    #expect(llama.headDim == 64 && llama.vocabularySize == 49152 && llama.attentionScale == nil && llama.slidingWindow == 0)
+
+    let gemma = try Gemma3Architecture.hyperParameters(from: GGUFFile(path: gemmaPath))
+    #expect(gemma.layerCount == 18 && gemma.headDim == 256 && gemma.vocabularySize == 262144)   // vocab: from the tokenizer
+    #expect(gemma.slidingWindow == 512 && gemma.globalLayerPeriod == 6 && gemma.localRopeFreqBase == 10000)
+    #expect(gemma.ropeFreqBase == 1_000_000 && gemma.attentionScale == nil && gemma.finalSoftcap == 0)
+    #expect(gemma.embeddingScale == Float(640).squareRoot())
+
+    for (arch, h) in [(LlamaArchitecture.self as any Architecture.Type, llama), (Gemma3Architecture.self, gemma)] {
+        #expect(try arch.hyperParameters(fromMetadata: metadata(arch, h), source: "rewritten.gguf") == h)
+    }
 }
