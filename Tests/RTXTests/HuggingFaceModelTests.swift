@@ -82,10 +82,9 @@ private func writeTinyGemma2() throws -> String {
 }
 
 @Test func llamaRowOrderFromHFIsGGUFsPermutation() {
-    var h = HyperParameters(architecture: "llama", layerCount: 1, embeddingLength: 8, feedForwardLength: 8, headCount: 2,
+    let h = HyperParameters(architecture: "llama", layerCount: 1, embeddingLength: 8, feedForwardLength: 8, headCount: 2,
                             headCountKV: 1, headDim: 4, ropeDimensions: 4, ropeFreqBase: 10000, normEpsilon: 1e-5,
                             contextLength: 16, vocabularySize: 4)
-    h.positionAttributes = []
     // convert_hf_to_gguf.py permute: within a head, GGUF rows (0, 1, 2, 3) = HF rows (0, 2, 1, 3).
     #expect(LlamaArchitecture.ggufRowOrder(.attnQ, from: .huggingFace, hyper: h) == [0, 2, 1, 3, 4, 6, 5, 7])
     #expect(LlamaArchitecture.ggufRowOrder(.attnK, from: .huggingFace, hyper: h) == [0, 2, 1, 3])

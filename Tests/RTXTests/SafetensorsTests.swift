@@ -207,15 +207,16 @@ private func expectFailure(_ name: String, header: String = validHeader, data: [
                      "sliding_attention", "sliding_attention", "sliding_attention", "sliding_attention", "sliding_attention", "full_attention"]}
     """#, source: "config.json")
     let c = try HFConfig(json: json, source: "config.json")
-    #expect(c.modelType == "gemma3_text" && c.headDim == 256 && c.numKeyValueHeads == 1)
-    #expect(c.ropeLocalBaseFreq == 10000 && c.queryPreAttnScalar == 256 && c.finalLogitSoftcapping == nil)
-    #expect(c.hiddenAct == "gelu_pytorch_tanh" && c.eosTokenIds == [1, 106])
-    #expect(c.isSlidingWindowLayer(0) == true && c.isSlidingWindowLayer(5) == false)
+    #expect(c.modelType == "gemma3_text" && c.hiddenAct == "gelu_pytorch_tanh" && c.eosTokenIds == [1, 106])
+    let h = try Gemma3Architecture.hyperParameters(from: c, source: "config.json")
+    #expect(h.headDim == 256 && h.headCountKV == 1 && h.localRopeFreqBase == 10000 && h.attentionScale == 1 / 16)
+    #expect(h.finalSoftcap == 0 && h.globalLayerPeriod == 6)
+    #expect(h.attributes(at: 0).slidingWindow == 512 && h.attributes(at: 5).slidingWindow == 0)
 }
 
 @Test func hfConfigRejectsWrongTypes() throws {
     let json = try JSON.parse(#"{"model_type": "llama", "hidden_size": "64", "num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 10}"#, source: "c")
-    #expect(throws: RTXError.self) { try HFConfig(json: json, source: "c") }
+    #expect(throws: RTXError.self) { try LlamaArchitecture.hyperParameters(from: HFConfig(json: json, source: "c"), source: "c") }
 }
 
 @Test func tokenizerJSONByteLevelBPEBecomesAGPT2Vocabulary() throws {

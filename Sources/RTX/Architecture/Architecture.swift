@@ -1,6 +1,7 @@
-// Architecture.swift — what an architecture is to RTX: hyper-parameters read from
-// metadata, a table from canonical tensor roles to file names, and a block recipe
-// (the few knobs in which transformer blocks differ). One block forward serves all.
+// Architecture.swift — what an architecture is to RTX: a hyper-parameter key table
+// (HyperKeys.swift) that the readers and the GGUF writer walk, a table from canonical
+// tensor roles to file names, and a block recipe (the few knobs in which transformer
+// blocks differ). One block forward serves all.
 
 /// Canonical roles of the tensors of one transformer block.
 public enum BlockRole: String, CaseIterable, Sendable {
@@ -20,8 +21,10 @@ public enum GlobalRole: String, CaseIterable, Sendable {
     case tokenEmbedding, outputNorm, output
 }
 
-/// Hyper-parameters of a decoder-only transformer, validated.
-public struct HyperParameters: Sendable {
+/// Hyper-parameters of a decoder-only transformer. Which checkpoint key holds each
+/// field, its default and its valid range live in the architecture's key table
+/// (HyperKeys.swift); the readers there check every value.
+public struct HyperParameters: Sendable, Equatable {
     public var architecture: String
     public var layerCount: Int          // L: depth of the (unrolled) model
     public var embeddingLength: Int     // d
@@ -45,105 +48,35 @@ public struct HyperParameters: Sendable {
     public var attentionSoftcap: Float = 0
     /// Logits become cap·tanh(z/cap) (Gemma 2); 0 = off.
     public var finalSoftcap: Float = 0
-    /// Per unrolled position: attributes that are not weights (never tied by a recursion).
-    public var positionAttributes: [PositionAttributes] = []
+    /// Tokens a local (sliding-window) layer's query may look back; 0 = no local layers.
+    public var slidingWindow = 0
+    /// Layer il is global when (il + 1) is a multiple of this, local otherwise
+    /// (Gemma 2: 2, Gemma 3: 6; more than the depth: every layer is local).
+    public var globalLayerPeriod = 1
+    /// RoPE base of the local layers (Gemma 3); nil = ropeFreqBase.
+    public var localRopeFreqBase: Float? = nil
 
-    /// Attributes of position p (defaults when the architecture sets none).
+    /// Attributes of unrolled position p: the local/global pattern belongs to the
+    /// position, so a recursion keeps the pattern of the depth it unrolls to.
     public func attributes(at p: Int) -> PositionAttributes {
-        p < positionAttributes.count ? positionAttributes[p] : PositionAttributes(slidingWindow: 0, ropeFreqBase: ropeFreqBase)
+        let local = slidingWindow > 0 && globalLayerPeriod > 0 && (p + 1) % globalLayerPeriod != 0
+        return local ? PositionAttributes(slidingWindow: slidingWindow, ropeFreqBase: localRopeFreqBase ?? ropeFreqBase)
+                     : PositionAttributes(slidingWindow: 0, ropeFreqBase: ropeFreqBase)
     }
+
+    /// attributes(at:) of every position of the unrolled depth.
+    public var positionAttributes: [PositionAttributes] { (0..<max(layerCount, 0)).map(attributes(at:)) }
 
     public var qDim: Int { headCount * headDim }
     public var kvDim: Int { headCountKV * headDim }
-
-    public func validate(source: String) throws {
-        func bad(_ s: String) -> RTXError { RTXError.format("\(source): \(s)") }
-        guard layerCount > 0, layerCount <= 4096 else { throw bad("block_count \(layerCount) is out of range") }
-        guard embeddingLength > 0, embeddingLength <= 1 << 16 else { throw bad("embedding_length \(embeddingLength) is out of range") }
-        guard feedForwardLength > 0, feedForwardLength <= 1 << 18 else { throw bad("feed_forward_length \(feedForwardLength) is out of range") }
-        guard headCount > 0, headCount <= 1024 else { throw bad("attention.head_count \(headCount) is out of range") }
-        guard headCountKV > 0, headCountKV <= headCount, headCount % headCountKV == 0 else {
-            throw bad("attention.head_count_kv \(headCountKV) does not divide head_count \(headCount)")
-        }
-        guard headDim > 0, headDim <= 1024, headDim % 2 == 0 else { throw bad("head dimension \(headDim) is invalid") }
-        guard positionAttributes.isEmpty || positionAttributes.count == layerCount else {
-            throw bad("\(positionAttributes.count) position attributes for \(layerCount) layers")
-        }
-        for (p, a) in positionAttributes.enumerated() {
-            guard a.slidingWindow >= 0, a.ropeFreqBase.isFinite, a.ropeFreqBase > 0 else {
-                throw bad("position \(p): sliding window \(a.slidingWindow) / RoPE base \(a.ropeFreqBase) is invalid")
-            }
-        }
-        guard embeddingScale.isFinite, embeddingScale > 0 else { throw bad("embedding scale \(embeddingScale) is invalid") }
-        for (what, cap) in [("attention", attentionSoftcap), ("final", finalSoftcap)] {
-            guard cap.isFinite, cap >= 0 else { throw bad("\(what) logit soft-cap \(cap) is invalid") }
-        }
-        if let attentionScale, !(attentionScale.isFinite && attentionScale > 0) { throw bad("attention scale \(attentionScale) is invalid") }
-        guard ropeDimensions > 0, ropeDimensions <= headDim, ropeDimensions % 2 == 0 else {
-            throw bad("rope.dimension_count \(ropeDimensions) is invalid for head dimension \(headDim)")
-        }
-        guard ropeFreqBase.isFinite, ropeFreqBase > 0 else { throw bad("rope.freq_base \(ropeFreqBase) must be a positive number") }
-        guard normEpsilon.isFinite, normEpsilon > 0, normEpsilon < 1 else { throw bad("norm epsilon \(normEpsilon) must be in (0, 1)") }
-        guard contextLength > 0, contextLength <= 1 << 24 else { throw bad("context_length \(contextLength) is out of range") }
-        guard vocabularySize > 0, vocabularySize <= 1 << 24 else { throw bad("vocabulary size \(vocabularySize) is out of range") }
-    }
 }
 
 extension HyperParameters {
-    /// The keys every decoder GGUF names under "{architecture}." (unvalidated);
-    /// each architecture passes its defaults and then adds what is its own.
-    static func readGGUF(_ gguf: GGUFFile, architecture name: String, defaultEpsilon: Double, defaultContext: Int,
-                         defaultRopeBase: Double = 10000,
-                         epsilonKey: String = "attention.layer_norm_rms_epsilon") throws -> HyperParameters {
-        let p = name + "."
-        let d = try gguf.requireInt(p + "embedding_length")
-        let heads = try gguf.requireInt(p + "attention.head_count")
-        guard heads > 0, d % heads == 0 else {
-            throw RTXError.format("\(gguf.fileName): head_count \(heads) does not divide embedding_length \(d)")
-        }
-        let headDim = try gguf.int(p + "attention.key_length") ?? d / heads
-        let vocab = try gguf.int(p + "vocab_size")
-            ?? gguf.stringArray("tokenizer.ggml.tokens")?.count
-            ?? gguf.tensor("token_embd.weight").map { $0.dims.count == 2 ? $0.dims[1] : 0 } ?? 0
-        var hp = HyperParameters(
-            architecture: name,
-            layerCount: try gguf.requireInt(p + "block_count"),
-            embeddingLength: d,
-            feedForwardLength: try gguf.requireInt(p + "feed_forward_length"),
-            headCount: heads,
-            headCountKV: try gguf.int(p + "attention.head_count_kv") ?? heads,
-            headDim: headDim,
-            ropeDimensions: try gguf.int(p + "rope.dimension_count") ?? headDim,
-            ropeFreqBase: Float(try gguf.float(p + "rope.freq_base") ?? defaultRopeBase),
-            normEpsilon: Float(try gguf.float(p + epsilonKey) ?? defaultEpsilon),
-            contextLength: try gguf.int(p + "context_length") ?? defaultContext,
-            vocabularySize: vocab)
-        if let scale = try gguf.float(p + "attention.scale") { hp.attentionScale = Float(scale) }
-        return hp
-    }
-
-    /// The fields every decoder config.json has (unvalidated); each architecture
-    /// passes its defaults and then adds what is its own.
-    static func readHFConfig(_ c: HFConfig, source: String, architecture name: String, defaultEpsilon: Double,
-                             defaultContext: Int, epsilon: Double? = nil) throws -> HyperParameters {
-        guard c.numAttentionHeads > 0, c.hiddenSize % c.numAttentionHeads == 0 || c.headDim != nil else {
-            throw RTXError.format("\(source): num_attention_heads \(c.numAttentionHeads) does not divide hidden_size \(c.hiddenSize)")
-        }
-        guard let ff = c.intermediateSize else { throw RTXError.format("\(source): required key 'intermediate_size' is missing") }
-        let headDim = c.headDim ?? c.hiddenSize / c.numAttentionHeads
-        return HyperParameters(
-            architecture: name,
-            layerCount: c.numHiddenLayers,
-            embeddingLength: c.hiddenSize,
-            feedForwardLength: ff,
-            headCount: c.numAttentionHeads,
-            headCountKV: c.numKeyValueHeads,
-            headDim: headDim,
-            ropeDimensions: headDim,
-            ropeFreqBase: Float(c.ropeTheta ?? 10000),
-            normEpsilon: Float(epsilon ?? c.rmsNormEps ?? defaultEpsilon),
-            contextLength: c.maxPositionEmbeddings ?? defaultContext,
-            vocabularySize: c.vocabSize)
+    /// All sizes zero: the start of a key-table reader, which sets every field it checks.
+    init(architecture: String) {
+        self.init(architecture: architecture, layerCount: 0, embeddingLength: 0, feedForwardLength: 0, headCount: 0,
+                  headCountKV: 0, headDim: 0, ropeDimensions: 0, ropeFreqBase: 0, normEpsilon: 0, contextLength: 0,
+                  vocabularySize: 0)
     }
 
     /// (rows, columns) of a linear role, or (length, 1) of a norm.
@@ -194,12 +127,21 @@ public struct BlockRecipe: Sendable {
 /// norms hold 1 + w) and in where hyper-parameters live (metadata vs config.json).
 public enum CheckpointFormat: Sendable { case gguf, huggingFace }
 
-/// An architecture: how to read its hyper-parameters and name its tensors.
+/// An architecture: its hyper-parameter key table, its tensor names, its block recipe.
 public protocol Architecture: Sendable {
     /// general.architecture value, e.g. "llama".
     static var name: String { get }
     /// config.json model_type values this architecture reads, e.g. ["llama"].
     static var hfModelTypes: [String] { get }
+    /// The architecture this one builds on: its key table (and, where the file
+    /// says so, its tensor names) are the starting point. nil: the common decoder keys.
+    static var base: (any Architecture.Type)? { get }
+    /// Hyper-parameter keys on top of the base's table; an entry for a field the
+    /// base already has replaces the base's entry (HyperKeys.swift).
+    static var hyperKeys: [HyperKey] { get }
+    /// Rejects config.json settings the block forward does not implement (an
+    /// activation, a RoPE scaling). Default: the base's check, or none.
+    static func checkSupported(_ config: HFConfig, source: String) throws
     static var recipe: BlockRecipe { get }
     /// The recipe for weights laid out as `format` stores them (default: `recipe`).
     static func recipe(for format: CheckpointFormat) -> BlockRecipe
@@ -207,10 +149,10 @@ public protocol Architecture: Sendable {
     static func normOffset(for format: CheckpointFormat) -> Float
     /// GGUF tensor name of a block role at stored layer `layer`.
     static func ggufName(_ role: BlockRole, layer: Int) -> String
+    /// Default: llama.cpp's names, the same for every architecture.
     static func ggufName(_ role: GlobalRole) -> String
     /// Hugging Face (safetensors) tensor name of a block role at layer `layer`.
     static func hfName(_ role: BlockRole, layer: Int) -> String
-    /// nil: the role has no tensor of its own in HF layout (a tied output head).
     static func hfName(_ role: GlobalRole) -> String
     /// Block roles this architecture requires.
     static var blockRoles: [BlockRole] { get }
@@ -224,21 +166,82 @@ public protocol Architecture: Sendable {
     /// Rows of a linear map read from `format`, in the order GGUF stores them
     /// (gguf[r] = source[order[r]]); nil: the same order.
     static func ggufRowOrder(_ role: BlockRole, from format: CheckpointFormat, hyper: HyperParameters) -> [Int]?
-    /// GGUF metadata keys beyond the common ones (GGUFMetadata.swift) that this
-    /// architecture's GGUF reader needs to rebuild `hyper`.
-    static func extraGGUFKeys(_ hyper: HyperParameters) -> [(String, GGUFValue)]
-    static func hyperParameters(from gguf: GGUFFile) throws -> HyperParameters
-    static func hyperParameters(from config: HFConfig, source: String) throws -> HyperParameters
 }
 
 extension Architecture {
+    public static var base: (any Architecture.Type)? { nil }
+    public static var hyperKeys: [HyperKey] { [] }
+    public static func checkSupported(_ config: HFConfig, source: String) throws {
+        try base?.checkSupported(config, source: source)
+    }
     public static func recipe(for format: CheckpointFormat) -> BlockRecipe { recipe }
     public static func normOffset(for format: CheckpointFormat) -> Float { 0 }
+    public static func ggufName(_ role: GlobalRole) -> String { GlobalRole.ggufNames[role]! }
     public static var biasedRoles: [BlockRole] { [] }
     public static var outputNormHasBias: Bool { false }
     public static func fusedQKV(_ format: CheckpointFormat, layer: Int, hyper: HyperParameters) -> (name: String, rows: [BlockRole: [Int]])? { nil }
     public static func ggufRowOrder(_ role: BlockRole, from format: CheckpointFormat, hyper: HyperParameters) -> [Int]? { nil }
-    public static func extraGGUFKeys(_ hyper: HyperParameters) -> [(String, GGUFValue)] { [] }
+}
+
+// MARK: Hyper-parameters through the key table
+
+extension Architecture {
+    /// The full key table: the base's (or the common decoder keys) with this
+    /// architecture's own entries on top.
+    public static var hyperKeyTable: [HyperKey] {
+        (base?.hyperKeyTable ?? HyperKey.decoder).extended(with: hyperKeys)
+    }
+
+    /// The base table's entry for `field`, changed by `change` (another default, or
+    /// other names in one format): an override that does not respell the rest.
+    static func inheritedKey(_ field: PartialKeyPath<HyperParameters>, _ change: (inout HyperKey) -> Void) -> HyperKey {
+        let table = base?.hyperKeyTable ?? HyperKey.decoder
+        guard var key = table.first(where: { $0.field.keyPath == field }) else {
+            preconditionFailure("\(name): the base table has no key for \(field)")
+        }
+        change(&key)
+        return key
+    }
+
+    /// GGUF metadata → checked hyper-parameters.
+    public static func hyperParameters(fromMetadata metadata: [String: GGUFValue], source: String) throws -> HyperParameters {
+        try HyperKeyReader.gguf(metadata, table: hyperKeyTable, architecture: name, source: source)
+    }
+
+    /// llama.cpp's converter names the vocabulary size only through the tokenizer
+    /// (or the embedding's shape), not as "{arch}.vocab_size": it is taken from there.
+    public static func hyperParameters(from gguf: GGUFFile) throws -> HyperParameters {
+        var metadata = gguf.metadata
+        let vocabKey = name + ".vocab_size"
+        if metadata[vocabKey] == nil, let implied = try impliedVocabularySize(gguf) {
+            metadata[vocabKey] = .uint32(UInt32(clamping: implied))
+        }
+        return try hyperParameters(fromMetadata: metadata, source: gguf.fileName)
+    }
+
+    /// config.json → checked hyper-parameters (after checkSupported).
+    public static func hyperParameters(from config: HFConfig, source: String) throws -> HyperParameters {
+        try checkSupported(config, source: source)
+        return try HyperKeyReader.hf(config, table: hyperKeyTable, architecture: name, source: source)
+    }
+
+    /// The "{arch}.*" GGUF keys from which hyperParameters(from:) rebuilds `hyper`.
+    public static func writeHyperParameters(_ hyper: HyperParameters, to w: inout GGUFWriter) {
+        HyperKeyWriter.write(hyper, table: hyperKeyTable, architecture: name, to: &w)
+    }
+
+    private static func impliedVocabularySize(_ gguf: GGUFFile) throws -> Int? {
+        if let tokens = try gguf.stringArray("tokenizer.ggml.tokens") { return tokens.count }
+        if let embedding = gguf.tensor(ggufName(.tokenEmbedding)), embedding.dims.count == 2 { return embedding.dims[1] }
+        return nil
+    }
+}
+
+extension GlobalRole {
+    /// llama.cpp's names of the tensors outside the blocks (every architecture here).
+    static let ggufNames: [GlobalRole: String] = [
+        .tokenEmbedding: "token_embd.weight", .outputNorm: "output_norm.weight", .output: "output.weight",
+    ]
 }
 
 /// The bias tensor beside a weight tensor ("….weight" → "….bias").

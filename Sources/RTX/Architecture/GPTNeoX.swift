@@ -27,7 +27,6 @@ public enum GPTNeoXArchitecture: Architecture {
     ]
 
     public static func ggufName(_ role: BlockRole, layer: Int) -> String { "blk.\(layer).\(blockNames[role]!).weight" }
-    public static func ggufName(_ role: GlobalRole) -> String { LlamaArchitecture.ggufName(role) }
     public static func hfName(_ role: BlockRole, layer: Int) -> String { "gpt_neox.layers.\(layer).\(hfBlockNames[role]!).weight" }
     public static func hfName(_ role: GlobalRole) -> String { hfGlobalNames[role]! }
 
@@ -46,36 +45,34 @@ public enum GPTNeoXArchitecture: Architecture {
         }
     }
 
-    public static func extraGGUFKeys(_ h: HyperParameters) -> [(String, GGUFValue)] {
-        [(name + ".use_parallel_residual", .bool(h.parallelResidual)),
-         (name + ".attention.layer_norm_epsilon", .float32(h.normEpsilon))]
+    /// The common decoder keys, with LayerNorm's epsilon, and (in config.json) the
+    /// rotated fraction of each head; HF's GPT-NeoX has no head_dim and no grouped
+    /// K/V heads, so those are derived there.
+    public static let hyperKeys: [HyperKey] = [
+        inheritedKey(\.headCountKV) { $0.hf = [] },
+        inheritedKey(\.headDim) { $0.hf = [] },
+        inheritedKey(\.ropeDimensions) {
+            $0.hf = [.init("rotary_pct", convert: rotaryDimensions), .init("partial_rotary_factor", convert: rotaryDimensions)]
+        },
+        inheritedKey(\.normEpsilon) {
+            $0.gguf = ["attention.layer_norm_epsilon"]
+            $0.hf = [.init("layer_norm_eps"), .init("layer_norm_epsilon")]
+        },
+        HyperKey(.bool(\.parallelResidual), gguf: ["use_parallel_residual"], hf: [.init("use_parallel_residual")],
+                 fallback: .value(1), check: .any),
+    ]
+
+    /// rotary_pct of head_dim, rounded down as HF does (int(head_size * rotary_pct)).
+    static func rotaryDimensions(_ json: JSONValue, _ h: HyperParameters) throws -> Double {
+        guard let pct = json.doubleValue, pct > 0, pct <= 1 else {
+            throw HyperKey.InvalidValue("must be a fraction in (0, 1], found \(json)")
+        }
+        return Double(Int(Double(h.headDim) * pct))
     }
 
-    public static func hyperParameters(from gguf: GGUFFile) throws -> HyperParameters {
-        let p = name + "."
-        var hp = try HyperParameters.readGGUF(gguf, architecture: name, defaultEpsilon: 1e-5, defaultContext: 2048,
-                                              epsilonKey: "attention.layer_norm_epsilon")
-        hp.parallelResidual = try gguf.bool(p + "use_parallel_residual") ?? true
-        try hp.validate(source: gguf.fileName)
-        return hp
-    }
-
-    public static func hyperParameters(from c: HFConfig, source: String) throws -> HyperParameters {
+    public static func checkSupported(_ c: HFConfig, source: String) throws {
         if let act = c.hiddenAct, act != "gelu" {
             throw RTXError.unsupported("\(source): hidden_act '\(act)' is not supported for GPT-NeoX (only exact 'gelu')")
         }
-        guard c.numAttentionHeads > 0, c.hiddenSize % c.numAttentionHeads == 0 else {
-            throw RTXError.format("\(source): num_attention_heads \(c.numAttentionHeads) does not divide hidden_size \(c.hiddenSize)")
-        }
-        let pct = c.rotaryPct ?? 1
-        guard pct > 0, pct <= 1 else { throw RTXError.format("\(source): rotary_pct \(pct) must be in (0, 1]") }
-        var hp = try HyperParameters.readHFConfig(c, source: source, architecture: name, defaultEpsilon: 1e-5, defaultContext: 2048,
-                                                  epsilon: c.layerNormEps ?? 1e-5)
-        hp.headDim = c.hiddenSize / c.numAttentionHeads
-        hp.headCountKV = c.numAttentionHeads
-        hp.ropeDimensions = Int(Double(hp.headDim) * pct)   // HF: int(head_size * rotary_pct)
-        hp.parallelResidual = c.useParallelResidual ?? true
-        try hp.validate(source: source)
-        return hp
     }
 }

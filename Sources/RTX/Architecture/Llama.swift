@@ -2,6 +2,7 @@
 // RoPE, grouped-query attention, SwiGLU, tied or untied output head. GGUF's q/k
 // rows are permuted by its converter so RoPE rotates adjacent pairs; Hugging Face
 // keeps them as trained and rotates halves (NeoX layout): same numbers, no un-permute.
+// Its hyper-parameter keys are the common decoder table (HyperKey.decoder) as is.
 
 public enum LlamaArchitecture: Architecture {
     public static let name = "llama"
@@ -17,9 +18,6 @@ public enum LlamaArchitecture: Architecture {
         .attnOutput: "attn_output", .ffnNorm: "ffn_norm", .ffnGate: "ffn_gate",
         .ffnUp: "ffn_up", .ffnDown: "ffn_down",
     ]
-    static let globalNames: [GlobalRole: String] = [
-        .tokenEmbedding: "token_embd.weight", .outputNorm: "output_norm.weight", .output: "output.weight",
-    ]
 
     /// Hugging Face names (modeling_llama.py; Gemma 1 uses the same ones).
     static let hfBlockNames: [BlockRole: String] = [
@@ -32,7 +30,6 @@ public enum LlamaArchitecture: Architecture {
     ]
 
     public static func ggufName(_ role: BlockRole, layer: Int) -> String { "blk.\(layer).\(blockNames[role]!).weight" }
-    public static func ggufName(_ role: GlobalRole) -> String { globalNames[role]! }
     public static func hfName(_ role: BlockRole, layer: Int) -> String { "model.layers.\(layer).\(hfBlockNames[role]!).weight" }
     public static func hfName(_ role: GlobalRole) -> String { hfGlobalNames[role]! }
 
@@ -47,18 +44,11 @@ public enum LlamaArchitecture: Architecture {
         }
     }
 
-    public static func hyperParameters(from c: HFConfig, source: String) throws -> HyperParameters {
+    /// Only the plain RoPE of the block forward: a scaled one (linear, YaRN, llama3)
+    /// would run without its scaling.
+    public static func checkSupported(_ c: HFConfig, source: String) throws {
         if let scaling = c.ropeScaling, let type = scaling["rope_type"]?.stringValue ?? scaling["type"]?.stringValue, type != "default" {
             throw RTXError.unsupported("\(source): rope_scaling type '\(type)' is not supported")
         }
-        let hp = try HyperParameters.readHFConfig(c, source: source, architecture: name, defaultEpsilon: 1e-5, defaultContext: 2048)
-        try hp.validate(source: source)
-        return hp
-    }
-
-    public static func hyperParameters(from gguf: GGUFFile) throws -> HyperParameters {
-        let hp = try HyperParameters.readGGUF(gguf, architecture: name, defaultEpsilon: 1e-5, defaultContext: 2048)
-        try hp.validate(source: gguf.fileName)
-        return hp
     }
 }

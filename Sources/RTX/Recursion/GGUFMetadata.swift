@@ -1,28 +1,15 @@
 // GGUFMetadata.swift — what a GGUF file needs besides block tensors when the source
-// model came from a Hugging Face folder: general.* and <arch>.* hyper-parameter keys
-// that the architecture's GGUF reader turns back into the same HyperParameters,
+// model came from a Hugging Face folder: general.*, the <arch>.* hyper-parameter keys
+// (written from the architecture's key table, which its GGUF reader walks too),
 // tokenizer.ggml.* from the loaded vocabulary, and the global tensors (embedding,
 // final norm, untied head) in GGUF names and conventions.
 
 enum GGUFMetadata {
     static func write(_ m: Model, to w: inout GGUFWriter) {
-        let arch = m.architecture, h = m.hyper, p = arch.name + "."
+        let arch = m.architecture
         w.set("general.architecture", .string(arch.name))
         w.set("general.name", .string(m.checkpoint.sourceName))
-        let u = { (v: Int) in GGUFValue.uint32(UInt32(v)) }
-        w.set(p + "block_count", u(h.layerCount))
-        w.set(p + "context_length", u(h.contextLength))
-        w.set(p + "embedding_length", u(h.embeddingLength))
-        w.set(p + "feed_forward_length", u(h.feedForwardLength))
-        w.set(p + "attention.head_count", u(h.headCount))
-        w.set(p + "attention.head_count_kv", u(h.headCountKV))
-        w.set(p + "attention.key_length", u(h.headDim))
-        w.set(p + "attention.value_length", u(h.headDim))
-        w.set(p + "rope.dimension_count", u(h.ropeDimensions))
-        w.set(p + "rope.freq_base", .float32(h.ropeFreqBase))
-        w.set(p + "attention.layer_norm_rms_epsilon", .float32(h.normEpsilon))
-        w.set(p + "vocab_size", u(h.vocabularySize))
-        for (key, value) in arch.extraGGUFKeys(h) { w.set(key, value) }
+        arch.writeHyperParameters(m.hyper, to: &w)
 
         let v = m.tokenizer.vocabulary
         w.set("tokenizer.ggml.model", .string(v.model))
