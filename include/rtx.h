@@ -340,13 +340,20 @@ typedef struct rtx_convert_params {
     int32_t loops;                  /* B: times the shared block runs (default 2) ... */
     int32_t unique_layers;          /* ... or K: stored layers (used when loops is 0) */
     const char *strategy;           /* "cycle" (default), "sequence", "middle-cycle" */
-    const char *init;               /* "average" (default), "stepwise", "lower" */
+    const char *init;               /* "average" (default), "stepwise", "lower", "regmean" (needs calibration) */
     int32_t lora_rank;              /* 0: pure recursive; N; RTX_LORA_RANK_FULL: min(in, out) */
     bool per_position_norms;        /* keep each position's norms (exact full-rank recovery) */
     const char *shared_type;        /* shared block storage: "f32" (default), "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0" */
     const char *lora_type;          /* LoRA factor storage: "f32" (default), "f16", "bf16" */
     rtx_progress_callback progress; /* optional; return false to abort */
     void *progress_user_data;
+    /* Appended: calibrated conversion. Callers built against the older header
+     * pass the older struct_size and get no calibration. */
+    const char *calibration_path;   /* UTF-8 text whose activations weigh the conversion; NULL: none */
+    int32_t calibration_tokens;     /* tokens of it to use (default 2048) */
+    bool calibration_sequential;    /* position p's inputs from the recursive model converted up to p */
+    double calibration_lambda;      /* ridge λ, relative to each Gram matrix's mean diagonal (default 1e-3) */
+    int32_t calibration_threads;    /* threads of the calibration passes (0: physical cores) */
 } rtx_convert_params;
 
 RTX_API void rtx_convert_default_params(rtx_convert_params *out);
@@ -354,7 +361,10 @@ RTX_API void rtx_convert_default_params(rtx_convert_params *out);
 /** Convert the vanilla model at src_path (a GGUF file or a Hugging Face folder,
  *  as rtx_model_load reads) into a recursive GGUF at dst_path
  *  (format: docs/recursive-gguf.md). Works in f32 from the dequantized source;
- *  LoRA factors come from a truncated SVD (LAPACK) of each position's residual. */
+ *  LoRA factors come from a truncated SVD (LAPACK) of each position's residual,
+ *  whitened by the Gram matrix of the map's inputs over calibration_path when one
+ *  is given (the output error on real activations is minimised, not the weight
+ *  error). The output path is checked before any work. */
 RTX_API rtx_status rtx_convert(const char *src_path, const char *dst_path, const rtx_convert_params *params);
 
 /** Write the recursive GGUF at src_path as a plain GGUF of L layers (shared

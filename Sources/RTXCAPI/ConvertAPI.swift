@@ -8,7 +8,14 @@ public func rtx_convert_default_params(_ out: UnsafeMutablePointer<rtx_convert_p
     out.pointee = rtx_convert_params()
     out.pointee.struct_size = UInt32(MemoryLayout<rtx_convert_params>.size)
     out.pointee.loops = 2
+    let calibration = CalibrationOptions(tokens: [])
+    out.pointee.calibration_tokens = Int32(CalibrationOptions.defaultTokens)
+    out.pointee.calibration_lambda = calibration.lambda
+    out.pointee.calibration_threads = Int32(calibration.threads)
 }
+
+/// rtx_convert_params as the first header declared it (before calibration).
+private let convertParamsFirstSize = MemoryLayout<rtx_convert_params>.offset(of: \.calibration_path)!
 
 func optionalString(_ p: UnsafePointer<CChar>?, default d: String) -> String { p.map { String(cString: $0) } ?? d }
 
@@ -25,8 +32,8 @@ public func rtx_convert(_ src: UnsafePointer<CChar>?, _ dst: UnsafePointer<CChar
         var p = rtx_convert_params()
         rtx_convert_default_params(&p)
         if let params {
-            try checkStructSize(params.pointee.struct_size, MemoryLayout<rtx_convert_params>.size, "rtx_convert_params")
-            p = params.pointee
+            p = try readParams(params, declared: params.pointee.struct_size, minimum: convertParamsFirstSize, defaults: p,
+                               "rtx_convert_params")
         }
         let model = try Model(path: srcPath)
         var o = ConversionOptions()
@@ -44,7 +51,7 @@ public func rtx_convert(_ src: UnsafePointer<CChar>?, _ dst: UnsafePointer<CChar
         }
         let initName = optionalString(p.`init`, default: "average")
         guard let initMethod = InitMethod(rawValue: initName) else {
-            throw RTXError.invalid("unknown init '\(initName)' (stepwise, average, lower)")
+            throw RTXError.invalid("unknown init '\(initName)' (stepwise, average, lower, regmean)")
         }
         o.initMethod = initMethod
         switch p.lora_rank {
@@ -56,6 +63,15 @@ public func rtx_convert(_ src: UnsafePointer<CChar>?, _ dst: UnsafePointer<CChar
         o.perPositionNorms = p.per_position_norms
         o.sharedType = try tensorType(optionalString(p.shared_type, default: "f32"), "shared_type")
         o.loraType = try tensorType(optionalString(p.lora_type, default: "f32"), "lora_type")
+        if let path = p.calibration_path {
+            var c = try CalibrationOptions(textFile: String(cString: path), model: model, maxTokens: Int(p.calibration_tokens))
+            c.sequential = p.calibration_sequential
+            c.lambda = p.calibration_lambda
+            c.threads = Int(p.calibration_threads)
+            o.calibration = c
+        } else if p.calibration_sequential {
+            throw RTXError.invalid("calibration_sequential needs calibration_path")
+        }
         var progress: ((Float) -> Bool)?
         if let cb = p.progress {
             let user = p.progress_user_data

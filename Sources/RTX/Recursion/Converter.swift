@@ -65,6 +65,7 @@ public enum Converter {
         guard source.plan.isVanilla, !source.recursion.isRecursive else {
             throw RTXError.invalid("'\(source.checkpoint.sourceName)' is already recursive; convert a vanilla model")
         }
+        try checkOutput(outputPath, source: source)
         try options.calibration?.validate(vocabulary: source.vocabularySize)
         var job = Conversion(source: source, spec: try recursionSpec(of: source, options), options: options, progress: progress)
         job.grams = try options.calibration.map { try Calibration.collect(source, options: $0) }
@@ -80,6 +81,23 @@ public enum Converter {
         _ = progress?(1)
         return ConversionReport(seconds: monotonicSeconds() - t0, sharedParameters: job.sharedParameters,
                                 loraParameters: job.loraParameters, bytesWritten: job.writer.serializedSize)
+    }
+
+    /// Fail before minutes of work: the output's folder must be writable, and the
+    /// output must be neither a folder nor the (memory-mapped) source file.
+    static func checkOutput(_ path: String, source: Model) throws {
+        guard !path.isEmpty else { throw RTXError.invalid("convert: the output path is empty") }
+        let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        guard access(folder.isEmpty ? "/" : folder, W_OK) == 0 else {
+            throw RTXError(.io, "cannot write '\(path)': its folder is missing or not writable (\(String(cString: strerror(errno))))")
+        }
+        var out = stat()
+        guard stat(path, &out) == 0 else { return }  // a new file
+        guard (out.st_mode & S_IFMT) != S_IFDIR else { throw RTXError(.io, "cannot write '\(path)': it is a folder") }
+        var src = stat()
+        if let gguf = source.gguf, stat(gguf.file.path, &src) == 0, src.st_dev == out.st_dev, src.st_ino == out.st_ino {
+            throw RTXError.invalid("convert: the output '\(path)' is the source file itself")
+        }
     }
 
     /// The recursion the options ask of `source`: plan, init, LoRA rank and targets.

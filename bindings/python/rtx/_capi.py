@@ -341,6 +341,11 @@ class rtx_convert_params(Structure):
         ("lora_type", c_char_p),
         ("progress", rtx_progress_callback),
         ("progress_user_data", c_void_p),
+        ("calibration_path", c_char_p),
+        ("calibration_tokens", c_int32),
+        ("calibration_sequential", c_bool),
+        ("calibration_lambda", c_double),
+        ("calibration_threads", c_int32),
     ]
 
 

@@ -28,11 +28,16 @@ def _run_with_progress(call, progress: Optional[Callable[[float], Optional[bool]
 def convert(source: PathLike, output: PathLike, *, loops: int = 0, unique_layers: int = 0,
             strategy: str = "cycle", init: str = "average", lora_rank: Union[int, str] = 0,
             per_position_norms: bool = False, shared_type: str = "f32", lora_type: str = "f32",
+            calibration: Optional[PathLike] = None, calibration_tokens: Optional[int] = None,
+            calibration_lambda: Optional[float] = None, sequential: bool = False, threads: Optional[int] = None,
             progress: Optional[Callable[[float], Optional[bool]]] = None) -> None:
     """Convert a vanilla model (GGUF file or Hugging Face folder) into a (relaxed) recursive GGUF.
 
     loops (B) or unique_layers (K) chooses the recursion (default B = 2);
     lora_rank is 0 (pure recursive), a rank, or "full" (min(in, out) per module).
+    calibration: a text file whose activations weigh the conversion (whitened
+    SVD; enables init="regmean"); sequential=True refits each position on the
+    inputs of the recursive model converted up to it. None takes the C default.
     """
     params = _capi.sized(_capi.rtx_convert_params)
     lib.rtx_convert_default_params(ctypes.byref(params))
@@ -45,6 +50,15 @@ def convert(source: PathLike, output: PathLike, *, loops: int = 0, unique_layers
     params.per_position_norms = per_position_norms
     params.shared_type = shared_type.encode()
     params.lora_type = lora_type.encode()
+    if calibration is not None:
+        params.calibration_path = _path(calibration)
+    if calibration_tokens is not None:
+        params.calibration_tokens = calibration_tokens
+    if calibration_lambda is not None:
+        params.calibration_lambda = calibration_lambda
+    if threads is not None:
+        params.calibration_threads = threads
+    params.calibration_sequential = sequential
 
     def call(c_callback):
         params.progress = c_callback
