@@ -19,6 +19,10 @@ struct Perplexity: ParsableCommand {
     @Option(help: "Chunks to score at most (0 = all).")
     var chunks: Int = 0
 
+    @Option(name: .customLong("exit-after"),
+            help: "Every token exits after this many loops (its skipped K/V filled by state propagation): the perplexity of the early-exit model. Default: full depth.")
+    var exitAfter: Int?
+
     /// Tokens per chunk without --ctx: llama-perplexity's default, so figures compare.
     static let defaultChunk = 512
 
@@ -35,7 +39,11 @@ struct Perplexity: ParsableCommand {
             session = try Session(model: model, options: .init(contextLength: ctx, batchSize: min(common.batch, ctx), threads: common.threads,
                                                                  floatPrompts: common.floatPrompts))
         } catch let e as RTXError { throw CLIError(e.message) }
-        printErr("perplexity: \(tokens.count) tokens, \(nChunks) chunks of \(ctx), threads \(session.threads)")
+        if let exitAfter, !(1...model.plan.loops).contains(exitAfter) {
+            throw CLIError("--exit-after \(exitAfter) must be in 1...\(model.plan.loops) (the model runs \(model.plan.loops) loops)")
+        }
+        printErr("perplexity: \(tokens.count) tokens, \(nChunks) chunks of \(ctx), threads \(session.threads)"
+                 + (exitAfter.map { ", every token exits after loop \($0) of \(model.plan.loops)" } ?? ""))
         let first = ctx / 2
         var nll = 0.0
         var count = 0
@@ -44,12 +52,12 @@ struct Perplexity: ParsableCommand {
             var chunk = Array(tokens[(c * ctx)..<((c + 1) * ctx)])
             if model.tokenizer.vocabulary.addBOS, let bos = model.tokenizer.vocabulary.bos { chunk[0] = bos }
             session.reset()
-            do { try session.evaluate(chunk, allLogits: true) } catch let e as RTXError { throw CLIError(e.message) }
-            for i in first..<(ctx - 1) {
-                let logits = try session.logits(at: i)
-                nll += negativeLogLikelihood(logits, target: Int(chunk[i + 1]))
-                count += 1
-            }
+            do {
+                let scored = try exitAfter.map { try stepped(session, chunk, loops: $0, scoredFrom: first) }
+                    ?? evaluated(session, chunk, scoredFrom: first)
+                nll += scored.reduce(0, +)
+                count += scored.count
+            } catch let e as RTXError { throw CLIError(e.message) }
             let ppl = exp(nll / Double(count))
             writeOut(Array("[\(c + 1)]\(fixed(ppl, 4)) ".utf8))
         }
@@ -57,5 +65,24 @@ struct Perplexity: ParsableCommand {
         let ppl = exp(nll / Double(count))
         let seconds = monotonicSeconds() - t0
         print("Final estimate: PPL = \(fixed(ppl, 4)) over \(count) scored tokens (\(nChunks) chunks of \(ctx)), \(fixed(seconds, 1)) s, \(fixed(Double(nChunks * ctx) / seconds, 1)) tokens/s")
+    }
+
+    /// −log p of each token from `first` + 1 on, the whole chunk evaluated at full depth.
+    func evaluated(_ session: Session, _ chunk: [Int32], scoredFrom first: Int) throws -> [Double] {
+        try session.evaluate(chunk, allLogits: true)
+        return try (first..<(chunk.count - 1)).map { negativeLogLikelihood(try session.logits(at: $0), target: Int(chunk[$0 + 1])) }
+    }
+
+    /// The same, token by token, every token exiting after `loops` loops (loop
+    /// stepping: the skipped positions' K/V come from state propagation).
+    func stepped(_ session: Session, _ chunk: [Int32], loops: Int, scoredFrom first: Int) throws -> [Double] {
+        var out: [Double] = []
+        for (i, token) in chunk.dropLast().enumerated() {
+            try session.beginToken(token)
+            for _ in 0..<loops { _ = try session.stepLoop() }
+            try session.exitToken()
+            if i >= first { out.append(negativeLogLikelihood(try session.logits(), target: Int(chunk[i + 1]))) }
+        }
+        return out
     }
 }
