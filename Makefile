@@ -34,7 +34,7 @@ $(GEMMA):
 lib:
 	$(SWIFT_RELEASE) --product rtx $(LIB_LINK)
 	@mkdir -p $(LIBDIR)/pkgconfig $(BUILD)/include
-	cp .build-release/release/librtx.so $(LIBDIR)/librtx.so.$(VERSION)
+	cp .build-release/release/librtx.so $(LIBDIR)/librtx.so.new && mv -f $(LIBDIR)/librtx.so.new $(LIBDIR)/librtx.so.$(VERSION)
 	ln -sf librtx.so.$(VERSION) $(LIBDIR)/librtx.so.$(SOVERSION)
 	ln -sf librtx.so.$(SOVERSION) $(LIBDIR)/librtx.so
 	cp include/rtx.h $(BUILD)/include/rtx.h
@@ -43,7 +43,8 @@ lib:
 cli:
 	$(SWIFT_RELEASE) --product rtx-cli
 	@mkdir -p $(BUILD)/bin
-	cp .build-release/release/rtx-cli $(BUILD)/bin/rtx
+	# Replace, not overwrite: a running rtx (a benchmark) keeps its old file.
+	cp .build-release/release/rtx-cli $(BUILD)/bin/rtx.new && mv -f $(BUILD)/bin/rtx.new $(BUILD)/bin/rtx
 
 build: lib cli
 
