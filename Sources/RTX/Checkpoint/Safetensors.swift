@@ -47,6 +47,30 @@ public final class SafetensorsFile: @unchecked Sendable {
     public init(file: MappedFile) throws {
         self.file = file
         let f = file.path
+        let headerLength = try SafetensorsFile.readHeaderLength(file)
+        let header = try SafetensorsFile.parseHeader(file, length: headerLength)
+        dataOffset = 8 + headerLength
+        var metadata: [String: String] = [:]
+        var tensors: [SafetensorsTensor] = []
+        // One pass in file order, so the first bad entry is the one reported.
+        for (name, entry) in header.members {
+            if name == "__metadata__" {
+                metadata = try SafetensorsFile.readMetadata(entry, file: f)
+            } else {
+                tensors.append(try SafetensorsFile.readTensor(name, entry, file: file, dataOffset: dataOffset))
+            }
+        }
+        try SafetensorsFile.checkTiling(tensors, dataOffset: dataOffset, dataSize: file.size - dataOffset, file: f)
+        var index: [String: Int] = [:]
+        for (i, t) in tensors.enumerated() { index[t.name] = i }
+        self.tensors = tensors
+        self.tensorIndex = index
+        self.metadata = metadata
+    }
+
+    /// The u64 LE header length: under the cap, and the header inside the file.
+    static func readHeaderLength(_ file: MappedFile) throws -> Int {
+        let f = file.path
         guard file.size >= 8 else {
             throw RTXError.format("\(f): \(file.size) bytes is shorter than the 8-byte safetensors header length")
         }
@@ -59,6 +83,12 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard n >= 2, 8 + n <= file.size else {
             throw RTXError.format("\(f): header length \(n) does not fit in the file (\(file.size) bytes)")
         }
+        return n
+    }
+
+    /// The JSON header, which must be an object.
+    static func parseHeader(_ file: MappedFile, length n: Int) throws -> JSONObject {
+        let f = file.path
         let header = UnsafeRawBufferPointer(rebasing: file.bytes[8..<(8 + n)])
         guard header[0] == UInt8(ascii: "{") else {
             throw RTXError.format("\(f): header does not start with '{'")
@@ -67,73 +97,92 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let object = json.objectValue else {
             throw RTXError.format("\(f): header is a JSON \(json.kind), not an object")
         }
-        dataOffset = 8 + n
-        let dataSize = file.size - dataOffset
+        return object
+    }
 
-        var metadata: [String: String] = [:]
-        var tensors: [SafetensorsTensor] = []
-        var ranges: [(begin: Int, end: Int, index: Int)] = []
-        for (name, entry) in object.members {
-            if name == "__metadata__" {
-                guard let m = entry.objectValue else {
-                    throw RTXError.format("\(f): __metadata__ is a JSON \(entry.kind), not an object")
-                }
-                for (key, value) in m.members {
-                    guard let s = value.stringValue else {
-                        throw RTXError.format("\(f): __metadata__ key '\(key)' is a \(value.kind), not a string")
-                    }
-                    metadata[key] = s
-                }
-                continue
-            }
-            let what = "\(f): tensor '\(name)'"
-            guard !name.isEmpty, !name.utf8.contains(0) else { throw RTXError.format("\(f): a tensor has an empty name or one with NUL") }
-            guard let info = entry.objectValue else {
-                throw RTXError.format("\(what) is a JSON \(entry.kind), not an object")
-            }
-            for key in info.keys where !["dtype", "shape", "data_offsets"].contains(key) {
-                throw RTXError.format("\(what) has unknown field '\(key)'")
-            }
-            guard let dtype = info["dtype"]?.stringValue else {
-                throw RTXError.format("\(what) has no string 'dtype'")
-            }
-            let type = try SafetensorsFile.tensorType(dtype, what)
-            guard let shapeItems = info["shape"]?.arrayValue else {
-                throw RTXError.format("\(what) has no array 'shape'")
-            }
-            guard shapeItems.count <= 8 else {
-                throw RTXError.format("\(what) has \(shapeItems.count) dimensions (at most 8)")
-            }
-            var shape: [Int] = []
-            var elements = 1
-            for item in shapeItems {
-                guard let d = item.intValue, case .int = item, d >= 0 else {
-                    throw RTXError.format("\(what) has shape entry \(item) that is not a non-negative integer")
-                }
-                guard d > 0 else { throw RTXError.format("\(what) has a zero dimension in shape \(shapeItems.map { $0.intValue ?? -1 })") }
-                shape.append(d)
-                elements = try checkedMul(elements, d, "\(what): element count")
-            }
-            guard let offsets = info["data_offsets"]?.arrayValue, offsets.count == 2,
-                  case .int(let begin) = offsets[0], case .int(let end) = offsets[1] else {
-                throw RTXError.format("\(what) has no 'data_offsets' [begin, end] of integers")
-            }
-            guard begin >= 0, begin <= end else {
-                throw RTXError.format("\(what) has data_offsets [\(begin), \(end)]: begin must be ≤ end and ≥ 0")
-            }
-            guard end <= dataSize else {
-                throw RTXError.format("\(what) ends at data offset \(end), past the end of the data (\(dataSize) bytes)")
-            }
-            let byteCount = try checkedMul(elements, type.blockBytes, "\(what): byte size")
-            guard byteCount == end - begin else {
-                throw RTXError.format("\(what) is \(dtype) of shape \(shape) = \(byteCount) bytes, but data_offsets span \(end - begin) bytes")
-            }
-            ranges.append((begin, end, tensors.count))
-            tensors.append(SafetensorsTensor(name: name, dims: shape.isEmpty ? [1] : shape.reversed(), shape: shape,
-                                             type: type, offset: dataOffset + begin, byteCount: byteCount, file: file))
+    /// "__metadata__": an object whose values are all strings.
+    static func readMetadata(_ entry: JSONValue, file f: String) throws -> [String: String] {
+        guard let m = entry.objectValue else {
+            throw RTXError.format("\(f): __metadata__ is a JSON \(entry.kind), not an object")
         }
-        // Tensors must tile the data exactly: sorted by begin, each starts where the
-        // previous ended, the first at 0 and the last at the end of the file.
+        var metadata: [String: String] = [:]
+        for (key, value) in m.members {
+            guard let s = value.stringValue else {
+                throw RTXError.format("\(f): __metadata__ key '\(key)' is a \(value.kind), not a string")
+            }
+            metadata[key] = s
+        }
+        return metadata
+    }
+
+    /// One tensor entry: a usable name, only the three known fields, a supported
+    /// dtype, and a shape whose byte size is exactly the span of its data_offsets.
+    static func readTensor(_ name: String, _ entry: JSONValue, file: MappedFile, dataOffset: Int) throws -> SafetensorsTensor {
+        let f = file.path
+        let what = "\(f): tensor '\(name)'"
+        guard !name.isEmpty, !name.utf8.contains(0) else { throw RTXError.format("\(f): a tensor has an empty name or one with NUL") }
+        guard let info = entry.objectValue else {
+            throw RTXError.format("\(what) is a JSON \(entry.kind), not an object")
+        }
+        for key in info.keys where !["dtype", "shape", "data_offsets"].contains(key) {
+            throw RTXError.format("\(what) has unknown field '\(key)'")
+        }
+        guard let dtype = info["dtype"]?.stringValue else {
+            throw RTXError.format("\(what) has no string 'dtype'")
+        }
+        let type = try SafetensorsFile.tensorType(dtype, what)
+        let (shape, elements) = try SafetensorsFile.readShape(info["shape"], what)
+        let (begin, end) = try SafetensorsFile.readDataOffsets(info["data_offsets"], what, dataSize: file.size - dataOffset)
+        let byteCount = try checkedMul(elements, type.blockBytes, "\(what): byte size")
+        guard byteCount == end - begin else {
+            throw RTXError.format("\(what) is \(dtype) of shape \(shape) = \(byteCount) bytes, but data_offsets span \(end - begin) bytes")
+        }
+        return SafetensorsTensor(name: name, dims: shape.isEmpty ? [1] : shape.reversed(), shape: shape,
+                                 type: type, offset: dataOffset + begin, byteCount: byteCount, file: file)
+    }
+
+    /// "shape": at most 8 positive integers, and their product without overflow.
+    static func readShape(_ value: JSONValue?, _ what: String) throws -> (shape: [Int], elements: Int) {
+        guard let shapeItems = value?.arrayValue else {
+            throw RTXError.format("\(what) has no array 'shape'")
+        }
+        guard shapeItems.count <= 8 else {
+            throw RTXError.format("\(what) has \(shapeItems.count) dimensions (at most 8)")
+        }
+        var shape: [Int] = []
+        var elements = 1
+        for item in shapeItems {
+            guard let d = item.intValue, case .int = item, d >= 0 else {
+                throw RTXError.format("\(what) has shape entry \(item) that is not a non-negative integer")
+            }
+            guard d > 0 else { throw RTXError.format("\(what) has a zero dimension in shape \(shapeItems.map { $0.intValue ?? -1 })") }
+            shape.append(d)
+            elements = try checkedMul(elements, d, "\(what): element count")
+        }
+        return (shape, elements)
+    }
+
+    /// "data_offsets": [begin, end] integers with 0 ≤ begin ≤ end ≤ the data size.
+    static func readDataOffsets(_ value: JSONValue?, _ what: String, dataSize: Int) throws -> (begin: Int, end: Int) {
+        guard let offsets = value?.arrayValue, offsets.count == 2,
+              case .int(let begin) = offsets[0], case .int(let end) = offsets[1] else {
+            throw RTXError.format("\(what) has no 'data_offsets' [begin, end] of integers")
+        }
+        guard begin >= 0, begin <= end else {
+            throw RTXError.format("\(what) has data_offsets [\(begin), \(end)]: begin must be ≤ end and ≥ 0")
+        }
+        guard end <= dataSize else {
+            throw RTXError.format("\(what) ends at data offset \(end), past the end of the data (\(dataSize) bytes)")
+        }
+        return (begin, end)
+    }
+
+    /// Tensors must tile the data exactly: sorted by begin, each starts where the
+    /// previous ended, the first at 0 and the last at the end of the file.
+    static func checkTiling(_ tensors: [SafetensorsTensor], dataOffset: Int, dataSize: Int, file f: String) throws {
+        var ranges = tensors.enumerated().map { i, t in
+            (begin: t.offset - dataOffset, end: t.offset - dataOffset + t.byteCount, index: i)
+        }
         ranges.sort { $0.begin != $1.begin ? $0.begin < $1.begin : $0.end < $1.end }
         var position = 0
         var previous: Int? = nil
@@ -151,11 +200,6 @@ public final class SafetensorsFile: @unchecked Sendable {
         if position != dataSize {
             throw RTXError.format("\(f): bytes \(position)..<\(dataSize) of the data belong to no tensor")
         }
-        var index: [String: Int] = [:]
-        for (i, t) in tensors.enumerated() { index[t.name] = i }
-        self.tensors = tensors
-        self.tensorIndex = index
-        self.metadata = metadata
     }
 
     public func tensor(_ name: String) -> SafetensorsTensor? { tensorIndex[name].map { tensors[$0] } }

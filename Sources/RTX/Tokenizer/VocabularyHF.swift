@@ -11,16 +11,50 @@ extension Vocabulary {
     }
 
     public init(tokenizerJSON json: JSONValue, source f: String, config: HFConfig? = nil) throws {
+        let model = try Vocabulary.bpeModel(json, source: f)
+        var byId = try Vocabulary.vocabIds(model, source: f)
+        let special = try Vocabulary.addAddedTokens(json, to: &byId, source: f)
+        let tokens = try Vocabulary.denseTokens(byId, source: f)
+        let byteFallback = model["byte_fallback"]?.boolValue ?? false
+        let (kind, pre) = try Vocabulary.tokenizerKind(json, model: model, byteFallback: byteFallback, source: f)
+        let merges = try Vocabulary.readMerges(model, source: f)
+        let unkText = model["unk_token"]?.stringValue
+        let types = Vocabulary.tokenTypes(tokens, special: special, unknownText: unkText,
+                                          byteTokens: kind == "llama" && byteFallback)
+        var scores: [Float] = []
+        var addSpacePrefix = false
+        if kind == "llama" {
+            scores = Vocabulary.mergeRankScores(tokens, types: types, merges: merges)
+            addSpacePrefix = Vocabulary.prependsSpace(json)
+        }
+        let (bos, addBOS) = Vocabulary.templateBOS(json, tokens: tokens, default: config?.bosTokenId.map(Int32.init))
+        let eos = config?.eosTokenIds.first.map(Int32.init)
+        let padding = config?.padTokenId.map(Int32.init)
+        let unknown = unkText.flatMap { tokens.firstIndex(of: $0) }.map(Int32.init)
+        try Vocabulary.checkSpecialIds([("bos", bos), ("eos", eos), ("pad", padding)], count: tokens.count, source: f)
+        self.init(model: kind, preTokenizer: pre, tokens: tokens, tokenTypes: types, scores: scores, merges: merges,
+                  bos: bos, eos: eos, unknown: unknown, padding: padding,
+                  endOfGeneration: [], addBOS: addBOS, addSpacePrefix: addSpacePrefix)
+        for id in (config?.eosTokenIds ?? []).dropFirst() where id >= 0 && id < tokens.count { endOfGeneration.append(Int32(id)) }
+        for id in endOfTurnTokens() where !endOfGeneration.contains(id) { endOfGeneration.append(id) }
+    }
+
+    /// The "model" object, which must be a BPE model (an untyped one with merges counts as BPE).
+    private static func bpeModel(_ json: JSONValue, source f: String) throws -> JSONObject {
         guard let model = json["model"]?.objectValue else {
             throw RTXError.format("\(f): no 'model' object")
         }
         guard model["type"]?.stringValue == "BPE" || (model["type"] == nil && model["merges"] != nil) else {
             throw RTXError.unsupported("\(f): tokenizer model '\(model["type"]?.stringValue ?? "?")' is not supported (BPE only)")
         }
+        return model
+    }
+
+    /// model.vocab as id → token; ids are integers in 0..<16M, and no id names two tokens.
+    private static func vocabIds(_ model: JSONObject, source f: String) throws -> [Int: String] {
         guard let vocab = model["vocab"]?.objectValue else {
             throw RTXError.format("\(f): model.vocab is not an object")
         }
-        // Ids: vocab and added_tokens together must number 0..<count without holes.
         var byId: [Int: String] = [:]
         for (token, value) in vocab.members {
             guard case .int(let id) = value, id >= 0, id < 16_000_000 else {
@@ -31,6 +65,12 @@ extension Vocabulary {
             }
             byId[id] = token
         }
+        return byId
+    }
+
+    /// added_tokens into `byId` (an id may repeat its vocab token, not rename it);
+    /// returns which ids were added and whether each is special.
+    private static func addAddedTokens(_ json: JSONValue, to byId: inout [Int: String], source f: String) throws -> [Int: Bool] {
         var special: [Int: Bool] = [:]
         for item in json["added_tokens"]?.arrayValue ?? [] {
             guard let content = item["content"]?.stringValue, case .int(let id)? = item["id"], id >= 0, id < 16_000_000 else {
@@ -42,6 +82,11 @@ extension Vocabulary {
             byId[id] = content
             special[id] = item["special"]?.boolValue ?? false
         }
+        return special
+    }
+
+    /// The tokens in id order: vocab and added_tokens together must number 0..<count without holes.
+    private static func denseTokens(_ byId: [Int: String], source f: String) throws -> [String] {
         let count = (byId.keys.max() ?? -1) + 1
         guard count > 0 else { throw RTXError.format("\(f): the vocabulary is empty") }
         var tokens: [String] = []
@@ -50,45 +95,38 @@ extension Vocabulary {
             guard let t = byId[id] else { throw RTXError.format("\(f): token id \(id) has no token (ids must be 0..<\(count))") }
             tokens.append(t)
         }
+        return tokens
+    }
 
-        func containsType(_ value: JSONValue?, _ type: String) -> Bool {
-            guard let value else { return false }
-            if value["type"]?.stringValue == type { return true }
-            for key in ["pretokenizers", "normalizers", "decoders", "processors"] {
-                if let items = value[key]?.arrayValue, items.contains(where: { containsType($0, type) }) { return true }
-            }
-            return false
+    /// The tokenizer model ("gpt2" byte-level or "llama" SentencePiece-style) and its
+    /// pre-tokenizer, told apart by the pipeline's components.
+    private static func tokenizerKind(_ json: JSONValue, model: JSONObject, byteFallback: Bool,
+                                      source f: String) throws -> (kind: String, pre: String) {
+        if hasComponent("ByteLevel", in: json["pre_tokenizer"]) || hasComponent("ByteLevel", in: json["decoder"]) {
+            return ("gpt2", byteLevelPreTokenizer(json, model: model))
         }
-        func find(_ value: JSONValue?, _ type: String) -> [JSONValue] {
-            guard let value else { return [] }
-            var out: [JSONValue] = value["type"]?.stringValue == type ? [value] : []
-            for key in ["pretokenizers", "normalizers", "decoders", "processors"] {
-                for item in value[key]?.arrayValue ?? [] { out += find(item, type) }
-            }
-            return out
+        if byteFallback || hasComponent("ByteFallback", in: json["decoder"]) || hasComponent("Metaspace", in: json["pre_tokenizer"])
+            || components("Replace", in: json["normalizer"]).contains(where: { $0["content"]?.stringValue == "▁" }) {
+            return ("llama", "default")
         }
-        let byteLevel = containsType(json["pre_tokenizer"], "ByteLevel") || containsType(json["decoder"], "ByteLevel")
-        let byteFallback = model["byte_fallback"]?.boolValue ?? false
-        let kind: String
-        var pre = "default"
-        if byteLevel {
-            kind = "gpt2"
-            let splits = find(json["pre_tokenizer"], "Split").compactMap { $0["pattern"]?["Regex"]?.stringValue }
-            if find(json["pre_tokenizer"], "Digits").contains(where: { $0["individual_digits"]?.boolValue == true }) {
-                pre = "smollm"
-            } else if splits.contains(where: { $0.contains("\\p{N}{1,3}") }) {
-                pre = model["ignore_merges"]?.boolValue == true ? "llama3" : "dbrx"
-            } else {
-                pre = "gpt2"
-            }
-        } else if byteFallback || containsType(json["decoder"], "ByteFallback") || containsType(json["pre_tokenizer"], "Metaspace")
-                    || find(json["normalizer"], "Replace").contains(where: { $0["content"]?.stringValue == "▁" }) {
-            kind = "llama"
-        } else {
-            throw RTXError.unsupported("\(f): a BPE tokenizer that is neither byte-level nor SentencePiece-style is not supported")
-        }
+        throw RTXError.unsupported("\(f): a BPE tokenizer that is neither byte-level nor SentencePiece-style is not supported")
+    }
 
-        // Merges: "a b" strings or [a, b] pairs (newer tokenizers).
+    /// A byte-level tokenizer's pre-tokenizer name, from its digit splitting: single
+    /// digits (SmolLM), runs of up to three (Llama 3, or DBRX without ignore_merges), or GPT-2's.
+    private static func byteLevelPreTokenizer(_ json: JSONValue, model: JSONObject) -> String {
+        let splits = components("Split", in: json["pre_tokenizer"]).compactMap { $0["pattern"]?["Regex"]?.stringValue }
+        if components("Digits", in: json["pre_tokenizer"]).contains(where: { $0["individual_digits"]?.boolValue == true }) {
+            return "smollm"
+        }
+        if splits.contains(where: { $0.contains("\\p{N}{1,3}") }) {
+            return model["ignore_merges"]?.boolValue == true ? "llama3" : "dbrx"
+        }
+        return "gpt2"
+    }
+
+    /// model.merges as "left right" strings; newer tokenizers write [left, right] pairs.
+    private static func readMerges(_ model: JSONObject, source f: String) throws -> [String] {
         var merges: [String] = []
         for (rank, item) in (model["merges"]?.arrayValue ?? []).enumerated() {
             if let s = item.stringValue {
@@ -99,64 +137,98 @@ extension Vocabulary {
                 throw RTXError.format("\(f): merge \(rank) is neither \"left right\" nor [left, right]")
             }
         }
+        return merges
+    }
 
-        let unkText = model["unk_token"]?.stringValue
+    /// Token types as GGUF records them: added tokens are control (special) or
+    /// user-defined, then the unknown token, then <0xXX> byte tokens when byte fallback is on.
+    private static func tokenTypes(_ tokens: [String], special: [Int: Bool], unknownText: String?,
+                                   byteTokens: Bool) -> [TokenType] {
         var types: [TokenType] = []
-        types.reserveCapacity(count)
+        types.reserveCapacity(tokens.count)
         for (id, token) in tokens.enumerated() {
             if let isSpecial = special[id] {
                 types.append(isSpecial ? .control : .userDefined)
-            } else if token == unkText {
+            } else if token == unknownText {
                 types.append(.unknown)
-            } else if kind == "llama", SentencePieceTokenizer.byteValue(Array(token.utf8)) != nil, byteFallback {
+            } else if byteTokens, SentencePieceTokenizer.byteValue(Array(token.utf8)) != nil {
                 types.append(.byte)
             } else {
                 types.append(.normal)
             }
         }
+        return types
+    }
 
-        var scores: [Float] = []
-        var addSpacePrefix = false
-        if kind == "llama" {
-            // SentencePiece merges the pair whose token scores highest; HF's BPE the pair
-            // of lowest merge rank: score = -rank of the merge that makes the token.
-            var ids: [String: Int] = [:]
-            for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = i }
-            scores = Array(repeating: -Float(merges.count + 1), count: count)
-            for (rank, merge) in merges.enumerated() {
-                guard let cut = merge.firstIndex(of: " ") else { continue }
-                let merged = String(merge[..<cut]) + String(merge[merge.index(after: cut)...])
-                if let id = ids[merged], scores[id] < -Float(rank) { scores[id] = -Float(rank) }
-            }
-            for (i, t) in types.enumerated() where t != .normal { scores[i] = 0 }
-            let prepends = find(json["normalizer"], "Prepend").contains { $0["prepend"]?.stringValue == "▁" }
-            let metaspace = find(json["pre_tokenizer"], "Metaspace").contains {
-                ($0["prepend_scheme"]?.stringValue).map { $0 != "never" } ?? ($0["add_prefix_space"]?.boolValue ?? false)
-            }
-            addSpacePrefix = prepends || metaspace
+    /// SentencePiece merges the pair whose token scores highest; HF's BPE the pair of
+    /// lowest merge rank: score = -rank of the merge that makes the token (0 for non-normal tokens).
+    private static func mergeRankScores(_ tokens: [String], types: [TokenType], merges: [String]) -> [Float] {
+        var ids: [String: Int] = [:]
+        for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = i }
+        var scores = Array(repeating: -Float(merges.count + 1), count: tokens.count)
+        for (rank, merge) in merges.enumerated() {
+            guard let cut = merge.firstIndex(of: " ") else { continue }
+            let merged = String(merge[..<cut]) + String(merge[merge.index(after: cut)...])
+            if let id = ids[merged], scores[id] < -Float(rank) { scores[id] = -Float(rank) }
         }
+        for (i, t) in types.enumerated() where t != .normal { scores[i] = 0 }
+        return scores
+    }
 
-        // BOS: the special token the post-processor's single-sequence template opens with.
-        var bos: Int32? = config?.bosTokenId.map(Int32.init)
+    /// Whether a SentencePiece-style tokenizer puts "▁" before the text: a Prepend
+    /// normalizer, or a Metaspace pre-tokenizer whose scheme is not "never".
+    private static func prependsSpace(_ json: JSONValue) -> Bool {
+        let prepends = components("Prepend", in: json["normalizer"]).contains { $0["prepend"]?.stringValue == "▁" }
+        let metaspace = components("Metaspace", in: json["pre_tokenizer"]).contains {
+            ($0["prepend_scheme"]?.stringValue).map { $0 != "never" } ?? ($0["add_prefix_space"]?.boolValue ?? false)
+        }
+        return prepends || metaspace
+    }
+
+    /// BOS: the special token the post-processor's single-sequence template opens with
+    /// (then it is added to every prompt), else `default` (not added).
+    private static func templateBOS(_ json: JSONValue, tokens: [String], default bos: Int32?) -> (bos: Int32?, add: Bool) {
+        var bos = bos
         var addBOS = false
-        for processor in find(json["post_processor"], "TemplateProcessing") {
+        for processor in components("TemplateProcessing", in: json["post_processor"]) {
             if let first = processor["single"]?.arrayValue?.first, let name = first["SpecialToken"]?["id"]?.stringValue,
                let id = tokens.firstIndex(of: name) {
                 bos = Int32(id)
                 addBOS = true
             }
         }
-        let eos = config?.eosTokenIds.first.map(Int32.init)
-        let unknown = unkText.flatMap { tokens.firstIndex(of: $0) }.map(Int32.init)
-        for (name, id) in [("bos", bos), ("eos", eos), ("pad", config?.padTokenId.map(Int32.init))] {
+        return (bos, addBOS)
+    }
+
+    /// Every named special id lies inside the vocabulary.
+    private static func checkSpecialIds(_ ids: [(String, Int32?)], count: Int, source f: String) throws {
+        for (name, id) in ids {
             if let id, id < 0 || Int(id) >= count {
                 throw RTXError.format("\(f): \(name) token id \(id) is outside the vocabulary (\(count) tokens)")
             }
         }
-        self.init(model: kind, preTokenizer: pre, tokens: tokens, tokenTypes: types, scores: scores, merges: merges,
-                  bos: bos, eos: eos, unknown: unknown, padding: config?.padTokenId.map(Int32.init),
-                  endOfGeneration: [], addBOS: addBOS, addSpacePrefix: addSpacePrefix)
-        for id in (config?.eosTokenIds ?? []).dropFirst() where id >= 0 && id < count { endOfGeneration.append(Int32(id)) }
-        for id in endOfTurnTokens() where !endOfGeneration.contains(id) { endOfGeneration.append(id) }
+    }
+
+    /// The container keys under which tokenizer.json nests pipeline components (Sequence).
+    private static let nestedComponentKeys = ["pretokenizers", "normalizers", "decoders", "processors"]
+
+    /// Whether a pipeline component, or one nested in it, has this "type".
+    private static func hasComponent(_ type: String, in value: JSONValue?) -> Bool {
+        guard let value else { return false }
+        if value["type"]?.stringValue == type { return true }
+        for key in nestedComponentKeys {
+            if let items = value[key]?.arrayValue, items.contains(where: { hasComponent(type, in: $0) }) { return true }
+        }
+        return false
+    }
+
+    /// Every pipeline component of this "type", the component itself and nested ones, depth first.
+    private static func components(_ type: String, in value: JSONValue?) -> [JSONValue] {
+        guard let value else { return [] }
+        var out: [JSONValue] = value["type"]?.stringValue == type ? [value] : []
+        for key in nestedComponentKeys {
+            for item in value[key]?.arrayValue ?? [] { out += components(type, in: item) }
+        }
+        return out
     }
 }
