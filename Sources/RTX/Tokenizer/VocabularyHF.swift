@@ -186,7 +186,7 @@ extension Vocabulary {
     }
 
     /// BOS: the special token the post-processor's single-sequence template opens with
-    /// (then it is added to every prompt), else `default` (not added).
+    /// (and addBOS on), else `default` with addBOS off.
     private static func templateBOS(_ json: JSONValue, tokens: [String], default bos: Int32?) -> (bos: Int32?, add: Bool) {
         var bos = bos
         var addBOS = false
