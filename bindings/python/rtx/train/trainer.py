@@ -70,6 +70,9 @@ class TrainConfig:
                     "ce_weight", "exit_weight", "self_distill_weight", "dtype", "seed")
 
 
+PLOT_INTERVAL_S = 300
+
+
 # -- processes and devices -----------------------------------------------------------
 @dataclass
 class Runtime:
@@ -336,7 +339,7 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Progress) -> Dict:
         f"{len(rows)} rows of {cfg.seq_len} tokens, {batches.global_batch} rows per step on {rt.world} "
         f"process(es), device {rt.device}, autocast {rt.autocast_dtype or 'off'}, teacher top-{cfg.top_k}")
     tokens_per_step = batches.global_batch * cfg.seq_len
-    t_start, steps_done = time.time(), 0
+    t_start, steps_done, last_plot = time.time(), 0, time.time()
     end = cfg.steps if not cfg.stop_after else min(cfg.steps, start + cfg.stop_after)
     for step in range(start, end):
         record = _train_step(model, teacher, batches, step, optimizer, params, cfg, rt, weights)
@@ -352,7 +355,10 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Progress) -> Dict:
                 f"ETA {_duration((cfg.steps - step - 1) * tokens_per_step / rate)}")
         if rt.main and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == end):
             save_checkpoint(ckpt_path, student, trained, optimizer, scheduler, step + 1, history, cfg)
-            plot_losses(history, Path(cfg.plot))
+            # The curve is redrawn at most every PLOT_INTERVAL_S (a plot costs about a second), and at the end.
+            if step + 1 == end or time.time() - last_plot > PLOT_INTERVAL_S:
+                plot_losses(history, Path(cfg.plot))
+                last_plot = time.time()
         rt.barrier()
     if rt.main and end == cfg.steps:
         write_gguf(student, cfg.output, trained, cfg.lora_type, cfg.shared_type)
