@@ -313,14 +313,19 @@ def test_two_ddp_processes_equal_one_process_at_double_batch(tiny_student, tiny_
                    env=env, check=True, timeout=300)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
                     "-m", "rtx.train", *args, "--micro-batch", "2", "-o", str(two)], env=env, check=True, timeout=300)
-    a = {t.name: np.asarray(t.data) for t in GGUFReader(str(one)).tensors}
-    b = {t.name: np.asarray(t.data) for t in GGUFReader(str(two)).tensors}
-    student = {t.name: np.asarray(t.data) for t in GGUFReader(str(tiny_student)).tensors}
+    # Control: one process at the single batch reads other rows and must end elsewhere.
+    half = workdir / "ddp-half.gguf"
+    subprocess.run([sys.executable, "-m", "rtx.train", *args, "--micro-batch", "2", "-o", str(half)],
+                   env=env, check=True, timeout=300)
+    tensors = lambda path: {t.name: np.asarray(t.data) for t in GGUFReader(str(path)).tensors}  # noqa: E731
+    a, b, c, student = tensors(one), tensors(two), tensors(half), tensors(tiny_student)
     moved = 0
     for name in a:
+        # float64 training written as f32: measured identical files.
         assert np.allclose(a[name], b[name], rtol=1e-6, atol=1e-7), name
         moved += not np.array_equal(a[name], student[name])
     assert moved > 10
+    assert any(not np.allclose(a[n], c[n], rtol=1e-4, atol=1e-6) for n in a)
 
 
 # -- the evaluation-text guard --------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Tuple
 
 from .checkpoint import CheckpointError, GGUFCheckpoint
 
@@ -116,6 +116,3 @@ def architecture_of(ckpt: GGUFCheckpoint) -> Architecture:
                               f"(supported: {', '.join(sorted(ARCHITECTURES))})")
     return arch
 
-
-def supported() -> List[str]:
-    return sorted(ARCHITECTURES)

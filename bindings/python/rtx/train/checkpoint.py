@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, List
 
 import numpy as np
 from gguf import GGUFReader
@@ -118,11 +118,3 @@ class RecursionSpec:
                 raise CheckpointError(f"{ckpt.path}: unknown LoRA target '{unknown[0]}'")
         return RecursionSpec(plan, targets, bool(ckpt.field(PER_POSITION_NORMS, False)))
 
-
-def field_values(ckpt: GGUFCheckpoint) -> Dict[str, Any]:
-    """Every metadata key → value (for reports and tests)."""
-    return {name: f.contents() for name, f in ckpt.reader.fields.items() if not name.startswith("GGUF.")}
-
-
-def optional_int(value: Optional[Any], default: int) -> int:
-    return default if value is None else int(value)

@@ -7,7 +7,7 @@ import os
 import re
 import unicodedata
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
 
@@ -150,6 +150,3 @@ class Batches:
         first = step * self.global_batch + micro * self.micro_batch * self.world + rank * self.micro_batch
         return self.rows[[self._row(first + k) for k in range(self.micro_batch)]]
 
-
-def load_rows(path: Optional[Path]) -> Optional[np.ndarray]:
-    return np.load(path) if path is not None and path.is_file() else None

@@ -6,11 +6,9 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
