@@ -165,6 +165,28 @@ def test_tiny_models_give_rtx_logits(arch, variant, request, workdir):
     assert model.n_exits == (1 if variant == "vanilla" else 2)
 
 
+@pytest.mark.parametrize("strategy", ["cycle", "middle-cycle"])
+def test_every_exit_gives_rtx_loop_stepping_logits(tiny_llama, workdir, strategy):
+    """Exit b of the module = RTX's exit head after loop b (the last token stepped
+    loop by loop; f32 weights, so the decode path rounds no activations)."""
+    path = workdir / f"llama-b2-exits-{strategy}.gguf"
+    rtx.convert(tiny_llama, path, loops=2, strategy=strategy, lora_rank=3, per_position_norms=True)
+    with rtx.Model(path) as m, m.context(n_ctx=64, float_prompts=True) as ctx:
+        tokens = m.tokenize(SENTENCE)
+        ctx.eval(tokens[:-1])
+        ctx.loop_begin(tokens[-1])
+        steps = []
+        while not steps or not steps[-1][0].is_last:
+            result = ctx.loop_step()
+            steps.append((result, ctx.logits()))
+    exits = torch_logits(RecursiveModel(path, dtype=torch.float64), tokens)
+    assert len(exits) == len(steps) == 2
+    for b, ((_, ref), logits) in enumerate(zip(steps, exits)):
+        rel = rel_diff(logits[-1], ref)
+        print(f"{strategy} exit {b + 1}: max |Δlogit| / std = {rel:.2e}")
+        assert rel < 1e-4
+
+
 def test_middle_cycle_and_sequence_plans_give_rtx_logits(tiny_llama, workdir):
     with rtx.Model(tiny_llama) as m:
         tokens = m.tokenize(SENTENCE)
