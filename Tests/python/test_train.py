@@ -1,6 +1,7 @@
 """rtx.train (uptraining in PyTorch) against RTX: the torch model gives RTX's
-float-prompt logits (real SmolLM2 B=2 rank 64; tiny random Llama and Gemma 3
-models with and without per-position norms), gradients equal finite
+float-prompt logits (real SmolLM2 B=2 rank 64 and Gemma 3 270M B=2; tiny
+random Llama and Gemma 3 models with and without per-position norms) and
+every loop's exit equals RTX's loop stepping, gradients equal finite
 differences, a tiny model's loss falls, the trained GGUF loads in RTX with
 PyTorch's logits, a killed run resumes to the same curve, 2 DDP processes
 equal 1 process at the doubled batch, and evaluation text is refused.
@@ -8,6 +9,7 @@ equal 1 process at the doubled batch, and evaluation text is refused.
 Tiny models are random weights under the real files' tokenizers, cut to their
 first 1024 (SmolLM2) / 4096 (Gemma 3) tokens so that the `gguf` package parses
 them in well under a second; recursive versions come from rtx.convert.
+The whole file takes about 2 minutes on 2 cores (training runs single-threaded).
 """
 import os
 import subprocess
@@ -145,6 +147,19 @@ def test_torch_model_gives_rtx_float_prompt_logits_on_smollm2_b2_rank64(model_pa
     # f32 on both sides, different summation orders: measured 2.6e-5 (2.4e-5 with the torch side in float64).
     print(f"SmolLM2 B=2 r64: max |Δlogit| / std = {rel:.2e}")
     assert len(exits) == 2 and rel < 1e-4
+
+
+def test_torch_model_gives_rtx_float_prompt_logits_on_gemma3_b2(workdir):
+    if not GEMMA.is_file():
+        pytest.skip(f"Gemma 3 model not found: {GEMMA}")
+    path = workdir / "gemma3-b2-r16.gguf"
+    rtx.convert(GEMMA, path, loops=2, lora_rank=16, per_position_norms=True)
+    with rtx.Model(path) as m:
+        tokens = m.tokenize(m.chat(PROMPT), add_bos=True, special=True)
+    rel = rel_diff(torch_logits(RecursiveModel(path), tokens)[-1], rtx_logits(path, tokens))
+    # 18 layers, K = 9: stored layer 5 runs global position 5 and local position 14. Measured 5.1e-5.
+    print(f"Gemma 3 270M B=2 r16: max |Δlogit| / std = {rel:.2e}")
+    assert rel < 1e-4
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])
@@ -363,6 +378,11 @@ def test_eval_text_guard_refuses_files_containing_gpl3(tmp_path, tiny_student, t
         guard.check(leaked.read_text(), str(leaked))
     with pytest.raises(train_data.EvalTextInTrainingData, match="leaked.txt"):
         train(tiny_config(tiny_student, tiny_llama, tmp_path / "x.gguf", data=[str(leaked)], steps=1))
+    # An evaluation text shorter than a window is refused when it appears whole.
+    short = tmp_path / "short-eval.txt"
+    short.write_text("Jumps over the LAZY dog,\nand then it runs")
+    with pytest.raises(train_data.EvalTextInTrainingData, match="short-eval.txt"):
+        train_data.EvalTextGuard([short]).check(TRAIN_TEXT.read_text()[:500] + SENTENCE, "mixed")
     # --eval-text adds files: the training text itself becomes refused.
     with pytest.raises(train_data.EvalTextInTrainingData, match="Apache-2.0"):
         train(tiny_config(tiny_student, tiny_llama, tmp_path / "y.gguf", eval_text=[str(TRAIN_TEXT)], steps=1))
