@@ -12,6 +12,7 @@ them in well under a second; recursive versions come from rtx.convert.
 The whole file takes about 2 minutes on 2 cores (training runs single-threaded).
 """
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -338,6 +339,12 @@ def test_killed_run_resumes_to_the_same_curve(tiny_student, tiny_llama, workdir)
         assert torch.allclose(p, pa[name], rtol=1e-12, atol=1e-15), name
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_ddp_processes_equal_one_process_at_double_batch(tiny_student, tiny_llama, workdir):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "bindings" / "python"), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1")
@@ -348,7 +355,7 @@ def test_two_ddp_processes_equal_one_process_at_double_batch(tiny_student, tiny_
     two = workdir / "ddp-2.gguf"
     subprocess.run([sys.executable, "-m", "rtx.train", *args, "--micro-batch", "4", "-o", str(one)],
                    env=env, check=True, timeout=300)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
                     "-m", "rtx.train", *args, "--micro-batch", "2", "-o", str(two)], env=env, check=True, timeout=300)
     # Control: one process at the single batch reads other rows and must end elsewhere.
     half = workdir / "ddp-half.gguf"
