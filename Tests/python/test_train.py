@@ -215,6 +215,31 @@ def test_middle_cycle_and_sequence_plans_give_rtx_logits(tiny_llama, workdir):
         assert rel_diff(out[-1], rtx_logits(path, tokens)) < 1e-4, strategy
 
 
+def test_malformed_recursive_files_are_refused_with_the_tensor_named(tiny_student, workdir):
+    from rtx.train.checkpoint import CheckpointError
+
+    reader = GGUFReader(str(tiny_student))
+    bad = workdir / "bad-rank.gguf"
+    w = GGUFWriter(str(bad), "llama")
+    for f in reader.fields.values():
+        if not f.name.startswith("GGUF.") and f.name not in ("general.architecture", "general.alignment"):
+            if f.types[0] == GGUFValueType.ARRAY:
+                w.add_key_value(f.name, f.contents(), f.types[0], sub_type=f.types[-1])
+            else:
+                w.add_key_value(f.name, f.contents(), f.types[0])
+    for t in reader.tensors:
+        values = np.asarray(t.data)
+        if t.name == "rtx.lora.1.attn_q.b":   # (out, r) → (out, r + 1): its rank no longer matches A's
+            values = np.concatenate([values, np.zeros((values.shape[0], 1), np.float32)], axis=1)
+        w.add_tensor(t.name, values)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with pytest.raises(CheckpointError, match=r"rtx\.lora\.1\.attn_q\.b"):
+        RecursiveModel(bad)
+
+
 # -- gradients ------------------------------------------------------------------------
 def test_gradients_equal_finite_differences(tiny_student, tiny_llama):
     student = RecursiveModel(tiny_student, dtype=torch.float64)

@@ -91,21 +91,29 @@ class RecursiveModel(nn.Module):
 
     # -- construction checks ------------------------------------------------------
     def _check_shapes(self) -> None:
+        """Every tensor against the hyper-parameters (A and B of a LoRA pair share their rank)."""
         hp = self.hyper
-        for name, param, _ in self.gguf_tensors():
-            short = name.split(".")[-2]   # "blk.3.attn_q.weight", "rtx.lora.3.attn_q.a" → "attn_q"
-            if name.startswith("rtx.lora."):
-                out_dim, in_dim = hp.linear_shape(short)
-                rank = param.shape[0] if name.endswith(".a") else param.shape[1]
-                want = (rank, in_dim) if name.endswith(".a") else (out_dim, rank)
-            elif short in self.arch.linear:
-                want = hp.linear_shape(short)
-            elif short in self.arch.norms:
-                want = (hp.norm_length(short),)
-            else:
-                continue
-            if tuple(param.shape) != tuple(want):
-                raise CheckpointError(f"{self.path}: tensor '{name}' has shape {tuple(param.shape)}, expected {want}")
+
+        def expect(name: str, param: nn.Parameter, shape: Tuple[int, ...]) -> None:
+            if tuple(param.shape) != tuple(shape):
+                raise CheckpointError(f"{self.path}: tensor '{name}' has shape {tuple(param.shape)}, expected {shape}")
+
+        expect("token_embd.weight", self.token_embd, (hp.n_vocab, hp.n_embd))
+        if self.output is not None:
+            expect("output.weight", self.output, (hp.n_vocab, hp.n_embd))
+        expect("output_norm.weight", self.output_norm, (hp.n_embd,))
+        for j, layer in enumerate(self.layers):
+            for s, w in layer.linear.items():
+                expect(block_name(j, s), w, hp.linear_shape(s))
+            for s, w in layer.norms.items():
+                expect(block_name(j, s), w, (hp.norm_length(s),))
+        for p, pos in enumerate(self.positions):
+            for s, a in pos.lora_a.items():
+                (out_dim, in_dim), rank = hp.linear_shape(s), a.shape[0]
+                expect(lora_a_name(p, s), a, (rank, in_dim))
+                expect(lora_b_name(p, s), pos.lora_b[s], (out_dim, rank))
+            for s, w in pos.norms.items():
+                expect(position_norm_name(p, s), w, (hp.norm_length(s),))
 
     # -- the named tensors, as the GGUF names them ------------------------------
     def gguf_tensors(self) -> Iterator[Tuple[str, nn.Parameter, str]]:
