@@ -349,6 +349,20 @@ def test_trained_gguf_loads_in_rtx_with_pytorchs_logits(trained, tiny_student):
     assert any(not np.array_equal(np.asarray(after[n].data), np.asarray(before[n].data)) for n in trained_names)
 
 
+def test_bf16_autocast_run_exports_q8_0_and_f16_that_rtx_reads_like_torch(tiny_student, tiny_llama, workdir):
+    out = workdir / "bf16-q8.gguf"
+    run = train(tiny_config(tiny_student, tiny_llama, out, steps=2, bf16="on", train=["lora", "norms", "shared"],
+                            shared_type="q8_0", lora_type="f16"))
+    assert all(np.isfinite(h["loss"]) for h in run["history"])
+    types = {t.name: t.tensor_type.name for t in GGUFReader(str(out)).tensors}
+    assert types["blk.0.attn_q.weight"] == "Q8_0" and types["rtx.lora.0.attn_q.a"] == "F16"
+    assert types["rtx.norm.0.attn_norm.weight"] == "F32"
+    with rtx.Model(out) as m:
+        tokens = m.tokenize(SENTENCE)
+    # The file as the `gguf` package dequantizes it = the file as RTX computes with it.
+    assert rel_diff(torch_logits(RecursiveModel(out, dtype=torch.float64), tokens)[-1], rtx_logits(out, tokens)) < 1e-4
+
+
 def test_killed_run_resumes_to_the_same_curve(tiny_student, tiny_llama, workdir):
     common = dict(steps=6, checkpoint_every=1, dtype="float64", log_every=1)
     straight = train(tiny_config(tiny_student, tiny_llama, workdir / "straight.gguf", **common))

@@ -285,7 +285,9 @@ def _check_teacher(student: RecursiveModel, teacher: RecursiveModel) -> None:
 
 
 def train(cfg: TrainConfig) -> Dict:
-    """Run (or resume) a training run; returns {"history", "trained", "output"}."""
+    """Run (or resume) a training run; returns {"history": per-step losses,
+    "trained": GGUF names of the trained tensors, "output": path, "model": the
+    trained RecursiveModel}. Sets torch's CPU threads when cfg.threads is given."""
     _defaults(cfg)
     rt = start_runtime(cfg)
     Path(cfg.checkpoint_dir).mkdir(parents=True, exist_ok=True)
