@@ -1,0 +1,444 @@
+"""rtx.train (uptraining in PyTorch) against RTX: the torch model gives RTX's
+float-prompt logits (real SmolLM2 B=2 rank 64 and Gemma 3 270M B=2; tiny
+random Llama and Gemma 3 models with and without per-position norms) and
+every loop's exit equals RTX's loop stepping, gradients equal finite
+differences, a tiny model's loss falls, the trained GGUF loads in RTX with
+PyTorch's logits, a killed run resumes to the same curve, 2 DDP processes
+equal 1 process at the doubled batch, and evaluation text is refused.
+
+Tiny models are random weights under the real files' tokenizers, cut to their
+first 1024 (SmolLM2) / 4096 (Gemma 3) tokens so that the `gguf` package parses
+them in well under a second; recursive versions come from rtx.convert.
+The whole file takes about 2 minutes on 2 cores (training runs single-threaded).
+"""
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np  # before rtx
+import pytest
+
+torch = pytest.importorskip("torch")
+from gguf import GGUFReader, GGUFValueType, GGUFWriter  # noqa: E402
+
+import rtx  # noqa: E402
+from rtx.train import data as train_data  # noqa: E402
+from rtx.train.losses import LossWeights, exit_loss, teacher_top_k  # noqa: E402
+from rtx.train.model import RecursiveModel  # noqa: E402
+from rtx.train.trainer import TrainConfig, train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+GEMMA = REPO / ".models" / "gemma-3-270m.Q4_K_M.gguf"
+TRAIN_TEXT = Path("/usr/share/common-licenses/Apache-2.0")
+PROMPT = [{"role": "user", "content": "Count from 1 to 30, separated by commas."}]
+SENTENCE = "The quick brown fox jumps over the lazy dog, and then it runs far away into the forest."
+
+
+# -- tiny models ---------------------------------------------------------------------
+def _cut_tokenizer(reader: GGUFReader, n_vocab: int):
+    """Tokenizer fields of `reader` restricted to its first n_vocab tokens (BPE
+    merges kept only when both parts and the result survive)."""
+    tokens = reader.fields["tokenizer.ggml.tokens"].contents()[:n_vocab]
+    kept = set(tokens)
+    cut = {"tokenizer.ggml.tokens": tokens}
+    for key in ("tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
+        if key in reader.fields:
+            cut[key] = reader.fields[key].contents()[:n_vocab]
+    if "tokenizer.ggml.merges" in reader.fields:
+        cut["tokenizer.ggml.merges"] = [m for m in reader.fields["tokenizer.ggml.merges"].contents()
+                                        if all(p in kept for p in m.split(" ")) and m.replace(" ", "") in kept]
+    return cut
+
+
+def write_tiny(source, path, arch, n_vocab, layers=4, embd=32, heads=4, heads_kv=2, head_dim=8, ff=64, seed=0,
+               extra=()):
+    """A random vanilla GGUF of `arch` with `source`'s tokenizer (cut to n_vocab)."""
+    reader = GGUFReader(str(source))
+    rng = np.random.default_rng(seed)
+    w = GGUFWriter(str(path), arch)
+    cut = _cut_tokenizer(reader, n_vocab)
+    for f in reader.fields.values():
+        if f.name.startswith(("GGUF.", arch + ".")) or f.name in ("general.architecture", "general.alignment"):
+            continue
+        value = cut.get(f.name, f.contents())
+        if f.types[0] == GGUFValueType.ARRAY:
+            w.add_key_value(f.name, value, f.types[0], sub_type=f.types[-1])
+        else:
+            w.add_key_value(f.name, value, f.types[0])
+    for key, value in [("block_count", layers), ("embedding_length", embd), ("feed_forward_length", ff),
+                       ("attention.head_count", heads), ("attention.head_count_kv", heads_kv),
+                       ("attention.key_length", head_dim), ("attention.value_length", head_dim),
+                       ("context_length", 256), *extra]:
+        (w.add_float32 if isinstance(value, float) else w.add_uint32)(f"{arch}.{key}", value)
+    w.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)
+    q, kv = heads * head_dim, heads_kv * head_dim
+    mat = lambda *s: (rng.standard_normal(s) / np.sqrt(s[-1])).astype(np.float32)   # noqa: E731
+    gain = lambda n: (1 + 0.1 * rng.standard_normal(n)).astype(np.float32)          # noqa: E731
+    w.add_tensor("token_embd.weight", (rng.standard_normal((n_vocab, embd)) * 0.5).astype(np.float32))
+    w.add_tensor("output_norm.weight", gain(embd))
+    for i in range(layers):
+        block = {"attn_norm": gain(embd), "attn_q": mat(q, embd), "attn_k": mat(kv, embd), "attn_v": mat(kv, embd),
+                 "attn_output": mat(embd, q), "ffn_norm": gain(embd), "ffn_gate": mat(ff, embd),
+                 "ffn_up": mat(ff, embd), "ffn_down": mat(embd, ff)}
+        if arch == "gemma3":
+            block.update(attn_q_norm=gain(head_dim), attn_k_norm=gain(head_dim), post_attention_norm=gain(embd),
+                         post_ffw_norm=gain(embd))
+        for role, values in block.items():
+            w.add_tensor(f"blk.{i}.{role}.weight", values)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("train")
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(model_path, workdir):
+    return write_tiny(model_path, workdir / "tiny-llama.gguf", "llama", n_vocab=1024)
+
+
+@pytest.fixture(scope="module")
+def tiny_gemma(workdir):
+    if not GEMMA.is_file():
+        pytest.skip(f"Gemma 3 model not found: {GEMMA}")
+    # Window 4 and pattern 4 over 4 layers with B = 2: stored layer 1 runs position 1
+    # (local, base 100) and position 3 (global, base 10^6), so attributes must follow the position.
+    return write_tiny(GEMMA, workdir / "tiny-gemma.gguf", "gemma3", n_vocab=4096, heads=4, heads_kv=1, head_dim=16,
+                      extra=[("attention.sliding_window", 4), ("attention.sliding_window_pattern", 4),
+                             ("rope.freq_base_swa", 100.0), ("rope.freq_base", 1e6)])
+
+
+@pytest.fixture(scope="module")
+def tiny_student(tiny_llama, workdir):
+    """B = 2, rank 2 (lossy: there is something to learn), per-position norms."""
+    out = workdir / "tiny-llama-b2-r2.gguf"
+    rtx.convert(tiny_llama, out, loops=2, lora_rank=2, per_position_norms=True)
+    return out
+
+
+def rtx_logits(path, tokens):
+    with rtx.Model(path) as m, m.context(n_ctx=256, float_prompts=True) as ctx:
+        return ctx.eval(tokens, all_logits=True)
+
+
+def torch_logits(model, tokens):
+    with torch.no_grad():
+        return [z[0].double().numpy() for z in model(torch.tensor([tokens]))]
+
+
+def rel_diff(a, b):
+    return float(np.abs(a - b).max() / b.std())
+
+
+# -- the model against RTX --------------------------------------------------------------
+def test_torch_model_gives_rtx_float_prompt_logits_on_smollm2_b2_rank64(model_path, workdir, model):
+    path = workdir / "smol-b2-r64.gguf"
+    rtx.convert(model_path, path, loops=2, strategy="cycle", init="average", lora_rank=64)
+    tokens = model.tokenize(model.chat(PROMPT), special=True)
+    ref = rtx_logits(path, tokens)
+    exits = torch_logits(RecursiveModel(path), tokens)
+    rel = rel_diff(exits[-1], ref)
+    # f32 on both sides, different summation orders: measured 2.6e-5 (2.4e-5 with the torch side in float64).
+    print(f"SmolLM2 B=2 r64: max |Δlogit| / std = {rel:.2e}")
+    assert len(exits) == 2 and rel < 1e-4
+
+
+def test_torch_model_gives_rtx_float_prompt_logits_on_gemma3_b2(workdir):
+    if not GEMMA.is_file():
+        pytest.skip(f"Gemma 3 model not found: {GEMMA}")
+    path = workdir / "gemma3-b2-r16.gguf"
+    rtx.convert(GEMMA, path, loops=2, lora_rank=16, per_position_norms=True)
+    with rtx.Model(path) as m:
+        tokens = m.tokenize(m.chat(PROMPT), add_bos=True, special=True)
+    rel = rel_diff(torch_logits(RecursiveModel(path), tokens)[-1], rtx_logits(path, tokens))
+    # 18 layers, K = 9: stored layer 5 runs global position 5 and local position 14. Measured 5.1e-5.
+    print(f"Gemma 3 270M B=2 r16: max |Δlogit| / std = {rel:.2e}")
+    assert rel < 1e-4
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+@pytest.mark.parametrize("variant", ["vanilla", "tied-norms", "per-position-norms"])
+def test_tiny_models_give_rtx_logits(arch, variant, request, workdir):
+    source = request.getfixturevalue("tiny_llama" if arch == "llama" else "tiny_gemma")
+    path = source
+    if variant != "vanilla":
+        path = workdir / f"{arch}-{variant}.gguf"
+        rtx.convert(source, path, loops=2, lora_rank=4, per_position_norms=variant == "per-position-norms")
+    with rtx.Model(path) as m:
+        tokens = m.tokenize(SENTENCE)
+    assert len(tokens) > 8   # longer than the sliding window, and a GEMM-sized prompt
+    model = RecursiveModel(path, dtype=torch.float64)
+    rel = rel_diff(torch_logits(model, tokens)[-1], rtx_logits(path, tokens))
+    print(f"{arch} {variant}: max |Δlogit| / std = {rel:.2e}")
+    assert rel < 1e-4
+    assert model.n_exits == (1 if variant == "vanilla" else 2)
+
+
+@pytest.mark.parametrize("strategy", ["cycle", "middle-cycle"])
+def test_every_exit_gives_rtx_loop_stepping_logits(tiny_llama, workdir, strategy):
+    """Exit b of the module = RTX's exit head after loop b (the last token stepped
+    loop by loop; f32 weights, so the decode path rounds no activations)."""
+    path = workdir / f"llama-b2-exits-{strategy}.gguf"
+    rtx.convert(tiny_llama, path, loops=2, strategy=strategy, lora_rank=3, per_position_norms=True)
+    with rtx.Model(path) as m, m.context(n_ctx=64, float_prompts=True) as ctx:
+        tokens = m.tokenize(SENTENCE)
+        ctx.eval(tokens[:-1])
+        ctx.loop_begin(tokens[-1])
+        steps = []
+        while not steps or not steps[-1][0].is_last:
+            result = ctx.loop_step()
+            steps.append((result, ctx.logits()))
+    exits = torch_logits(RecursiveModel(path, dtype=torch.float64), tokens)
+    assert len(exits) == len(steps) == 2
+    for b, ((_, ref), logits) in enumerate(zip(steps, exits)):
+        rel = rel_diff(logits[-1], ref)
+        print(f"{strategy} exit {b + 1}: max |Δlogit| / std = {rel:.2e}")
+        assert rel < 1e-4
+
+
+def test_middle_cycle_and_sequence_plans_give_rtx_logits(tiny_llama, workdir):
+    with rtx.Model(tiny_llama) as m:
+        tokens = m.tokenize(SENTENCE)
+    for strategy, loops, exits in [("middle-cycle", 2, 2), ("sequence", 2, 1)]:
+        path = workdir / f"llama-{strategy}.gguf"
+        rtx.convert(tiny_llama, path, loops=loops, strategy=strategy, lora_rank=3)
+        model = RecursiveModel(path, dtype=torch.float64)
+        out = torch_logits(model, tokens)
+        assert len(out) == exits
+        assert rel_diff(out[-1], rtx_logits(path, tokens)) < 1e-4, strategy
+
+
+def test_malformed_recursive_files_are_refused_with_the_tensor_named(tiny_student, workdir):
+    from rtx.train.checkpoint import CheckpointError
+
+    reader = GGUFReader(str(tiny_student))
+    bad = workdir / "bad-rank.gguf"
+    w = GGUFWriter(str(bad), "llama")
+    for f in reader.fields.values():
+        if not f.name.startswith("GGUF.") and f.name not in ("general.architecture", "general.alignment"):
+            if f.types[0] == GGUFValueType.ARRAY:
+                w.add_key_value(f.name, f.contents(), f.types[0], sub_type=f.types[-1])
+            else:
+                w.add_key_value(f.name, f.contents(), f.types[0])
+    for t in reader.tensors:
+        values = np.asarray(t.data)
+        if t.name == "rtx.lora.1.attn_q.b":   # (out, r) → (out, r + 1): its rank no longer matches A's
+            values = np.concatenate([values, np.zeros((values.shape[0], 1), np.float32)], axis=1)
+        w.add_tensor(t.name, values)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with pytest.raises(CheckpointError, match=r"rtx\.lora\.1\.attn_q\.b"):
+        RecursiveModel(bad)
+
+
+# -- gradients ------------------------------------------------------------------------
+def test_gradients_equal_finite_differences(tiny_student, tiny_llama):
+    student = RecursiveModel(tiny_student, dtype=torch.float64)
+    student.set_trainable(["lora", "norms", "shared"])
+    teacher = RecursiveModel(tiny_llama, dtype=torch.float64)
+    tokens = torch.randint(0, student.hyper.n_vocab, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        t_logp, t_ids = teacher_top_k(teacher(tokens, exits=False)[-1], 16)
+    # The self-distillation target is detached, so that term has no finite-difference
+    # counterpart; it is checked on its own below.
+    weights = LossWeights(ce=0.5, exit=0.1, self_distill=0.0)
+
+    def loss():
+        return exit_loss(student(tokens), tokens, t_logp, t_ids, weights)[0]
+
+    loss().backward()
+    rng = np.random.default_rng(0)
+    named = {n: p for n, p, _ in student.gguf_tensors() if p.requires_grad}
+    checked = 0
+    for name in ["rtx.lora.1.attn_q.a", "rtx.lora.2.ffn_down.b", "rtx.lora.3.attn_v.b", "rtx.norm.2.ffn_norm.weight",
+                 "blk.0.attn_k.weight", "blk.1.ffn_gate.weight", "output_norm.weight"]:
+        p = named[name]
+        for flat in rng.choice(p.numel(), size=3, replace=False):
+            index = np.unravel_index(flat, p.shape)
+            eps = 1e-6
+            with torch.no_grad():
+                p[index] += eps
+                up = loss().item()
+                p[index] -= 2 * eps
+                down = loss().item()
+                p[index] += eps
+            numeric = (up - down) / (2 * eps)
+            analytic = p.grad[index].item()
+            assert abs(numeric - analytic) <= 1e-6 * max(1.0, abs(numeric)), f"{name}{index}: {analytic} vs {numeric}"
+            checked += 1
+    assert checked == 21
+
+
+def test_self_distillation_reaches_only_the_intermediate_exits_weights(tiny_student, tiny_llama):
+    student = RecursiveModel(tiny_student, dtype=torch.float64)
+    student.set_trainable(["lora"])
+    tokens = torch.randint(0, student.hyper.n_vocab, (1, 10), generator=torch.Generator().manual_seed(1))
+    t_logp, t_ids = teacher_top_k(RecursiveModel(tiny_llama, dtype=torch.float64)(tokens, exits=False)[-1], 8)
+    only_self = LossWeights(ce=0.0, exit=0.0, self_distill=1.0)
+    total, parts = exit_loss(student(tokens), tokens, t_logp.detach(), t_ids, only_self)
+    (total - parts["kd"]).backward()   # the self-distillation term alone
+    grads = {n: p.grad for n, p, _ in student.gguf_tensors() if p.requires_grad}
+    # Positions 0-1 are loop 1 (before the intermediate exit), 2-3 loop 2 (only the final exit).
+    assert grads["rtx.lora.1.attn_q.b"].abs().max() > 0
+    assert grads["rtx.lora.3.attn_q.b"] is None or not grads["rtx.lora.3.attn_q.b"].any()
+
+
+# -- training runs --------------------------------------------------------------------
+def tiny_config(student, teacher, out, **overrides):
+    cfg = dict(student=str(student), teacher=str(teacher), output=str(out), data=[str(TRAIN_TEXT)],
+               train=["lora", "norms"], steps=30, seq_len=32, micro_batch=4, lr=3e-3, warmup=3,
+               checkpoint_every=10, threads=1, log_every=10)
+    cfg.update(overrides)
+    return TrainConfig(**cfg)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_student, tiny_llama, workdir):
+    return train(tiny_config(tiny_student, tiny_llama, workdir / "trained.gguf", ce_weight=0.1,
+                             train=["lora", "norms", "shared"]))
+
+
+def fixed_batch_loss(student, teacher_path, seq_len=32):
+    """The training loss (without CE) on the first 8 rows of the training text."""
+    with rtx.Model(teacher_path) as m:
+        tokens = torch.tensor(m.tokenize(TRAIN_TEXT.read_text())[: 8 * seq_len]).view(8, seq_len)
+    with torch.no_grad():
+        t_logp, t_ids = teacher_top_k(RecursiveModel(teacher_path)(tokens, exits=False)[-1], 64)
+        return exit_loss(student(tokens), tokens, t_logp, t_ids, LossWeights())[0].item()
+
+
+def test_tiny_models_loss_falls(trained, tiny_student, tiny_llama):
+    losses = [h["loss"] for h in trained["history"]]
+    before = fixed_batch_loss(RecursiveModel(tiny_student), tiny_llama)
+    after = fixed_batch_loss(trained["model"], tiny_llama)
+    print(f"30 steps: loss on a fixed batch {before:.4f} → {after:.4f}; "
+          f"step losses {np.mean(losses[:3]):.4f} → {np.mean(losses[-3:]):.4f}")
+    assert len(losses) == 30 and np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert after < 0.8 * before
+    assert all("kd_exit1" in h and "ce" in h for h in trained["history"])
+    assert Path(trained["output"]).with_suffix(".loss.png").stat().st_size > 1000
+
+
+def test_trained_gguf_loads_in_rtx_with_pytorchs_logits(trained, tiny_student):
+    out = trained["output"]
+    with rtx.Model(out) as m:
+        tokens = m.tokenize(SENTENCE)
+    ref = rtx_logits(out, tokens)
+    in_memory = torch_logits(trained["model"], tokens)[-1]
+    print(f"trained: RTX vs PyTorch max |Δlogit| / std = {rel_diff(in_memory, ref):.2e}")
+    assert rel_diff(in_memory, ref) < 1e-4
+    assert rel_diff(in_memory, rtx_logits(tiny_student, tokens)) > 1e-2   # training changed the model
+    # Trained tensors were rewritten; every other tensor is the input's, byte for byte.
+    before = {t.name: t for t in GGUFReader(str(tiny_student)).tensors}
+    after = {t.name: t for t in GGUFReader(str(out)).tensors}
+    assert before.keys() == after.keys()
+    trained_names = set(trained["trained"])
+    for name, t in after.items():
+        if name not in trained_names:
+            assert t.tensor_type == before[name].tensor_type, name
+            assert np.array_equal(np.asarray(t.data), np.asarray(before[name].data)), f"{name} did not train but changed"
+    assert any(not np.array_equal(np.asarray(after[n].data), np.asarray(before[n].data)) for n in trained_names)
+
+
+def test_bf16_autocast_run_exports_q8_0_and_f16_that_rtx_reads_like_torch(tiny_student, tiny_llama, workdir):
+    out = workdir / "bf16-q8.gguf"
+    run = train(tiny_config(tiny_student, tiny_llama, out, steps=2, bf16="on", train=["lora", "norms", "shared"],
+                            shared_type="q8_0", lora_type="f16"))
+    assert all(np.isfinite(h["loss"]) for h in run["history"])
+    types = {t.name: t.tensor_type.name for t in GGUFReader(str(out)).tensors}
+    assert types["blk.0.attn_q.weight"] == "Q8_0" and types["rtx.lora.0.attn_q.a"] == "F16"
+    assert types["rtx.norm.0.attn_norm.weight"] == "F32"
+    with rtx.Model(out) as m:
+        tokens = m.tokenize(SENTENCE)
+    # The file as the `gguf` package dequantizes it = the file as RTX computes with it.
+    assert rel_diff(torch_logits(RecursiveModel(out, dtype=torch.float64), tokens)[-1], rtx_logits(out, tokens)) < 1e-4
+
+
+def test_killed_run_resumes_to_the_same_curve(tiny_student, tiny_llama, workdir):
+    common = dict(steps=6, checkpoint_every=1, dtype="float64", log_every=1)
+    straight = train(tiny_config(tiny_student, tiny_llama, workdir / "straight.gguf", **common))
+    killed = tiny_config(tiny_student, tiny_llama, workdir / "resumed.gguf", stop_after=3, **common)
+    assert len(train(killed)["history"]) == 3
+    assert not Path(killed.output).exists()
+    resumed = train(tiny_config(tiny_student, tiny_llama, workdir / "resumed.gguf", resume=True, **common))
+    a = [h["loss"] for h in straight["history"]]
+    b = [h["loss"] for h in resumed["history"]]
+    assert len(b) == 6 and np.allclose(a, b, rtol=1e-12, atol=0)
+    pa = {n: p for n, p, _ in straight["model"].gguf_tensors()}
+    for name, p, _ in resumed["model"].gguf_tensors():
+        assert torch.allclose(p, pa[name], rtol=1e-12, atol=1e-15), name
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_ddp_processes_equal_one_process_at_double_batch(tiny_student, tiny_llama, workdir):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "bindings" / "python"), os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
+    args = ["--student", str(tiny_student), "--teacher", str(tiny_llama), "--data", str(TRAIN_TEXT),
+            "--train", "lora,norms,shared", "--steps", "5", "--seq-len", "16", "--lr", "1e-3", "--warmup", "2",
+            "--dtype", "float64", "--threads", "1", "--checkpoint-every", "5"]
+    one = workdir / "ddp-1.gguf"
+    two = workdir / "ddp-2.gguf"
+    subprocess.run([sys.executable, "-m", "rtx.train", *args, "--micro-batch", "4", "-o", str(one)],
+                   env=env, check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+                    "-m", "rtx.train", *args, "--micro-batch", "2", "-o", str(two)], env=env, check=True, timeout=300)
+    # Control: one process at the single batch reads other rows and must end elsewhere.
+    half = workdir / "ddp-half.gguf"
+    subprocess.run([sys.executable, "-m", "rtx.train", *args, "--micro-batch", "2", "-o", str(half)],
+                   env=env, check=True, timeout=300)
+    tensors = lambda path: {t.name: np.asarray(t.data) for t in GGUFReader(str(path)).tensors}  # noqa: E731
+    a, b, c, student = tensors(one), tensors(two), tensors(half), tensors(tiny_student)
+    moved = 0
+    for name in a:
+        # float64 training written as f32: measured identical files.
+        assert np.allclose(a[name], b[name], rtol=1e-6, atol=1e-7), name
+        moved += not np.array_equal(a[name], student[name])
+    assert moved > 10
+    assert any(not np.allclose(a[n], c[n], rtol=1e-4, atol=1e-6) for n in a)
+
+
+# -- the evaluation-text guard --------------------------------------------------------
+def test_eval_text_guard_refuses_files_containing_gpl3(tmp_path, tiny_student, tiny_llama):
+    gpl = train_data.GPL3.read_text()
+    # A paragraph from the middle, re-wrapped and re-cased, inside unrelated text.
+    excerpt = " ".join(gpl[20000:20400].split()).upper()
+    leaked = tmp_path / "leaked.txt"
+    leaked.write_text(TRAIN_TEXT.read_text()[:3000] + "\n\n" + excerpt + "\n\n" + SENTENCE)
+    guard = train_data.default_guard()
+    guard.check(TRAIN_TEXT.read_text(), "Apache-2.0")       # unrelated license text passes
+    with pytest.raises(train_data.EvalTextInTrainingData, match="GPL-3"):
+        guard.check(leaked.read_text(), str(leaked))
+    with pytest.raises(train_data.EvalTextInTrainingData, match="leaked.txt"):
+        train(tiny_config(tiny_student, tiny_llama, tmp_path / "x.gguf", data=[str(leaked)], steps=1))
+    # An evaluation text shorter than a window is refused when it appears whole.
+    short = tmp_path / "short-eval.txt"
+    short.write_text("Jumps over the LAZY dog,\nand then it runs")
+    with pytest.raises(train_data.EvalTextInTrainingData, match="short-eval.txt"):
+        train_data.EvalTextGuard([short]).check(TRAIN_TEXT.read_text()[:500] + SENTENCE, "mixed")
+    # --eval-text adds files: the training text itself becomes refused.
+    with pytest.raises(train_data.EvalTextInTrainingData, match="Apache-2.0"):
+        train(tiny_config(tiny_student, tiny_llama, tmp_path / "y.gguf", eval_text=[str(TRAIN_TEXT)], steps=1))
+
+
+def test_data_free_mode_trains_on_text_sampled_by_the_teacher(tiny_student, tiny_llama, workdir):
+    rows = train_data.sample_from_teacher(str(tiny_llama), n_sequences=6, seq_len=24, seed=1)
+    assert len(rows) > 6 * 2 and rows.max() < 1024
+    again = train_data.sample_from_teacher(str(tiny_llama), n_sequences=6, seq_len=24, seed=1)
+    assert np.array_equal(rows, again), "sampling is seeded"
+    run = train(tiny_config(tiny_student, tiny_llama, workdir / "data-free.gguf", data=[], data_free=8, steps=2,
+                            seq_len=16, micro_batch=2))
+    assert len(run["history"]) == 2 and Path(run["output"]).is_file()

@@ -1,0 +1,161 @@
+# data.py — training sequences: text files tokenized by RTX's own tokenizer (or
+# text sampled from the vanilla teacher by RTX's batched generation), packed into
+# fixed-length rows, and a guard that keeps evaluation text out of training data.
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence
+
+import numpy as np
+
+# The text the README reports perplexity on: never training data.
+GPL3 = Path("/usr/share/common-licenses/GPL-3")
+
+# Any run of at least GUARD_RUN normalized characters shared with an evaluation
+# text is detected: every eval window of _WINDOW characters (at every offset) is
+# indexed, and the training text is probed every _STRIDE characters, so a shared
+# run of _WINDOW + _STRIDE − 1 = GUARD_RUN characters always covers a probe.
+GUARD_RUN = 200
+_STRIDE = 64
+_WINDOW = GUARD_RUN - _STRIDE + 1
+
+
+class EvalTextInTrainingData(ValueError):
+    """A training source contains (part of) an evaluation text."""
+
+
+def normalize(text: str) -> str:
+    """Compatibility-fold, case-fold and reduce every run of non-alphanumeric
+    characters to one space, so re-wrapping, punctuation or case do not hide a copy."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return re.sub(r"[\W_]+", " ", text).strip()
+
+
+class EvalTextGuard:
+    def __init__(self, eval_paths: Iterable["os.PathLike[str] | str"]):
+        self.sources: List[str] = []
+        self._windows: Dict[int, str] = {}    # hash of an eval window → the eval file it came from
+        self._short: Dict[str, str] = {}      # whole eval texts shorter than a window → their file
+        for path in eval_paths:
+            self.add(Path(path).read_text(encoding="utf-8", errors="replace"), os.fspath(path))
+
+    def add(self, text: str, name: str) -> None:
+        norm = normalize(text)
+        self.sources.append(name)
+        if len(norm) < _WINDOW:
+            self._short[norm] = name
+        for i in range(len(norm) - _WINDOW + 1):
+            self._windows.setdefault(hash(norm[i:i + _WINDOW]), name)
+
+    def check(self, text: str, name: str) -> None:
+        """Raise EvalTextInTrainingData if `text` shares a normalized run of
+        GUARD_RUN characters (or the whole of a shorter evaluation text) with one."""
+        norm = normalize(text)
+        for i in range(0, len(norm) - _WINDOW + 1, _STRIDE):
+            source = self._windows.get(hash(norm[i:i + _WINDOW]))
+            if source is not None:
+                raise EvalTextInTrainingData(
+                    f"{name}: contains evaluation text from {source} (a {GUARD_RUN}-character normalized run, "
+                    f"near character {i} of the normalized text); evaluation text is never training data")
+        for short, source in self._short.items():
+            if short and short in norm:
+                raise EvalTextInTrainingData(f"{name}: contains the whole evaluation text {source}")
+
+
+def default_guard(extra: Sequence["os.PathLike[str] | str"] = ()) -> EvalTextGuard:
+    """GPL-3 (when this system has it) plus every file passed with --eval-text."""
+    return EvalTextGuard(([GPL3] if GPL3.is_file() else []) + [Path(p) for p in extra])
+
+
+def bos_prefix(model) -> List[int]:
+    """[BOS] when the tokenizer adds one (tokenizer.ggml.add_bos_token, as RTX and llama.cpp decide), else []."""
+    return model.tokenize("", add_bos=True)
+
+
+def tokenize_files(model, paths: Sequence["os.PathLike[str] | str"], guard: EvalTextGuard) -> np.ndarray:
+    """Every file's tokens (each after BOS when the tokenizer adds one),
+    concatenated; each file is checked by the guard before it is tokenized."""
+    out: List[np.ndarray] = []
+    for path in paths:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        guard.check(text, os.fspath(path))
+        out.append(np.asarray(bos_prefix(model) + model.tokenize(text, special=False), dtype=np.int64))
+    return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+
+
+def pack(tokens: np.ndarray, seq_len: int) -> np.ndarray:
+    """(n_sequences, seq_len): consecutive rows of the token stream (the tail that
+    does not fill a row is dropped)."""
+    n = len(tokens) // seq_len
+    if n == 0:
+        raise ValueError(f"{len(tokens)} tokens do not fill one sequence of {seq_len}")
+    return tokens[: n * seq_len].reshape(n, seq_len)
+
+
+def _word_tokens(model) -> np.ndarray:
+    """Token ids whose text is a plain word piece: the first tokens of sampled text."""
+    ids = [i for i in range(model.info.n_vocab) if model.decode([i]).strip().isalpha()]
+    if not ids:
+        raise ValueError(f"{model.path}: no word tokens to start sampled text from")
+    return np.asarray(ids)
+
+
+def sample_from_teacher(teacher_path: str, n_sequences: int, seq_len: int, seed: int,
+                        temperature: float = 1.0, max_rows: int = 16, progress=None) -> np.ndarray:
+    """Data-free mode (LLM-QAT): n_sequences texts generated by the vanilla teacher
+    through RTX's continuous batching, each from (BOS and) one random word token,
+    sampled at `temperature` with RTX's default top-k/top-p/min-p. Returns the
+    token stream of all of them, in request order."""
+    import rtx
+
+    rng = np.random.default_rng(seed)
+    with rtx.Model(teacher_path) as model:
+        starts = rng.choice(_word_tokens(model), size=n_sequences)
+        bos = bos_prefix(model)
+        scheduler = rtx.Scheduler(model, max_rows=max_rows, batch_invariant=False)
+        texts: Dict[int, List[int]] = {}
+        for i, start in enumerate(starts):
+            rid = scheduler.submit(bos + [int(start)], max_tokens=seq_len, temperature=temperature,
+                                   seed=seed * 1_000_003 + i, stop_at_eos=True)
+            texts[rid] = bos + [int(start)]
+        done = 0
+        for event in scheduler.run():
+            if event.kind == "token":
+                texts[event.request_id].append(event.token)
+            else:
+                done += 1
+                if progress is not None:
+                    progress(done, n_sequences)
+        scheduler.close()
+    return np.concatenate([np.asarray(texts[r], dtype=np.int64) for r in sorted(texts)])
+
+
+class Batches:
+    """Which rows a (step, micro-step, rank) reads: global sample i = step·G +
+    micro·(micro_batch·world) + rank·micro_batch + k, where G = micro_batch ·
+    world · accumulation, drawn from epoch i // N's permutation (seeded). The
+    order depends only on these numbers, so a resumed run and a run on N
+    processes read exactly what one uninterrupted run reads."""
+
+    def __init__(self, rows: np.ndarray, micro_batch: int, world: int, accumulation: int, seed: int):
+        self.rows, self.micro_batch, self.world, self.accumulation, self.seed = rows, micro_batch, world, accumulation, seed
+        self._perms: Dict[int, np.ndarray] = {}
+
+    @property
+    def global_batch(self) -> int:
+        return self.micro_batch * self.world * self.accumulation
+
+    def _row(self, i: int) -> int:
+        n = len(self.rows)
+        epoch = i // n
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(n)}
+        return int(self._perms[epoch][i % n])
+
+    def micro(self, step: int, micro: int, rank: int) -> np.ndarray:
+        first = step * self.global_batch + micro * self.micro_batch * self.world + rank * self.micro_batch
+        return self.rows[[self._row(first + k) for k in range(self.micro_batch)]]
+
