@@ -15,7 +15,10 @@ fi
 PY=${PYTHON:-python3}
 missing=$($PY - <<'PYEOF'
 import importlib.util
-mods = {"numpy": "numpy", "gguf": "gguf", "tokenizers": "tokenizers", "pytest": "pytest", "safetensors": "safetensors"}
+mods = {"numpy": "numpy", "gguf": "gguf", "tokenizers": "tokenizers", "pytest": "pytest", "safetensors": "safetensors",
+        # Uptraining tests: torch 2.13.0's CPU wheel (pip's find-links folder on these
+        # machines has it; PyPI's default build would pull the CUDA libraries).
+        "torch": "torch==2.13.0", "matplotlib": "matplotlib"}
 print(" ".join(pkg for mod, pkg in mods.items() if importlib.util.find_spec(mod) is None))
 PYEOF
 )
