@@ -385,12 +385,16 @@ RTX_API rtx_status rtx_export_unrolled(const char *src_path, const char *dst_pat
  * Needs the cycle or middle-cycle strategy (or a vanilla model: one loop). */
 
 typedef struct rtx_loop_result {
-    uint32_t struct_size;     /* set by the caller */
+    uint32_t struct_size;     /* set by the caller: sizeof(rtx_loop_result), or the
+                                 size of an older header's struct (fields are only
+                                 appended; only the caller's bytes are written) */
     int32_t loop;             /* loop just run, 0-based */
     bool is_last;             /* no loop left: the token must exit */
     int32_t top_token;        /* argmax of this loop's exit logits */
     float confidence;         /* max softmax probability of the exit logits */
     float margin;             /* top-1 minus top-2 probability */
+    float gate;               /* the learned exit gate's λ in (0, 1) after this loop;
+                                 NaN when the model has no gates or on the last loop */
 } rtx_loop_result;
 
 /** Start `token` (appended at the next cache position). RTX_ERR_INVALID_ARGUMENT
@@ -419,6 +423,9 @@ typedef enum rtx_exit_kind {
     RTX_EXIT_FIXED = 2,           /* exit after fixed_loops loops */
     RTX_EXIT_ORACLE_MEASURE = 3,  /* full depth; records each token's oracle exit loop */
     RTX_EXIT_ORACLE_REPLAY = 4,   /* token i exits after oracle_loops[i] loops */
+    RTX_EXIT_GATE = 5,            /* exit once the learned exit gate's λ >= threshold, after >= min_loops
+                                     loops; the LM head runs only for rows that exit. Needs a model with
+                                     exit gates (RTX_ERR_INVALID_ARGUMENT at submit otherwise) */
 } rtx_exit_kind;
 
 typedef struct rtx_exit_policy {

@@ -9,6 +9,8 @@ _Static_assert(offsetof(rtx_context_params, struct_size) == 0, "struct_size firs
 _Static_assert(offsetof(rtx_sampling_params, struct_size) == 0, "struct_size first");
 _Static_assert(offsetof(rtx_generate_params, struct_size) == 0, "struct_size first");
 _Static_assert(offsetof(rtx_convert_params, struct_size) == 0, "struct_size first");
+// rtx_loop_result grew by appending `gate`: the first version's 24 bytes keep their layout.
+_Static_assert(offsetof(rtx_loop_result, gate) == 24, "rtx_loop_result fields are only appended");
 
 size_t rtxabi_struct_size(const char *name) {
     if (!name) return 0;

@@ -95,18 +95,25 @@ public func rtx_loop_begin(_ ctx: OpaquePointer?, _ token: Int32) -> Int32 {
     guarded("rtx_loop_begin") { try unbox(ctx, ContextHandle.self, "ctx").session.beginToken(token) }
 }
 
+/// rtx_loop_result before `gate` was appended.
+private let loopResultFirstSize = MemoryLayout<rtx_loop_result>.offset(of: \.gate)!
+
 @_cdecl("rtx_loop_step")
 public func rtx_loop_step(_ ctx: OpaquePointer?, _ out: UnsafeMutablePointer<rtx_loop_result>?) -> Int32 {
     guarded("rtx_loop_step") {
         let s = try unbox(ctx, ContextHandle.self, "ctx").session
         let out = try required(out, "out")
-        try checkStructSize(out.pointee.struct_size, MemoryLayout<rtx_loop_result>.size, "rtx_loop_result")
+        let bytes = try resultBytes(out, declared: out.pointee.struct_size, minimum: loopResultFirstSize, "rtx_loop_result")
         let r = try s.stepLoop()
-        out.pointee.loop = Int32(r.loop)
-        out.pointee.is_last = r.isLast
-        out.pointee.top_token = r.estimate.top
-        out.pointee.confidence = r.estimate.confidence
-        out.pointee.margin = r.estimate.margin
+        var result = rtx_loop_result()
+        result.struct_size = out.pointee.struct_size
+        result.loop = Int32(r.loop)
+        result.is_last = r.isLast
+        result.top_token = r.estimate.top
+        result.confidence = r.estimate.confidence
+        result.margin = r.estimate.margin
+        result.gate = r.gate ?? .nan
+        writeResult(result, to: out, bytes: bytes)
     }
 }
 

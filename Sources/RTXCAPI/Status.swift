@@ -121,6 +121,22 @@ func readParams<T>(_ params: UnsafePointer<T>, declared: UInt32, minimum: Int, d
     return out
 }
 
+/// The bytes of an output struct a caller built against this header or an older
+/// one declares (at least `minimum`, the size of the first version): fields are
+/// only appended, so `writeResult` writes no more than these.
+func resultBytes<T>(_ out: UnsafeMutablePointer<T>, declared: UInt32, minimum: Int, _ name: String) throws -> Int {
+    let size = MemoryLayout<T>.size
+    guard Int(declared) >= minimum, Int(declared) <= size else {
+        throw RTXError.invalid("\(name).struct_size is \(declared) but the library accepts \(minimum)...\(size): header and library versions differ")
+    }
+    return Int(declared)
+}
+
+/// Write the first `bytes` bytes of `value` (from `resultBytes`) to the caller's struct.
+func writeResult<T>(_ value: T, to out: UnsafeMutablePointer<T>, bytes: Int) {
+    withUnsafeBytes(of: value) { UnsafeMutableRawPointer(out).copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+}
+
 extension String {
     fileprivate func replacingDefaultSuffix() -> String {
         hasSuffix("_params") ? String(dropLast(7)) + "_default_params" : self

@@ -3,7 +3,8 @@
 //   (a) the vanilla model (continuous sequence-wise batching, B = 1),
 //   (b) its recursive conversion at full depth,
 //   (c) with confidence exits at several thresholds,
-//   (d) with oracle exits (measured at full depth, then replayed).
+//   (d) with oracle exits (measured at full depth, then replayed),
+//   (e) with learned exit gates at several thresholds, when the model has gates.
 // Reports tokens/s, mean loops per token, the exit histogram, the fraction of
 // tokens equal to the full-depth output, and perplexity under each policy
 // (teacher-forced on held-out text, each token scored by the exit head it used).
@@ -25,6 +26,8 @@ struct BenchServe: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Generated tokens per request.") var maxTokens: Int = 32
     @Option(help: "Rows in flight.") var rows: Int = 16
     @Option(help: "Confidence thresholds, comma-separated.") var thresholds: String = "0.9,0.7,0.5"
+    @Option(help: "Exit-gate thresholds, comma-separated (default 0.9,0.7,0.5 when the recursive model has exit gates; none otherwise).")
+    var gates: String?
     @Option(name: .customLong("ppl-tokens"), help: "Teacher-forced tokens per perplexity request.") var pplTokens: Int = 128
     @Option(name: [.short, .long], help: "Threads (0 = physical cores).") var threads: Int = 0
 
@@ -45,6 +48,7 @@ struct BenchServe: ParsableCommand {
         guard corpus.count >= requests * (promptTokens + 1) else { throw CLIError("\(text) is too short for \(requests) requests") }
         let prompts = (0..<requests).map { i in Array(corpus[(i * stride % max(corpus.count - promptTokens, 1))...].prefix(promptTokens)) }
         let options = SchedulerOptions(maxRows: rows, prefillChunk: 32, threads: threads, batchInvariant: true)
+        let gateTaus = try gateThresholds(recursiveModel)
 
         func serve(_ m: Model, _ name: String, _ policies: [ExitPolicy]) throws -> Outcome {
             let s = try Scheduler(model: m, options: options)
@@ -89,6 +93,11 @@ struct BenchServe: ParsableCommand {
         let measured = try serve(recursiveModel, "oracle measurement", Array(repeating: .measureOracle, count: requests))
         let replay = try serve(recursiveModel, "(d) oracle exits", measured.oracle.map { ExitPolicy.oracle(loops: $0) })
         outcomes.append((replay, .nan))
+        for t in gateTaus {
+            let policy = ExitPolicy.gate(threshold: t, minLoops: 1)
+            let o = try serve(recursiveModel, "(e) exit gate τ=\(t)", Array(repeating: policy, count: requests))
+            outcomes.append((o, try perplexity(recursiveModel, policy)))
+        }
 
         print("| system | tokens/s | × vanilla | mean loops/token | exit histogram (loops 1…B) | same as full depth | PPL (teacher-forced) |")
         print("|---|---|---|---|---|---|---|")
@@ -105,4 +114,16 @@ struct BenchServe: ParsableCommand {
     }
 
     private func model(_ m: Model) -> Model { m }
+
+    /// The exit-gate thresholds to run: --gates, else the defaults when the model
+    /// has gates. Asking for gates on a model without them is an error.
+    private func gateThresholds(_ m: Model) throws -> [Float] {
+        guard let gates else { return m.hasExitGates ? [0.9, 0.7, 0.5] : [] }
+        let values = try gates.split(separator: ",").map { part -> Float in
+            guard let t = Float(String(part.filter { !$0.isWhitespace })) else { throw CLIError("--gates: '\(part)' is not a number") }
+            return t
+        }
+        for t in values { try ExitPolicy.gate(threshold: t, minLoops: 1).validate(loops: m.plan.loops, hasExitGates: m.hasExitGates) }
+        return values
+    }
 }

@@ -967,8 +967,17 @@ static void test_recursion_and_scheduler(const char *model_path) {
     expect_status(rtx_loop_begin(b, 28), RTX_ERR_INVALID_ARGUMENT, "rtx_loop_begin twice");
     expect_status(rtx_loop_step(b, &lr), RTX_OK, "rtx_loop_step (loop 0)");
     check(lr.loop == 0 && !lr.is_last && lr.confidence > 0 && lr.confidence <= 1, "loop 0: confidence %.3f", lr.confidence);
-    expect_status(rtx_loop_step(b, &lr), RTX_OK, "rtx_loop_step (loop 1)");
-    check(lr.loop == 1 && lr.is_last, "loop 1 is the last");
+    check(isnan(lr.gate), "loop 0 of a model without exit gates: gate is NaN (%f)", lr.gate);
+    /* A caller built against the first rtx_loop_result (no `gate`): only its bytes are written. */
+    rtx_loop_result old_lr;
+    memset(&old_lr, 0xAB, sizeof old_lr);
+    old_lr.struct_size = offsetof(rtx_loop_result, gate);
+    expect_status(rtx_loop_step(b, &old_lr), RTX_OK, "rtx_loop_step (loop 1, the first struct_size)");
+    check(old_lr.loop == 1 && old_lr.is_last, "loop 1 is the last");
+    unsigned char past_end[sizeof old_lr - offsetof(rtx_loop_result, gate)];
+    memset(past_end, 0xAB, sizeof past_end);
+    check(memcmp((unsigned char *)&old_lr + offsetof(rtx_loop_result, gate), past_end, sizeof past_end) == 0,
+          "an old-sized rtx_loop_result: nothing written past its struct_size");
     const float *la = NULL, *lb = NULL;
     size_t nv = 0;
     rtx_get_logits(a, -1, &la, &nv);
@@ -994,9 +1003,12 @@ static void test_recursion_and_scheduler(const char *model_path) {
     rtx_request_default_params(&rp);
     rp.max_tokens = 12;
     rp.stop_at_eos = false;
-    rp.exit.kind = RTX_EXIT_CONFIDENCE;
+    rp.exit.kind = RTX_EXIT_GATE;
     rp.exit.threshold = 0.5f;
     rp.exit.min_loops = 1;
+    expect_status(rtx_scheduler_submit_tokens(s, prompt, 6, &rp, &(int32_t){0}), RTX_ERR_INVALID_ARGUMENT,
+                  "RTX_EXIT_GATE on a model without exit gates");
+    rp.exit.kind = RTX_EXIT_CONFIDENCE;
     int32_t ids[3];
     expect_status(rtx_scheduler_submit(s, "<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n", &rp, &ids[0]),
                   RTX_OK, "rtx_scheduler_submit(text)");

@@ -383,6 +383,12 @@ def _edit_tensor(spec: Spec, tensor_name: str, **changes) -> Spec:
     raise KeyError(tensor_name)
 
 
+def _add_tensors(spec: Spec, *tensors: Tensor) -> Spec:
+    s = _copy(spec)
+    s.tensors += list(tensors)
+    return s
+
+
 def _patch(buf: bytes, off: int, new: bytes) -> bytes:
     return buf[:off] + new + buf[off + len(new):]
 
@@ -564,6 +570,11 @@ def corruptions(spec: Spec, valid: bytes, lay: Layout) -> list[tuple[str, str, s
          lambda: S(_edit_tensor(spec, "token_embd.weight", data=_nan_in_f32(spec.tensor("token_embd.weight").data, 100 * N_EMBD + 5)))),
         ("nan_q8_scale.gguf", OK, "[warn] NaN as the f16 scale of block 3 of blk.0.ffn_up.weight (Q8_0): loads, but a warning must be logged",
          lambda: S(_edit_tensor(spec, "blk.0.ffn_up.weight", data=_nan_in_q8_scale(spec.tensor("blk.0.ffn_up.weight").data, 3)))),
+        # 14. Exit gates (docs/recursive-gguf.md): one after each loop but the last, so a
+        # vanilla file (one loop) has none. The recursive cases are in ExitGateTests.swift.
+        ("gate_in_vanilla.gguf", FORMAT, "an exit gate (rtx.gate.0.weight/bias) in a vanilla file, whose one loop has no boundary",
+         lambda: S(_add_tensors(spec, Tensor("rtx.gate.0.weight", [N_EMBD], GGML_F32, f32_bytes([0.01] * N_EMBD)),
+                                Tensor("rtx.gate.0.bias", [1], GGML_F32, f32_bytes([0.0]))))),
     ]
     return cases
 

@@ -49,6 +49,12 @@ public enum RecursiveTensorNames {
     public static func norm(position p: Int, _ short: String) -> String { "rtx.norm.\(p).\(short).weight" }
     /// A position's own bias (norm or linear map), stored with its norms.
     public static func bias(position p: Int, _ short: String) -> String { "rtx.norm.\(p).\(short).bias" }
+    /// The learned exit gate after loop b (0-based, b < B − 1): λ_b = σ(w_b · norm(h) + c_b),
+    /// weight w_b (d values) and bias c_b (1 value), both f32. Optional, all or none.
+    public static func gateWeight(afterLoop b: Int) -> String { "rtx.gate.\(b).weight" }
+    public static func gateBias(afterLoop b: Int) -> String { "rtx.gate.\(b).bias" }
+    /// Every exit-gate tensor's name starts with this.
+    public static let gatePrefix = "rtx.gate."
 }
 
 /// The recursion described by a checkpoint's rtx.* keys (absent: vanilla).

@@ -1,9 +1,30 @@
 // ExitHead.swift — the exit head (final norm + LM head, after any loop) and what
 // its logits say: the top token, its softmax probability (the confidence an exit
-// policy thresholds) and the top-1/top-2 margin.
+// policy thresholds) and the top-1/top-2 margin; and beside it the learned exit
+// gates, the cheap exit signal: λ_b = σ(w_b · norm(h) + c_b) after loop b, the
+// same final norm, then d multiply-adds per row instead of the LM head.
 import CRTXKernels
 
+extension Model {
+    /// Whether the checkpoint carries learned exit gates (one after each loop but the last).
+    public var hasExitGates: Bool { !weights.exitGates.isEmpty }
+}
+
 extension BlockForward {
+    /// Exit-gate probabilities λ of `n` contiguous hidden states at `input`, which
+    /// are normalised in place (the exit head's final norm). `runs` covers rows
+    /// 0..<n: each run of rows after the same loop goes through that loop's gate
+    /// in one (rows, d) · (d) product; λ[i] lands in `out[i]`.
+    func exitGates(_ input: UnsafeMutablePointer<Float>, rows n: Int, runs: [(gate: ExitGate, rows: Range<Int>)],
+                   into out: UnsafeMutablePointer<Float>) {
+        let d = model.hyper.embeddingLength
+        normRows(input, input, model.weights.outputNorm, bias: model.weights.outputNormBias, rows: n, width: d)
+        for (gate, rows) in runs where !rows.isEmpty {
+            linear(out + rows.lowerBound, input + rows.lowerBound * d, rows: rows.count, gate.weight)
+            for i in rows { out[i] = 1 / (1 + expf(-(out[i] + gate.bias))) }
+        }
+    }
+
     /// Exit-head logits (n, vocab) of `n` contiguous hidden states at `input`,
     /// which are normalised in place.
     func exitHead(_ input: UnsafeMutablePointer<Float>, rows n: Int, logits: UnsafeMutablePointer<Float>) {

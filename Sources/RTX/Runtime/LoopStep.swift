@@ -4,8 +4,9 @@
 // side through each stored layer they share (CYCLE: every group in every pass).
 // Session (whole-depth evaluation, loop stepping) and the Scheduler (continuous
 // depth-wise batching) both drive it. It asks the plan for positions and skipped
-// slots, runs the exit head, applies the exit policy, and carries the K/V fills
-// that early exits owe (StatePropagation) in the passes that follow.
+// slots, runs the exit gates and the exit head, applies the exit policy, and
+// carries the K/V fills that early exits owe (StatePropagation) in the passes
+// that follow.
 import CRTXKernels
 
 /// Rows of one sequence that advance together: `count` consecutive tokens from
@@ -116,6 +117,26 @@ final class LoopStep {
         BlockForward(model: model, s: scratch, exec: kernels.exec).exitHead(scratch.xn, rows: rows.count, logits: logits)
     }
 
+    /// Exit-gate probabilities λ (rows.count values) of the given rows of scratch.x,
+    /// row i after its 0-based loop `afterLoops[i]` (< B − 1: no gate follows the
+    /// last loop). Rows are gathered into scratch.xn (free between passes); each run
+    /// of consecutive rows after the same loop shares one product.
+    func exitGates(rows: [Int], afterLoops loops: [Int], kernels: KernelOptions, into out: UnsafeMutablePointer<Float>) {
+        guard !rows.isEmpty else { return }
+        precondition(rows.count == loops.count, "one loop per row")
+        let d = model.hyper.embeddingLength
+        let gates = model.weights.exitGates
+        for (i, r) in rows.enumerated() { (scratch.xn + i * d).update(from: scratch.x + r * d, count: d) }
+        var runs: [(gate: ExitGate, rows: Range<Int>)] = []
+        var start = 0
+        for i in 1...loops.count where i == loops.count || loops[i] != loops[start] {
+            precondition(loops[start] < gates.count, "no exit gate after loop \(loops[start]) (the model has \(gates.count))")
+            runs.append((gates[loops[start]], start..<i))
+            start = i
+        }
+        BlockForward(model: model, s: scratch, exec: kernels.exec).exitGates(scratch.xn, rows: rows.count, runs: runs, into: out)
+    }
+
     /// A token exits after `loopsRun` loops: the positions it skips are owed K/V,
     /// computed from its exit hidden state (d floats at `hidden`) in later passes.
     func exit(hidden: UnsafePointer<Float>, token: Int, cache: KVCache, loopsRun: Int) {
@@ -124,13 +145,14 @@ final class LoopStep {
     }
 
     /// After a token's loop `loopsRun`: whether it exits under `policy`, judged from
-    /// its exit-head logits where the policy reads them (nil: the head did not run).
-    /// An exit before the last loop records the fills it owes.
-    func conclude(loopsRun: Int, policy: ExitPolicy, tokenIndex: Int, logits: UnsafeBufferPointer<Float>?,
+    /// its exit-head logits and exit-gate λ where the policy reads them (nil: the
+    /// head or the gate did not run). An exit before the last loop records the
+    /// fills it owes.
+    func conclude(loopsRun: Int, policy: ExitPolicy, tokenIndex: Int, logits: UnsafeBufferPointer<Float>?, gate: Float?,
                   hidden: UnsafePointer<Float>, token: Int, cache: KVCache) -> (exits: Bool, estimate: ExitEstimate?) {
         let loops = model.plan.loops
         let estimate = loopsRun < loops && policy.needsConfidence(loopsRun: loopsRun) ? logits.map(ExitEstimate.init) : nil
-        let exits = policy.decide(loopsRun: loopsRun, totalLoops: loops, tokenIndex: tokenIndex, estimate: estimate)
+        let exits = policy.decide(loopsRun: loopsRun, totalLoops: loops, tokenIndex: tokenIndex, estimate: estimate, gate: gate)
         if exits && loopsRun < loops { exit(hidden: hidden, token: token, cache: cache, loopsRun: loopsRun) }
         return (exits, estimate)
     }

@@ -239,8 +239,8 @@ private struct ModelBinder {
     }
 
     /// The whole model's weights: the layers and positions bound above plus
-    /// the token embedding, the final norm and the LM head (tied to the
-    /// embedding when the file has no output tensor).
+    /// the token embedding, the final norm, the LM head (tied to the
+    /// embedding when the file has no output tensor) and the exit gates, if any.
     func modelWeights(layers: [LayerWeights], positions: [PositionWeights]) throws -> ModelWeights {
         let d = hyper.embeddingLength
         let embedding = try bind.matrix(globalName(.tokenEmbedding), rows: hyper.vocabularySize, columns: d)
@@ -250,6 +250,7 @@ private struct ModelBinder {
             tokenEmbedding: embedding,
             outputNorm: try bind.vector(globalName(.outputNorm), length: d, offset: normOffset),
             output: output, layers: layers, positions: positions, outputIsTied: tied,
-            outputNormBias: arch.outputNormHasBias ? try bind.vector(biasName(globalName(.outputNorm)), length: d) : nil)
+            outputNormBias: arch.outputNormHasBias ? try bind.vector(biasName(globalName(.outputNorm)), length: d) : nil,
+            exitGates: try bind.exitGates(loops: header.recursion.plan.loops, width: d))
     }
 }

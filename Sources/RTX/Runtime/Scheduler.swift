@@ -58,6 +58,10 @@ public struct SchedulerStats: Sendable {
     public var exitHistogram: [Int]
     /// Fill rows (state propagation) carried by passes.
     public var fillRows = 0
+    /// Rows run through the exit head (final norm + LM head: d·vocab MACs each).
+    public var headRows = 0
+    /// Rows run through an exit gate (final norm + d MACs each).
+    public var gateRows = 0
     public var meanLoopsPerToken: Double {
         let n = exitHistogram.reduce(0, +)
         return n == 0 ? 0 : Double(exitHistogram.enumerated().reduce(0) { $0 + ($1.offset + 1) * $1.element }) / Double(n)
@@ -121,6 +125,7 @@ public final class Scheduler: @unchecked Sendable {
     private let core: LoopStep
     private var nextID = 1
     private var logits: [Float] = []
+    private var gateValues: [Float] = []
 
     public init(model: Model, options: SchedulerOptions = SchedulerOptions()) throws {
         guard model.plan.supportsLoopStepping else {
@@ -140,7 +145,7 @@ public final class Scheduler: @unchecked Sendable {
         guard !prompt.isEmpty else { throw RTXError.invalid("submit: the prompt has no tokens") }
         guard options.maxTokens >= 1 else { throw RTXError.invalid("submit: max_tokens must be >= 1") }
         try options.sampling.validate()
-        try options.exitPolicy.validate(loops: model.plan.loops)
+        try options.exitPolicy.validate(loops: model.plan.loops, hasExitGates: model.hasExitGates)
         try model.checkTokens(prompt, what: "prompt token")
         let capacity = prompt.count + options.maxTokens
         guard capacity <= model.hyper.contextLength else {
@@ -189,8 +194,10 @@ public final class Scheduler: @unchecked Sendable {
         stats.fillRows += core.fillRowsCarried - fillsBefore
         stats.steps += 1
         rowsInFlight = rowsRun
-        let headIndex = runExitHead(kernels: kernels)
-        return conclude(headIndex: headIndex)
+        // The gates first: a row whose gate says "go on" never pays for the LM head.
+        let gates = runExitGates(kernels: kernels)
+        let headIndex = runExitHead(kernels: kernels, gates: gates)
+        return conclude(headIndex: headIndex, gates: gates)
     }
 
     /// Copy every group's hidden rows into the core's scratch, in group order; returns the rows.
@@ -204,21 +211,49 @@ public final class Scheduler: @unchecked Sendable {
         return row
     }
 
+    /// The exit gates over the decode rows whose policy reads one after this loop
+    /// (rows are sorted by loop, so rows after the same loop share one product).
+    /// Returns, per group, its λ (nil: no gate ran for it).
+    private func runExitGates(kernels: KernelOptions) -> [Float?] {
+        var gateRows: [Int] = [], afterLoops: [Int] = [], gateIndex: [Int?] = []
+        var row = 0
+        for g in groups {
+            let r = g.request
+            if !r.finished && !g.isPrompt && r.options.exitPolicy.needsGate(loopsRun: g.loop + 1, totalLoops: model.plan.loops) {
+                gateIndex.append(gateRows.count)
+                gateRows.append(row)
+                afterLoops.append(g.loop)
+            } else {
+                gateIndex.append(nil)
+            }
+            row += g.count
+        }
+        guard !gateRows.isEmpty else { return gateIndex.map { _ in nil } }
+        if gateValues.count < gateRows.count { gateValues = [Float](repeating: 0, count: gateRows.count) }
+        gateValues.withUnsafeMutableBufferPointer {
+            core.exitGates(rows: gateRows, afterLoops: afterLoops, kernels: kernels, into: $0.baseAddress!)
+        }
+        stats.gateRows += gateRows.count
+        return gateIndex.map { $0.map { gateValues[$0] } }
+    }
+
     /// The exit head over the rows that need it, in one product: finished prompts
-    /// (their last row), rows at the last loop, rows whose policy reads the head.
-    /// Returns, per group, its row of `logits` (nil: no head ran for it).
-    private func runExitHead(kernels: KernelOptions) -> [Int?] {
+    /// (their last row), rows at the last loop, rows whose policy reads the head or
+    /// exits (judged from the gate's λ where it ran). Returns, per group, its row of
+    /// `logits` (nil: no head ran for it).
+    private func runExitHead(kernels: KernelOptions, gates: [Float?]) -> [Int?] {
         var headRows: [Int] = []
         var headIndex: [Int?] = []
         var row = 0
-        for g in groups {
+        for (g, gate) in zip(groups, gates) {
             let loopsRun = g.loop + 1, r = g.request
             var need: Int?
             if r.finished {
                 need = nil
             } else if g.isPrompt {
                 if loopsRun == model.plan.loops && r.cached + g.count >= r.prompt.count { need = row + g.count - 1 }
-            } else if r.options.exitPolicy.needsHead(loopsRun: loopsRun, totalLoops: model.plan.loops, tokenIndex: r.generated.count) {
+            } else if r.options.exitPolicy.needsHead(loopsRun: loopsRun, totalLoops: model.plan.loops, tokenIndex: r.generated.count,
+                                                     gate: gate) {
                 need = row
             }
             headIndex.append(need.map { _ in headRows.count })
@@ -228,11 +263,12 @@ public final class Scheduler: @unchecked Sendable {
         let vocab = model.vocabularySize
         if logits.count < headRows.count * vocab { logits = [Float](repeating: 0, count: headRows.count * vocab) }
         logits.withUnsafeMutableBufferPointer { core.exitHead(rows: headRows, kernels: kernels, into: $0.baseAddress!) }
+        stats.headRows += headRows.count
         return headIndex
     }
 
     /// Advance, exit or finish each group after its loop.
-    private func conclude(headIndex: [Int?]) -> [SchedulerEvent] {
+    private func conclude(headIndex: [Int?], gates: [Float?]) -> [SchedulerEvent] {
         let d = model.hyper.embeddingLength
         var events: [SchedulerEvent] = []
         var row = 0
@@ -258,7 +294,7 @@ public final class Scheduler: @unchecked Sendable {
             guard let h = headIndex[gi] else { survivors.append(g); continue }
             let (exits, estimate) = g.hidden.withUnsafeBufferPointer {
                 core.conclude(loopsRun: g.loop, policy: r.options.exitPolicy, tokenIndex: r.generated.count,
-                              logits: logitsRow(h), hidden: $0.baseAddress!, token: g.firstToken, cache: r.cache)
+                              logits: logitsRow(h), gate: gates[gi], hidden: $0.baseAddress!, token: g.firstToken, cache: r.cache)
             }
             if let estimate { g.trajectory.append(estimate.top) }
             if exits {

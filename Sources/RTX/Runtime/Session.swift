@@ -31,6 +31,9 @@ public final class Session: @unchecked Sendable {
         public var loop: Int          // the loop just run (0-based)
         public var isLast: Bool       // no loop is left: the token must exit
         public var estimate: ExitEstimate
+        /// The learned exit gate's λ after this loop (nil: the model has no gates,
+        /// or this was the last loop, which no gate follows).
+        public var gate: Float?
     }
 
     public let model: Model
@@ -167,18 +170,25 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Run the next loop of the shared block for the pending token; its exit
-    /// logits (final norm + LM head on the hidden state) become `logits()`.
+    /// logits (final norm + LM head on the hidden state) become `logits()`, and
+    /// the exit gate after this loop, where the model has one, gives `gate`.
     public func stepLoop() throws -> LoopResult {
         guard let (token, b) = pending else { throw RTXError.invalid("stepLoop: no pending token (call beginToken first)") }
         guard b < model.plan.loops else { throw RTXError.invalid("stepLoop: all \(model.plan.loops) loops have run; exit the token") }
         let kernels = self.kernels  // fill rows riding along may make a GEMM
         try core.run(rows(1, from: count, positions: model.plan.positions(inLoop: b)), kernels: kernels, checkAbort: checkAbort(position:))
+        var gate: Float?
+        if b < model.weights.exitGates.count {
+            var lambda: Float = 0
+            core.exitGates(rows: [0], afterLoops: [b], kernels: kernels, into: &lambda)
+            gate = lambda
+        }
         let out = reserveLogits(rows: 1)
         core.exitHead(rows: [0], kernels: kernels, into: out)
         logitRows = 1
         pending = (token, b + 1)
         let estimate = ExitEstimate(logits: UnsafeBufferPointer(start: out, count: model.vocabularySize))
-        return LoopResult(loop: b, isLast: b + 1 == model.plan.loops, estimate: estimate)
+        return LoopResult(loop: b, isLast: b + 1 == model.plan.loops, estimate: estimate, gate: gate)
     }
 
     /// Finish the pending token after the loops run so far. Positions it skipped

@@ -69,9 +69,20 @@ public struct ModelWeights: @unchecked Sendable {
     public var outputIsTied: Bool
     /// The final LayerNorm's bias (GPT-NeoX).
     public var outputNormBias: [Float]? = nil
+    /// exitGates[b]: the learned exit gate after loop b, for b < B − 1; empty when
+    /// the file has none.
+    public var exitGates: [ExitGate] = []
 
     /// Largest LoRA rank of any module (sizes scratch buffers).
     public var maxLoRARank: Int { positions.flatMap { $0.lora.values.map(\.rank) }.max() ?? 0 }
+}
+
+/// A learned exit gate after one loop: λ = σ(w · norm(h) + c), norm being the
+/// exit head's final norm. d multiply-adds per row instead of the LM head's d·vocab.
+public struct ExitGate: @unchecked Sendable {
+    /// w as a (1, d) f32 matrix in the memory map, so rows go through the products.
+    public let weight: WeightMatrix
+    public let bias: Float
 }
 
 /// Tensors RTX had to build at load (rows regrouped from a fused tensor), owned
@@ -135,6 +146,38 @@ struct WeightBinder {
     func vector(_ name: String, gathering indices: [Int], length: Int) throws -> [Float] {
         let all = try vector(name, length: length)
         return indices.map { all[$0] }
+    }
+
+    /// The exit gates after loops 0..<loops − 1 (RecursiveTensorNames.gateWeight/
+    /// gateBias): none when the file has no gate tensor, else every one, f32, of
+    /// shape [width] and [1], finite. A partial set, a stray gate, a wrong type or
+    /// shape, or a non-finite value is a format error naming the tensor.
+    func exitGates(loops: Int, width d: Int) throws -> [ExitGate] {
+        let present = source.sourceTensors.map(\.name).filter { $0.hasPrefix(RecursiveTensorNames.gatePrefix) }
+        guard !present.isEmpty else { return [] }
+        let boundaries = 0..<max(loops - 1, 0)
+        let expected = Set(boundaries.flatMap { [RecursiveTensorNames.gateWeight(afterLoop: $0), RecursiveTensorNames.gateBias(afterLoop: $0)] })
+        if let stray = present.first(where: { !expected.contains($0) }) {
+            throw RTXError.format("\(source.sourceName): tensor '\(stray)' is not an exit gate of this \(loops)-loop model (gates follow loops 0..<\(loops - 1))")
+        }
+        return try boundaries.map { b in
+            let w = try gateTensor(RecursiveTensorNames.gateWeight(afterLoop: b), length: d, loops: loops)
+            let c = try gateTensor(RecursiveTensorNames.gateBias(afterLoop: b), length: 1, loops: loops)
+            return ExitGate(weight: WeightMatrix(name: w.name, data: w.data, type: .f32, rows: 1, columns: d),
+                            bias: c.data.loadUnaligned(as: Float.self))
+        }
+    }
+
+    /// One gate tensor, checked: present, f32, dims [length], finite.
+    private func gateTensor(_ name: String, length: Int, loops: Int) throws -> SourceTensor {
+        let f = source.sourceName
+        guard let t = source.sourceTensor(name) else {
+            throw RTXError.format("\(f): exit gate tensor '\(name)' is missing (gates are all or none: one after each of loops 0..<\(loops - 1))")
+        }
+        guard t.type == .f32 else { throw RTXError.format("\(f): exit gate tensor '\(name)' has type \(t.type), expected f32") }
+        guard t.dims == [length] else { throw RTXError.format("\(f): exit gate tensor '\(name)' has shape \(t.dims), expected [\(length)]") }
+        guard nonFiniteCount(t) == 0 else { throw RTXError.format("\(f): exit gate tensor '\(name)' contains NaN or infinite values") }
+        return t
     }
 
     /// Values (float types) or block scales (quantized types) that are NaN or infinite.

@@ -373,6 +373,7 @@ class rtx_loop_result(Structure):
         ("top_token", c_int32),
         ("confidence", c_float),
         ("margin", c_float),
+        ("gate", c_float),
     ]
 
 
@@ -398,6 +399,7 @@ RTX_EXIT_CONFIDENCE = 1
 RTX_EXIT_FIXED = 2
 RTX_EXIT_ORACLE_MEASURE = 3
 RTX_EXIT_ORACLE_REPLAY = 4
+RTX_EXIT_GATE = 5
 
 
 class rtx_exit_policy(Structure):

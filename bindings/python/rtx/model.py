@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import enum
+import math
 import os
 import weakref
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class LoopResult:
     top_token: int
     confidence: float
     margin: float
+    gate: Optional[float] = None  # the learned exit gate's λ after this loop (None: no gates, or the last loop)
 
 
 @dataclass(frozen=True)
@@ -378,7 +380,8 @@ class Context(_Handle):
         """Run the next loop; its exit logits become `logits()`."""
         out = _capi.sized(_capi.rtx_loop_result)
         self._check(lib.rtx_loop_step(self._h(), ctypes.byref(out)))
-        return LoopResult(out.loop, bool(out.is_last), out.top_token, out.confidence, out.margin)
+        gate = None if math.isnan(out.gate) else float(out.gate)
+        return LoopResult(out.loop, bool(out.is_last), out.top_token, out.confidence, out.margin, gate)
 
     def loop_exit(self) -> None:
         """Finish the pending token; skipped positions are filled by state propagation."""

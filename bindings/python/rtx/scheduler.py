@@ -35,6 +35,12 @@ class ExitPolicy:
         return cls(_capi.RTX_EXIT_CONFIDENCE, threshold=threshold, min_loops=min_loops)
 
     @classmethod
+    def gate(cls, threshold: float, min_loops: int = 1) -> "ExitPolicy":
+        """Exit once the learned exit gate's λ >= threshold (after min_loops loops); the LM head
+        runs only for rows that exit. Needs a model with exit gates."""
+        return cls(_capi.RTX_EXIT_GATE, threshold=threshold, min_loops=min_loops)
+
+    @classmethod
     def fixed(cls, loops: int) -> "ExitPolicy":
         return cls(_capi.RTX_EXIT_FIXED, fixed_loops=loops)
 
