@@ -73,7 +73,8 @@ public enum Converter {
         // Residuals are taken against the shared layers as stored, so those come first.
         for j in 0..<job.spec.plan.storedLayers { job.stored.append(try job.writeSharedLayer(j)) }
         var deltas = try (0..<job.spec.plan.positions).map { try job.factors(position: $0, grams: job.grams) }
-        if let calibration = options.calibration, calibration.sequential {
+        // (Without LoRA there is nothing to refit: the shared block never depends on the order.)
+        if let calibration = options.calibration, calibration.sequential, !job.spec.loraTargets.isEmpty {
             try job.refitSequentially(&deltas, calibration: calibration, scratchPath: outputPath + ".calibrating")
         }
         job.loraParameters = try job.writePositions(deltas, to: &job.writer)
