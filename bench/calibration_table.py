@@ -2,8 +2,9 @@
 """Calibrated conversion sweep for the README (not a test). SmolLM2 converted to
 B = 2 at LoRA ranks 0 / 64 / 128 and B = 3 at rank 64, each way:
   (a) plain:      average init, truncated SVD of the residuals (weight error);
-  (b) calibrated: regmean init, SVD whitened by each map's input Gram (output error);
-  (b') sequential: (b), each position refitted on the recursive model's own inputs.
+  (b) whitened:   average init, SVD whitened by each map's input Gram (output error);
+  (b) calibrated: regmean init (the shared block from the Grams too) + whitened SVD;
+  (b') sequential: the latter, each position refitted on the recursive model's own inputs.
 For each: parameters, conversion seconds, GPL-3 perplexity at ctx 512 at full
 depth and with every token exiting after loop 1. The calibration text is
 scripts/make-corpus.sh's (non-GPL license texts); GPL-3 is never calibrated on.
@@ -42,6 +43,7 @@ def parameters(cli, model):
 
 METHODS = {
     "plain": ["--init", "average"],
+    "whitened": ["--init", "average", "--calibration", "{corpus}", "--calibration-tokens", "{tokens}"],
     "calibrated": ["--init", "regmean", "--calibration", "{corpus}", "--calibration-tokens", "{tokens}"],
     "sequential": ["--init", "regmean", "--calibration", "{corpus}", "--calibration-tokens", "{tokens}", "--sequential"],
 }
@@ -56,7 +58,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chunks", type=int, default=0, help="score only the first N chunks (0 = all 14)")
     ap.add_argument("--configs", default="2:0,2:64,2:128,3:64", help="B:rank pairs")
-    ap.add_argument("--methods", default="plain,calibrated,sequential")
+    ap.add_argument("--methods", default="plain,whitened,calibrated,sequential")
+    ap.add_argument("--no-vanilla", action="store_true", help="skip the vanilla row (a second sweep)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if not Path(args.corpus).exists():
@@ -64,9 +67,9 @@ def main():
 
     header = ("| B | rank | method | parameters | conversion s | PPL full depth | PPL loop-1 exit |\n"
               "|---|---|---|---|---|---|---|")
-    rows = [f"| 1 (vanilla) | — | — | {parameters(args.cli, args.model)} | — | "
-            f"{perplexity(args.cli, args.model, args.threads, args.chunks):.2f} | — |"]
-    print(header + "\n" + rows[-1], flush=True)
+    rows = [] if args.no_vanilla else [f"| 1 (vanilla) | — | — | {parameters(args.cli, args.model)} | — | "
+                                       f"{perplexity(args.cli, args.model, args.threads, args.chunks):.2f} | — |"]
+    print(header + "\n" + "\n".join(rows), flush=True)
     with tempfile.TemporaryDirectory(dir=REPO / ".models") as tmp:
         for config in args.configs.split(","):
             loops, rank = config.split(":")
