@@ -625,6 +625,7 @@ def test_rtx_loop_stepping_gives_the_exported_gates(gate_run):
     with torch.no_grad():
         expected = [float(g[0, -1]) for g in RecursiveModel(out, dtype=torch.float64)(torch.tensor([tokens]), gates=True).gates]
     got = [s.gate for s in steps]
-    print(f"gates of the last token: RTX {np.round(got[:-1], 6).tolist()}, PyTorch {np.round(expected, 6).tolist()}")
+    print(f"gates of the last token: RTX {np.round(got[:-1], 6).tolist()}, PyTorch {np.round(expected, 6).tolist()}, "
+          f"max |Δλ| {np.abs(np.array(got[:-1]) - expected).max():.1e}")
     assert len(steps) == 4 and got[-1] is None   # no gate after the last loop
     assert np.allclose(got[:-1], expected, rtol=0, atol=1e-5)
