@@ -136,7 +136,6 @@ class RecursionSpec:
         return RecursionSpec(plan, targets, bool(ckpt.field(PER_POSITION_NORMS, False)))
 
 
-
 def read_gate_count(ckpt: GGUFCheckpoint, plan: RecursionPlan, width: int) -> int:
     """How many exit gates the file holds: 0 (no rtx.gate.* tensor) or B − 1, each
     pair present, f32, of dims [width] and [1] — what RTX's loader accepts
