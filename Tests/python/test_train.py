@@ -4,7 +4,10 @@ random Llama and Gemma 3 models with and without per-position norms) and
 every loop's exit equals RTX's loop stepping, gradients equal finite
 differences, a tiny model's loss falls, the trained GGUF loads in RTX with
 PyTorch's logits, a killed run resumes to the same curve, 2 DDP processes
-equal 1 process at the doubled batch, and evaluation text is refused.
+equal 1 process at the doubled batch, and evaluation text is refused. Exit
+gates: λ_b = σ(w_b · final_norm(h_b) + c_b) as NumPy computes it, training them
+with the LM frozen fits the oracle label and leaves the LM bit for bit, and the
+exported gates reload in PyTorch and give RTX's loop-stepping gate values.
 
 Tiny models are random weights under the real files' tokenizers, cut to their
 first 1024 (SmolLM2) / 4096 (Gemma 3) tokens so that the `gguf` package parses
@@ -25,7 +28,8 @@ from gguf import GGUFReader, GGUFValueType, GGUFWriter  # noqa: E402
 
 import rtx  # noqa: E402
 from rtx.train import data as train_data  # noqa: E402
-from rtx.train.losses import LossWeights, exit_loss, teacher_top_k  # noqa: E402
+from rtx.train.checkpoint import CheckpointError  # noqa: E402
+from rtx.train.losses import LossWeights, exit_loss, gate_labels, gate_loss, teacher_top_k  # noqa: E402
 from rtx.train.model import RecursiveModel  # noqa: E402
 from rtx.train.trainer import TrainConfig, train  # noqa: E402
 
@@ -215,29 +219,33 @@ def test_middle_cycle_and_sequence_plans_give_rtx_logits(tiny_llama, workdir):
         assert rel_diff(out[-1], rtx_logits(path, tokens)) < 1e-4, strategy
 
 
-def test_malformed_recursive_files_are_refused_with_the_tensor_named(tiny_student, workdir):
-    from rtx.train.checkpoint import CheckpointError
-
-    reader = GGUFReader(str(tiny_student))
-    bad = workdir / "bad-rank.gguf"
-    w = GGUFWriter(str(bad), "llama")
+def rewrite_gguf(source, path, tensors):
+    """A copy of `source` with every key and the tensors `tensors(name → values)`
+    returns (NumPy order, f32 files: values are stored as given)."""
+    reader = GGUFReader(str(source))
+    w = GGUFWriter(str(path), str(reader.fields["general.architecture"].contents()))
     for f in reader.fields.values():
         if not f.name.startswith("GGUF.") and f.name not in ("general.architecture", "general.alignment"):
             if f.types[0] == GGUFValueType.ARRAY:
                 w.add_key_value(f.name, f.contents(), f.types[0], sub_type=f.types[-1])
             else:
                 w.add_key_value(f.name, f.contents(), f.types[0])
-    for t in reader.tensors:
-        values = np.asarray(t.data)
-        if t.name == "rtx.lora.1.attn_q.b":   # (out, r) → (out, r + 1): its rank no longer matches A's
-            values = np.concatenate([values, np.zeros((values.shape[0], 1), np.float32)], axis=1)
-        w.add_tensor(t.name, values)
+    for name, values in tensors({t.name: np.asarray(t.data) for t in reader.tensors}).items():
+        w.add_tensor(name, values)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    return path
+
+
+def test_malformed_recursive_files_are_refused_with_the_tensor_named(tiny_student, workdir):
+    def widen(tensors):
+        b = tensors["rtx.lora.1.attn_q.b"]   # (out, r) → (out, r + 1): its rank no longer matches A's
+        return {**tensors, "rtx.lora.1.attn_q.b": np.concatenate([b, np.zeros((b.shape[0], 1), np.float32)], axis=1)}
+
     with pytest.raises(CheckpointError, match=r"rtx\.lora\.1\.attn_q\.b"):
-        RecursiveModel(bad)
+        RecursiveModel(rewrite_gguf(tiny_student, workdir / "bad-rank.gguf", widen))
 
 
 # -- gradients ------------------------------------------------------------------------
@@ -442,3 +450,182 @@ def test_data_free_mode_trains_on_text_sampled_by_the_teacher(tiny_student, tiny
     run = train(tiny_config(tiny_student, tiny_llama, workdir / "data-free.gguf", data=[], data_free=8, steps=2,
                             seq_len=16, micro_batch=2))
     assert len(run["history"]) == 2 and Path(run["output"]).is_file()
+
+
+# -- exit gates -----------------------------------------------------------------------
+GATE_TEXT_CHARS = 300   # 145 tokens of the tiny tokenizer: 4 rows of 32, one micro-batch
+
+
+@pytest.fixture(scope="module")
+def student_b4(tiny_llama, workdir):
+    """B = 4 over 4 layers (K = 1): three gates, after loops 0, 1 and 2."""
+    out = workdir / "tiny-llama-b4-r2.gguf"
+    rtx.convert(tiny_llama, out, loops=4, lora_rank=2, per_position_norms=True)
+    return out
+
+
+def random_gates(model, seed):
+    model.add_gates()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for gate in model.gates:
+            gate.weight.copy_(torch.randn(gate.weight.shape, generator=g, dtype=gate.weight.dtype))
+            gate.bias.copy_(torch.randn(1, generator=g, dtype=gate.bias.dtype))
+
+
+def loop_end_states(model, tokens):
+    """forward(tokens, gates=True) and the hidden state (B, T, d) after every loop's last position."""
+    states, block = {}, model.block
+
+    def spy(p, h, rope, masks):
+        states[p] = block(p, h, rope, masks)
+        return states[p]
+
+    model.block = spy
+    try:
+        with torch.no_grad():
+            out = model(tokens, gates=True)
+    finally:
+        del model.block
+    return out, [states[p].numpy() for p in model.plan.exit_positions()]
+
+
+def test_gates_are_sigmoid_of_weight_dot_final_norm_as_numpy_computes_it(student_b4):
+    model = RecursiveModel(student_b4, dtype=torch.float64)
+    random_gates(model, seed=0)
+    tokens = torch.randint(0, model.hyper.n_vocab, (2, 9), generator=torch.Generator().manual_seed(2))
+    out, states = loop_end_states(model, tokens)
+    assert len(out.logits) == 4 and len(out.gates) == 3
+    assert all(g.shape == (2, 9) for g in out.gates)
+    norm_w, eps = model.output_norm.detach().numpy(), model.hyper.eps
+    for b, (gate, h) in enumerate(zip(model.gates, states[:-1])):
+        normed = h / np.sqrt((h * h).mean(-1, keepdims=True) + eps) * norm_w
+        expected = 1 / (1 + np.exp(-(normed @ gate.weight.detach().numpy() + gate.bias.item())))
+        assert np.allclose(out.gates[b].numpy(), expected, rtol=0, atol=1e-12), b
+        assert expected.std() > 0.05   # gates that move with the state, or the check means little
+    # Asking for gates changes no logit.
+    with torch.no_grad():
+        plain = model(tokens)
+    assert all(torch.equal(a, b) for a, b in zip(plain, out.logits))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_gate_reads_the_same_final_norm_as_the_exit_head(arch, request, workdir):
+    """With w_b = the (tied) LM head's row of token t, the gate's logit is loop b's
+    exit logit of t plus c_b: the gate and the head read one norm (Gemma's 1 + w,
+    as the GGUF stores it, included)."""
+    source = request.getfixturevalue("tiny_llama" if arch == "llama" else "tiny_gemma")
+    path = workdir / f"{arch}-b2-gate-norm.gguf"
+    rtx.convert(source, path, loops=2, lora_rank=4)
+    model = RecursiveModel(path, dtype=torch.float64)
+    model.add_gates()
+    token, bias = 17, -0.25
+    with torch.no_grad():
+        model.gates[0].weight.copy_(model.token_embd[token])
+        model.gates[0].bias.fill_(bias)
+        out = model(torch.randint(0, model.hyper.n_vocab, (1, 12), generator=torch.Generator().manual_seed(3)),
+                    gates=True)
+    assert torch.allclose(out.gate_logits[0], out.logits[0][..., token] + bias, rtol=1e-12, atol=1e-12)
+
+
+def test_gate_sets_other_than_all_or_none_are_refused_with_the_tensor_named(student_b4, workdir):
+    d = RecursiveModel(student_b4).hyper.n_embd
+    gate = {f"rtx.gate.{b}.{part}": np.zeros(d if part == "weight" else 1, np.float32)
+            for b in range(3) for part in ("weight", "bias")}
+    cases = {
+        "partial": ({k: v for k, v in gate.items() if not k.startswith("rtx.gate.1.")}, r"rtx\.gate\.1\.weight.*missing"),
+        "after-last-loop": ({**gate, "rtx.gate.3.weight": gate["rtx.gate.0.weight"]}, r"rtx\.gate\.3\.weight"),
+        "wrong-dims": ({**gate, "rtx.gate.2.bias": np.zeros(2, np.float32)}, r"rtx\.gate\.2\.bias.*dims \[2\]"),
+        "f16": ({**gate, "rtx.gate.0.weight": np.zeros(d, np.float16)}, r"rtx\.gate\.0\.weight.*F16"),
+    }
+    for case, (gates, message) in cases.items():
+        path = rewrite_gguf(student_b4, workdir / f"gates-{case}.gguf", lambda tensors: {**tensors, **gates})
+        with pytest.raises(CheckpointError, match=message):
+            RecursiveModel(path)
+    whole = rewrite_gguf(student_b4, workdir / "gates-whole.gguf", lambda tensors: {**tensors, **gate})
+    assert len(RecursiveModel(whole).gates) == 3
+
+
+@pytest.fixture(scope="module")
+def gate_run(student_b4, tiny_llama, workdir):
+    """Gates alone on one micro-batch of text: the trainer must fit the oracle label there."""
+    text = workdir / "gate-text.txt"
+    text.write_text(TRAIN_TEXT.read_text()[:GATE_TEXT_CHARS])
+    return train(tiny_config(student_b4, tiny_llama, workdir / "gated.gguf", data=[str(text)], train=["gates"],
+                             steps=150, lr=3e-2, warmup=5, log_every=50, checkpoint_every=150))
+
+
+def gate_metrics(model, rows):
+    """(BCE, accuracy, oracle positive rate) per gate on the rows."""
+    with torch.no_grad():
+        out = model(torch.from_numpy(rows), gates=True)
+        _, parts = gate_loss(out.gate_logits, out.logits)
+    return [tuple(float(parts[f"gate_{m}{b}"]) for m in ("bce", "acc", "pos")) for b in range(1, len(out.gate_logits) + 1)]
+
+
+def test_gate_training_fits_the_oracle_label_with_the_lm_frozen(gate_run, student_b4):
+    rows = np.load(Path(gate_run["output"] + ".ckpt") / "rows.npy")
+    assert rows.shape == (4, 32)   # every step reads these four rows
+    trained_model, fresh = gate_run["model"], RecursiveModel(student_b4)
+    assert gate_run["trained"] == [f"rtx.gate.{b}.{part}" for b in range(3) for part in ("weight", "bias")]
+    for b, (bce, acc, pos) in enumerate(gate_metrics(trained_model, rows), start=1):
+        majority = max(pos, 1 - pos)
+        print(f"gate after loop {b}: BCE {np.log(2):.3f} → {bce:.3f}, accuracy {acc:.3f} (majority class {majority:.3f})")
+        assert acc > majority + 0.05 and bce < 0.85 * np.log(2)
+    # The LM is the input's, bit for bit: only the gates moved.
+    before = {name: p for name, p, _ in fresh.gguf_tensors()}
+    for name, p, part in trained_model.gguf_tensors():
+        assert part == "gates" or torch.equal(p, before[name]), name
+    history = gate_run["history"]
+    assert len(history) == 150 and all(f"gate_acc{b}" in h and f"gate_pos{b}" in h for h in history for b in (1, 2, 3))
+    log = (Path(gate_run["output"] + ".ckpt") / "train.log").read_text()
+    assert "LM frozen" in log and "| gate3 acc " in log
+
+
+def test_gate_labels_are_the_oracle_argmax_agreement():
+    final = torch.tensor([[[0.0, 2.0, 1.0], [3.0, 0.0, 1.0]]])      # argmax 1, 0
+    early = torch.tensor([[[0.0, 1.0, 5.0], [2.0, 1.0, 0.0]]])      # argmax 2, 0
+    (label,) = gate_labels([early, final])
+    assert label.tolist() == [[0.0, 1.0]]
+    z = torch.tensor([[1.5, -0.5]])   # λ ≥ 0.5 for the first token only: both decisions wrong
+    total, parts = gate_loss([z], [early, final])
+    expected = -(np.log(1 - 1 / (1 + np.exp(-1.5))) + np.log(1 / (1 + np.exp(0.5)))) / 2
+    assert np.isclose(float(total), expected) and float(parts["gate_acc1"]) == 0.0 and float(parts["gate_pos1"]) == 0.5
+
+
+def test_exported_gates_have_the_format_and_reload_with_the_same_values(gate_run, student_b4):
+    out, d = gate_run["output"], gate_run["model"].hyper.n_embd
+    before, after = GGUFReader(str(student_b4)), GGUFReader(out)
+    gates = {t.name: t for t in after.tensors if t.name.startswith("rtx.gate.")}
+    assert sorted(gates) == sorted(f"rtx.gate.{b}.{part}" for b in range(3) for part in ("weight", "bias"))
+    for name, t in gates.items():
+        assert t.tensor_type.name == "F32", name
+        assert [int(x) for x in t.shape] == ([d] if name.endswith(".weight") else [1]), name
+    # Every input tensor is there first, in order, byte for byte; the gates follow.
+    assert [t.name for t in after.tensors][: len(before.tensors)] == [t.name for t in before.tensors]
+    for old, new in zip(before.tensors, after.tensors):
+        assert new.tensor_type == old.tensor_type and np.array_equal(np.asarray(new.data), np.asarray(old.data)), old.name
+    reloaded = RecursiveModel(out)
+    tokens = torch.randint(0, reloaded.hyper.n_vocab, (2, 10), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected, got = gate_run["model"](tokens, gates=True).gates, reloaded(tokens, gates=True).gates
+    assert all(torch.equal(a, b) for a, b in zip(expected, got))
+    assert all(not torch.allclose(g, torch.full_like(g, 0.5)) for g in got)   # trained, not the initial 0.5
+
+
+def test_rtx_loop_stepping_gives_the_exported_gates(gate_run):
+    out = gate_run["output"]
+    with rtx.Model(out) as m, m.context(n_ctx=64, float_prompts=True) as ctx:
+        tokens = m.tokenize(SENTENCE)
+        ctx.eval(tokens[:-1])
+        ctx.loop_begin(tokens[-1])
+        steps = [ctx.loop_step()]
+        while not steps[-1].is_last:
+            steps.append(ctx.loop_step())
+    with torch.no_grad():
+        expected = [float(g[0, -1]) for g in RecursiveModel(out, dtype=torch.float64)(torch.tensor([tokens]), gates=True).gates]
+    got = [s.gate for s in steps]
+    print(f"gates of the last token: RTX {np.round(got[:-1], 6).tolist()}, PyTorch {np.round(expected, 6).tolist()}, "
+          f"max |Δλ| {np.abs(np.array(got[:-1]) - expected).max():.1e}")
+    assert len(steps) == 4 and got[-1] is None   # no gate after the last loop
+    assert np.allclose(got[:-1], expected, rtol=0, atol=1e-5)

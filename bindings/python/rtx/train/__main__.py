@@ -30,7 +30,8 @@ def parse_args(argv: Optional[List[str]] = None) -> TrainConfig:
     g.add_argument("--seq-len", type=int, default=d.seq_len)
     g = p.add_argument_group("what trains and how")
     g.add_argument("--train", default=",".join(d.train),
-                   help=f"comma-separated parts to train: {', '.join(TRAINABLE_PARTS)} (the rest is frozen)")
+                   help=f"comma-separated parts to train: {', '.join(TRAINABLE_PARTS)} (the rest is frozen; "
+                        "'gates' are the exit gates, created at λ = 0.5 when the file has none)")
     g.add_argument("--steps", type=int, default=d.steps)
     g.add_argument("--micro-batch", type=int, default=d.micro_batch, help="sequences per process and micro-step")
     g.add_argument("--accumulation", type=int, default=d.accumulation, help="micro-steps per optimizer step")

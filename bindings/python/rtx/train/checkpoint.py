@@ -1,6 +1,7 @@
 # checkpoint.py — what the trainer needs from a (recursive) GGUF, read with the
 # `gguf` package: metadata, tensors dequantized to float32 in NumPy order
-# (rows = outputs), and the rtx.* recursion keys of docs/recursive-gguf.md.
+# (rows = outputs), the rtx.* recursion keys of docs/recursive-gguf.md and the
+# names of its exit gates.
 from __future__ import annotations
 
 import os
@@ -42,6 +43,19 @@ def position_norm_name(p: int, short: str) -> str:
     return f"rtx.norm.{p}.{short}.weight"
 
 
+# Exit gate b follows loop b (0-based: after b + 1 loops), for b < B − 1: w_b of
+# GGUF dims [d] and c_b of dims [1], f32. All or none (RecursiveTensorNames.gate*).
+GATE_PREFIX = "rtx.gate."
+
+
+def gate_weight_name(b: int) -> str:
+    return f"{GATE_PREFIX}{b}.weight"
+
+
+def gate_bias_name(b: int) -> str:
+    return f"{GATE_PREFIX}{b}.bias"
+
+
 class CheckpointError(ValueError):
     """A GGUF the trainer cannot build a model from; the message names the file and key/tensor."""
 
@@ -71,6 +85,9 @@ class GGUFCheckpoint:
 
     def has(self, name: str) -> bool:
         return name in self.tensors
+
+    def names_with_prefix(self, prefix: str) -> List[str]:
+        return [name for name in self.tensors if name.startswith(prefix)]
 
     def tensor(self, name: str) -> np.ndarray:
         """Tensor `name` as float32, shaped in NumPy order (GGUF dims reversed)."""
@@ -118,3 +135,32 @@ class RecursionSpec:
                 raise CheckpointError(f"{ckpt.path}: unknown LoRA target '{unknown[0]}'")
         return RecursionSpec(plan, targets, bool(ckpt.field(PER_POSITION_NORMS, False)))
 
+
+def read_gate_count(ckpt: GGUFCheckpoint, plan: RecursionPlan, width: int) -> int:
+    """How many exit gates the file holds: 0 (no rtx.gate.* tensor) or B − 1, each
+    pair present, f32, of dims [width] and [1] — what RTX's loader accepts
+    (WeightBinder.exitGates); anything else names the offending tensor."""
+    present = ckpt.names_with_prefix(GATE_PREFIX)
+    if not present:
+        return 0
+    if not plan.supports_exits:
+        raise CheckpointError(f"{ckpt.path}: tensor '{present[0]}' is an exit gate, but the {plan.strategy} plan "
+                              f"with {plan.loops} loops has no exit between loops")
+    boundaries = range(plan.loops - 1)
+    expected = [name for b in boundaries for name in (gate_weight_name(b), gate_bias_name(b))]
+    stray = [name for name in present if name not in expected]
+    if stray:
+        raise CheckpointError(f"{ckpt.path}: tensor '{stray[0]}' is not an exit gate of this {plan.loops}-loop model "
+                              f"(gates follow loops 0..<{plan.loops - 1})")
+    for name in expected:
+        t = ckpt.tensors.get(name)
+        if t is None:
+            raise CheckpointError(f"{ckpt.path}: exit gate tensor '{name}' is missing (gates are all or none: "
+                                  f"one after each of loops 0..<{plan.loops - 1})")
+        if t.tensor_type.name != "F32":
+            raise CheckpointError(f"{ckpt.path}: exit gate tensor '{name}' has type {t.tensor_type.name}, expected F32")
+        dims = [int(d) for d in t.shape]
+        length = width if name.endswith(".weight") else 1
+        if dims != [length]:
+            raise CheckpointError(f"{ckpt.path}: exit gate tensor '{name}' has dims {dims}, expected [{length}]")
+    return len(boundaries)

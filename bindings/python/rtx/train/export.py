@@ -1,7 +1,8 @@
 # export.py — the trained model written as a recursive GGUF that RTX loads: every
 # metadata key and every tensor that did not train is copied from the input file
 # byte for byte (same order, same type); trained tensors are written in the
-# chosen storage types (norms always f32, as `rtx convert` writes them).
+# chosen storage types (norms always f32, as `rtx convert` writes them). Exit
+# gates the module created (the input had none) follow the input's tensors, f32.
 from __future__ import annotations
 
 import os
@@ -44,7 +45,8 @@ def _copy_metadata(reader: GGUFReader, writer: GGUFWriter) -> None:
 def write_gguf(model: RecursiveModel, output: "os.PathLike[str] | str", trained: Iterable[str],
                lora_type: str = "f32", shared_type: str = "f32") -> None:
     """Write `model` over its input file: tensors named in `trained` from the
-    module, the rest copied."""
+    module, the rest copied, then the module's tensors the file lacks (exit gates
+    added by add_gates(): w_b as GGUF dims [d], c_b as [1], f32)."""
     if lora_type not in LORA_TYPES:
         raise ValueError(f"LoRA type '{lora_type}' cannot be written (use {', '.join(LORA_TYPES)})")
     if shared_type not in SHARED_TYPES:
@@ -63,6 +65,11 @@ def write_gguf(model: RecursiveModel, output: "os.PathLike[str] | str", trained:
         type_name = {"lora": lora_type, "shared": shared_type}.get(part, "f32")
         data, raw_dtype = _encode(values, type_name)
         writer.add_tensor(t.name, data, raw_dtype=raw_dtype)
+    in_file = {t.name for t in reader.tensors}
+    for name, (param, part) in params.items():
+        if name not in in_file:
+            assert part == "gates", f"{name}: only exit gates can be new in the output"
+            writer.add_tensor(name, param.detach().cpu().numpy().astype(np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

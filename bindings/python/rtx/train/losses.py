@@ -1,7 +1,8 @@
 # losses.py — distillation losses and the paper's exit training: forward KL from
 # the vanilla teacher's top-k distribution, optional next-token CE on the text,
 # weight 1 on the final loop's exit and `exit_weight` (0.1) on every earlier
-# exit, plus each earlier exit distilled from the detached final exit.
+# exit, plus each earlier exit distilled from the detached final exit. Exit
+# gates: BCE against the oracle label "this loop's argmax is the final loop's".
 #
 # Shapes: logits (B, T, V); teacher top-k log-probabilities and ids (B, T, k).
 from __future__ import annotations
@@ -68,3 +69,31 @@ def exit_loss(exits: List[torch.Tensor], tokens: torch.Tensor, teacher_logp: tor
         loss = kd + (w.ce * next_token_ce(logits, tokens) if w.ce else 0.0)
         total = total + w.exit * loss + w.self_distill * kl_full(logits, target)
     return total, parts
+
+
+def gate_labels(exits: List[torch.Tensor]) -> List[torch.Tensor]:
+    """The oracle's exit decision after every loop but the last (the paper's and
+    Ouro's label): 1 where that loop's argmax equals the final loop's, per token
+    (B, T), as float. A target, so no gradient flows through it."""
+    with torch.no_grad():
+        final = exits[-1].argmax(-1)
+        return [(logits.argmax(-1) == final).float() for logits in exits[:-1]]
+
+
+def gate_loss(gate_logits: List[torch.Tensor],
+              exits: List[torch.Tensor]) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    """The mean over loop boundaries of each gate's BCE against gate_labels(exits),
+    and per gate after loop b (1-based, as "kd_exit{b}"; the file's rtx.gate.{b−1}):
+    "gate_bce{b}", "gate_acc{b}" (λ ≥ 0.5 agrees with the label) and "gate_pos{b}"
+    (the label's positive rate: the fraction of tokens whose argmax is final after b loops)."""
+    if len(gate_logits) != len(exits) - 1:
+        raise ValueError(f"{len(gate_logits)} gates for {len(exits)} exits: one gate follows every exit but the last")
+    parts: Dict[str, torch.Tensor] = {}
+    bces = []
+    for b, (z, label) in enumerate(zip(gate_logits, gate_labels(exits)), start=1):
+        bce = F.binary_cross_entropy_with_logits(z, label.to(z.dtype))
+        bces.append(bce)
+        parts[f"gate_bce{b}"] = bce
+        parts[f"gate_acc{b}"] = ((z.detach() >= 0).float() == label).float().mean()
+        parts[f"gate_pos{b}"] = label.mean()
+    return torch.stack(bces).mean(), parts

@@ -2,13 +2,15 @@
 # recursive GGUF (or a vanilla one: the plan K = L, B = 1). One block forward
 # serves every architecture (architectures.py is data); position p runs stored
 # layer s(p) with its own LoRA deltas, norms (when the file keeps them per
-# position) and attributes (Gemma 3's sliding window and RoPE base).
+# position) and attributes (Gemma 3's sliding window and RoPE base). Exit gates
+# (one per loop boundary, λ_b = σ(w_b · norm(h) + c_b)) are read from the file or
+# created.
 #
 # Shapes: B = batch, T = tokens, d = n_embd, H = heads, Hkv = KV heads, D = head_dim.
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -16,13 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .architectures import Architecture, Hyper, architecture_of
-from .checkpoint import (CheckpointError, GGUFCheckpoint, RecursionSpec, block_name, lora_a_name, lora_b_name,
-                         position_norm_name)
+from .checkpoint import (CheckpointError, GGUFCheckpoint, RecursionSpec, block_name, gate_bias_name,
+                         gate_weight_name, lora_a_name, lora_b_name, position_norm_name, read_gate_count)
 from .plan import RecursionPlan
 
 # Parts of the model the trainer can unfreeze (everything else never trains:
-# the token embedding and the LM head stay the vanilla model's).
-TRAINABLE_PARTS = ("lora", "norms", "shared")
+# the token embedding and the LM head stay the vanilla model's). "gates" are the
+# exit gates; the others make up the language model.
+TRAINABLE_PARTS = ("lora", "norms", "shared", "gates")
+LM_PARTS = ("lora", "norms", "shared")
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -59,9 +63,38 @@ class Position(nn.Module):
         self.norms = nn.ParameterDict(norms)
 
 
+class ExitGate(nn.Module):
+    """The learned exit gate after one loop: weight w (d,), bias c (1,)."""
+
+    def __init__(self, weight: nn.Parameter, bias: nn.Parameter):
+        super().__init__()
+        self.weight = weight
+        self.bias = bias
+
+    def forward(self, normed: torch.Tensor) -> torch.Tensor:
+        """normed (B, T, d), the final norm of the state → the gate's logit
+        w · normed + c (B, T), in the gate's dtype; λ = σ(logit). The state is
+        read detached: a gate's loss trains the gate, never the model under it.
+        A product and a sum, not a matmul, so bf16 autocast leaves it in float."""
+        n = normed.detach().to(self.weight.dtype)
+        return (n * self.weight).sum(-1) + self.bias
+
+
+class ExitOutputs(NamedTuple):
+    """What forward(tokens, gates=True) returns."""
+    logits: List[torch.Tensor]        # (B, T, n_vocab) per exit, the final loop's last
+    gate_logits: List[torch.Tensor]   # (B, T) per loop boundary b < B − 1: w_b · norm(h_b) + c_b
+
+    @property
+    def gates(self) -> List[torch.Tensor]:
+        """λ_b = σ(gate logit) per token: the gate's probability that the token may leave after loop b."""
+        return [torch.sigmoid(z) for z in self.gate_logits]
+
+
 class RecursiveModel(nn.Module):
     """forward(tokens) → logits (B, T, n_vocab) of every loop's exit (final norm +
-    LM head after the loop's last position), the final loop's last."""
+    LM head after the loop's last position), the final loop's last; with
+    gates=True also every intermediate loop's exit gate (ExitOutputs)."""
 
     def __init__(self, source: Union[str, "os.PathLike[str]", GGUFCheckpoint], dtype: torch.dtype = torch.float32):
         super().__init__()
@@ -87,7 +120,23 @@ class RecursiveModel(nn.Module):
                      {s: load(lora_b_name(p, s)) for s in self.spec.lora_targets},
                      {} if tied_norms else {s: load(position_norm_name(p, s)) for s in self.arch.norms})
             for p in range(self.plan.positions))
+        self.gates = nn.ModuleList(
+            ExitGate(load(gate_weight_name(b)), load(gate_bias_name(b)))
+            for b in range(read_gate_count(ckpt, self.plan, self.hyper.n_embd)))
         self._check_shapes()
+
+    def add_gates(self) -> None:
+        """Create the exit gates of a model that has none: w = 0, c = 0, so every
+        λ starts at 0.5 (no opinion), on the parameters' device and dtype."""
+        if len(self.gates):
+            raise ValueError(f"{self.path}: the model already has {len(self.gates)} exit gates")
+        if self.plan.loops < 2 or not self.plan.supports_exits:
+            raise ValueError(f"{self.path}: a {self.plan.strategy} plan with {self.plan.loops} loop(s) has no exit "
+                             f"between loops to gate")
+        like = self.output_norm
+        zeros = lambda *shape: nn.Parameter(torch.zeros(shape, dtype=like.dtype, device=like.device),  # noqa: E731
+                                            requires_grad=False)
+        self.gates.extend(ExitGate(zeros(self.hyper.n_embd), zeros(1)) for _ in range(self.plan.loops - 1))
 
     # -- construction checks ------------------------------------------------------
     def _check_shapes(self) -> None:
@@ -134,6 +183,9 @@ class RecursiveModel(nn.Module):
                 yield lora_b_name(p, s), pos.lora_b[s], "lora"
             for s, w in pos.norms.items():
                 yield position_norm_name(p, s), w, "norms"
+        for b, gate in enumerate(self.gates):
+            yield gate_weight_name(b), gate.weight, "gates"
+            yield gate_bias_name(b), gate.bias, "gates"
 
     def set_trainable(self, parts: List[str]) -> List[str]:
         """Unfreeze exactly `parts` (a subset of TRAINABLE_PARTS); returns the
@@ -147,7 +199,8 @@ class RecursiveModel(nn.Module):
             if part in parts:
                 names.append(name)
         if not names:
-            raise ValueError(f"{self.path}: nothing to train in {parts} (a file without LoRA has no 'lora' part)")
+            raise ValueError(f"{self.path}: nothing to train in {parts} (a file without LoRA has no 'lora' part, "
+                             f"a model without exit gates no 'gates' part: add_gates() creates them)")
         return names
 
     @property
@@ -215,10 +268,13 @@ class RecursiveModel(nn.Module):
             f = self.norm(p, "post_ffw_norm", f)
         return h + f
 
-    def head(self, h: torch.Tensor) -> torch.Tensor:
-        """An exit: final norm + LM head (tied to the embedding when the file has no output.weight)."""
-        weight = self.token_embd if self.output is None else self.output
-        return F.linear(rms_norm(h, self.output_norm, self.hyper.eps), weight)
+    def final_norm(self, h: torch.Tensor) -> torch.Tensor:
+        """What an exit reads: the final norm of the state (the LM head's and every gate's input)."""
+        return rms_norm(h, self.output_norm, self.hyper.eps)
+
+    def lm_head(self, normed: torch.Tensor) -> torch.Tensor:
+        """Logits of a normalised state (tied to the embedding when the file has no output.weight)."""
+        return F.linear(normed, self.token_embd if self.output is None else self.output)
 
     def _rope_tables(self, t: int, device) -> Dict[float, Tuple[torch.Tensor, torch.Tensor]]:
         """cos/sin (T, rope_dim/2) per RoPE base used by some position, computed in float64."""
@@ -236,19 +292,30 @@ class RecursiveModel(nn.Module):
         j = torch.arange(t, device=device)[None, :]
         return {w: (j <= i) & ((i - j < w) if w > 0 else True) for w in {a.sliding_window for a in self.hyper.positions}}
 
-    def forward(self, tokens: torch.Tensor, exits: bool = True) -> List[torch.Tensor]:
+    def forward(self, tokens: torch.Tensor, exits: bool = True,
+                gates: bool = False) -> Union[List[torch.Tensor], ExitOutputs]:
         """tokens (B, T) int64 → [logits (B, T, n_vocab)] per exit (only the final one
-        when exits=False or the plan's loops are not contiguous)."""
+        when exits=False or the plan's loops are not contiguous); with gates=True,
+        ExitOutputs(those logits, the gate logit (B, T) after every loop but the last)."""
+        if gates and not len(self.gates):
+            raise ValueError(f"{self.path}: the model has no exit gates (add_gates() creates them)")
         t = tokens.shape[1]
         rope, masks = self._rope_tables(t, tokens.device), self._masks(t, tokens.device)
         h = F.embedding(tokens, self.token_embd) * self.hyper.embedding_scale          # (B, T, d)
-        exit_at = set(self.plan.exit_positions() if exits else [self.plan.positions - 1])
-        logits = []
+        final = self.plan.positions - 1
+        loop_of_exit = {p: b for b, p in enumerate(self.plan.exit_positions())}
+        logits, gate_logits = [], []
         for p in range(self.plan.positions):
             h = self.block(p, h, rope, masks)
-            if p in exit_at:
-                logits.append(self.head(h))
-        return logits
+            b = loop_of_exit.get(p)
+            if b is None or not (exits or gates or p == final):
+                continue
+            normed = self.final_norm(h)
+            if exits or p == final:
+                logits.append(self.lm_head(normed))
+            if gates and p != final:
+                gate_logits.append(self.gates[b](normed))
+        return ExitOutputs(logits, gate_logits) if gates else logits
 
 
 def load(path: Union[str, "os.PathLike[str]"], dtype: torch.dtype = torch.float32,

@@ -2,7 +2,9 @@
 # vanilla teacher: AdamW, cosine schedule with warmup, gradient clipping and
 # accumulation, bf16 autocast where the device has it, checkpoint + exact
 # resume, DDP under torchrun (gloo on CPU, nccl on CUDA), a progress line, a
-# loss-curve PNG, and the result written as a recursive GGUF.
+# loss-curve PNG, and the result written as a recursive GGUF. With "gates" among
+# the trained parts, the exit gates (created when the file has none) train by BCE
+# against the oracle exit label; with only gates, the LM and the teacher sit idle.
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +22,10 @@ import torch.distributed as dist
 
 from . import data as data_mod
 from .export import write_gguf
-from .losses import LossWeights, exit_loss, teacher_top_k
-from .model import RecursiveModel
+from .architectures import architecture_of
+from .checkpoint import GGUFCheckpoint
+from .losses import LossWeights, exit_loss, gate_loss, teacher_top_k
+from .model import LM_PARTS, RecursiveModel
 
 
 @dataclass
@@ -257,7 +261,7 @@ def plot_losses(history: List[Dict], path: Path) -> None:
 
     steps = [h["step"] for h in history]
     fig, ax = plt.subplots(figsize=(7, 4))
-    for key in sorted({k for h in history for k in h if k == "loss" or k.startswith("kd") or k == "ce"}):
+    for key in sorted({k for h in history for k in h if k in ("loss", "ce") or k.startswith(("kd", "gate_bce"))}):
         ax.plot(steps, [h.get(key, float("nan")) for h in history], label=key, linewidth=1)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (nats/token)")
@@ -276,10 +280,12 @@ def _defaults(cfg: TrainConfig) -> None:
     cfg.plot = cfg.plot or str(Path(cfg.output).with_suffix(".loss.png"))
 
 
-def _check_teacher(student: RecursiveModel, teacher: RecursiveModel) -> None:
-    s, t = student.hyper, teacher.hyper
-    if (s.n_vocab, s.n_layer, s.n_embd) != (t.n_vocab, t.n_layer, t.n_embd) or student.arch.name != teacher.arch.name:
-        raise ValueError(f"teacher {teacher.path} ({teacher.arch.name}, {t.n_layer} layers, d {t.n_embd}, "
+def _check_teacher(student: RecursiveModel, teacher: GGUFCheckpoint) -> None:
+    """The teacher is the student's source (its tokenizer cuts the training text even when it does not teach)."""
+    arch = architecture_of(teacher)
+    s, t = student.hyper, arch.read_hyper(teacher)
+    if (s.n_vocab, s.n_layer, s.n_embd) != (t.n_vocab, t.n_layer, t.n_embd) or student.arch.name != arch.name:
+        raise ValueError(f"teacher {teacher.path} ({arch.name}, {t.n_layer} layers, d {t.n_embd}, "
                          f"vocab {t.n_vocab}) is not the source of student {student.path} "
                          f"({student.arch.name}, {s.n_layer} layers, d {s.n_embd}, vocab {s.n_vocab})")
 
@@ -305,10 +311,15 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Progress) -> Dict:
     torch.manual_seed(cfg.seed)
     dtype = {"float32": torch.float32, "float64": torch.float64}[cfg.dtype]
     student = RecursiveModel(cfg.student, dtype=dtype).to(rt.device)
+    if "gates" in cfg.train and not len(student.gates):
+        student.add_gates()
     trained = student.set_trainable(cfg.train)
-    teacher = RecursiveModel(cfg.teacher, dtype=dtype).to(rt.device).eval()
-    teacher.requires_grad_(False)
-    _check_teacher(student, teacher)
+    teacher_file = GGUFCheckpoint(cfg.teacher)
+    _check_teacher(student, teacher_file)
+    teacher = None   # distils the LM; gate labels come from the student's own exits
+    if any(part in LM_PARTS for part in cfg.train):
+        teacher = RecursiveModel(teacher_file, dtype=dtype).to(rt.device).eval()
+        teacher.requires_grad_(False)
     rows = training_rows(cfg, rt, log)
     batches = data_mod.Batches(rows, cfg.micro_batch, rt.world, cfg.accumulation, cfg.seed)
 
@@ -337,7 +348,8 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Progress) -> Dict:
     log(f"student {cfg.student}: {student.arch.name}, L={student.plan.positions} K={student.plan.stored_layers} "
         f"B={student.plan.loops}, training {'+'.join(cfg.train)} ({n_trainable / 1e6:.2f}M parameters); "
         f"{len(rows)} rows of {cfg.seq_len} tokens, {batches.global_batch} rows per step on {rt.world} "
-        f"process(es), device {rt.device}, autocast {rt.autocast_dtype or 'off'}, teacher top-{cfg.top_k}")
+        f"process(es), device {rt.device}, autocast {rt.autocast_dtype or 'off'}"
+        + (f", teacher top-{cfg.top_k}" if teacher is not None else ", LM frozen"))
     tokens_per_step = batches.global_batch * cfg.seq_len
     t_start, steps_done, last_plot = time.time(), 0, time.time()
     end = cfg.steps if not cfg.stop_after else min(cfg.steps, start + cfg.stop_after)
@@ -350,7 +362,8 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Progress) -> Dict:
         if rt.main and ((step + 1) % cfg.log_every == 0 or step + 1 == end):
             rate = steps_done * tokens_per_step / (time.time() - t_start)
             parts = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("kd") or k == "ce")
-            log(f"step {step + 1}/{cfg.steps} | loss {record['loss']:.4f} ({parts}) | lr {record['lr']:.2e} | "
+            log(f"step {step + 1}/{cfg.steps} | loss {record['loss']:.4f}" + (f" ({parts})" if parts else "")
+                + _gate_summary(record) + f" | lr {record['lr']:.2e} | "
                 f"{rate:,.0f} tok/s | {_count(record['tokens'])} tok | "
                 f"ETA {_duration((cfg.steps - step - 1) * tokens_per_step / rate)}")
         if rt.main and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == end):
@@ -367,21 +380,43 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Progress) -> Dict:
     return {"history": history, "trained": trained, "output": cfg.output, "model": student}
 
 
-def _train_step(model, teacher: RecursiveModel, batches: data_mod.Batches, step: int, optimizer,
+def _gate_summary(record: Dict) -> str:
+    """The progress line's gate segments, "| gate1 acc 0.810 pos 0.620" per gate (pos is
+    the oracle's exit rate after that loop: read acc against max(pos, 1 − pos))."""
+    loops = sorted(int(k[len("gate_acc"):]) for k in record if k.startswith("gate_acc"))
+    return "".join(f" | gate{b} acc {record[f'gate_acc{b}']:.3f} pos {record[f'gate_pos{b}']:.3f}" for b in loops)
+
+
+def _step_loss(model, teacher: Optional[RecursiveModel], tokens: torch.Tensor, cfg: TrainConfig, rt: Runtime,
+               weights: LossWeights):
+    """The loss of one micro-batch and its parts: distillation over the exits when
+    a teacher is given (the LM trains), plus the gates' BCE when they train."""
+    train_gates = "gates" in cfg.train
+    teacher_logp = teacher_ids = None
+    if teacher is not None:
+        with torch.no_grad(), autocast(rt):
+            teacher_logp, teacher_ids = teacher_top_k(teacher(tokens, exits=False)[-1], cfg.top_k)
+    with autocast(rt):
+        out = model(tokens, gates=train_gates)
+    exits = out.logits if train_gates else out
+    loss, parts = exit_loss(exits, tokens, teacher_logp, teacher_ids, weights) if teacher is not None else (0.0, {})
+    if train_gates:
+        bce, gate_parts = gate_loss(out.gate_logits, exits)
+        loss, parts = loss + bce, {**parts, **gate_parts}
+    return loss, parts
+
+
+def _train_step(model, teacher: Optional[RecursiveModel], batches: data_mod.Batches, step: int, optimizer,
                 params: List[torch.nn.Parameter], cfg: TrainConfig, rt: Runtime, weights: LossWeights) -> Dict:
     """One optimizer step over `accumulation` micro-batches; returns the step's
     losses (means over micro-batches and processes)."""
     sums: Dict[str, float] = {}
     for micro in range(cfg.accumulation):
         tokens = torch.from_numpy(batches.micro(step, micro, rt.rank)).to(rt.device)
-        with torch.no_grad(), autocast(rt):
-            teacher_logp, teacher_ids = teacher_top_k(teacher(tokens, exits=False)[-1], cfg.top_k)
         # DDP all-reduces gradients on the last micro-batch only.
         sync = micro == cfg.accumulation - 1 or rt.world == 1
         with (contextlib.nullcontext() if sync else model.no_sync()):
-            with autocast(rt):
-                exits = model(tokens)
-            loss, parts = exit_loss(exits, tokens, teacher_logp, teacher_ids, weights)
+            loss, parts = _step_loss(model, teacher, tokens, cfg, rt, weights)
             (loss / cfg.accumulation).backward()
         for k, v in [("loss", loss)] + list(parts.items()):
             sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.accumulation
