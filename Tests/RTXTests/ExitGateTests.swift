@@ -210,34 +210,18 @@ extension SchedulerTests {
         let model = try tinyGated(weightScale: 0.5, bias: 0, tag: "gate-sched")
         let o = RequestOptions(maxTokens: 6, sampling: .greedy, exitPolicy: .gate(threshold: 0.5, minLoops: 1), stopAtEndOfGeneration: false)
         let all = prompts(8, seed: 3)
-        let solo = try all.map { p -> Scheduler.RequestResult in
-            let s = try Scheduler(model: model, options: .init(maxRows: 1))
-            let id = try s.submit(prompt: p, options: o)
-            _ = try s.runToCompletion()
-            return try #require(s.takeResult(id))
-        }
+        let solo = try all.map { try runAlone(model, $0, o) }
         var soloHistogram = [0, 0, 0]
         for r in solo { for l in r.exitLoops { soloHistogram[l - 1] += 1 } }
         #expect(soloHistogram.filter { $0 > 0 }.count >= 2, "the gates must make a mix of exits: \(soloHistogram)")
         var rng = RandomSource(seed: 11)
         for maxRows in [2, 5, 16] {
-            let s = try Scheduler(model: model, options: .init(maxRows: maxRows, prefillChunk: 4 + maxRows))
-            var order = Array(all.indices)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-            var ids: [Int: Int] = [:]
-            var next = 0
-            while next < order.count || !s.isIdle {
-                for _ in 0..<Int(rng.next() % 3) where next < order.count {
-                    ids[try s.submit(prompt: all[order[next]], options: o)] = order[next]
-                    next += 1
-                }
-                _ = try s.step()
-            }
-            for (id, i) in ids {
-                let r = try #require(s.takeResult(id))
+            let (results, stats) = try runWithRandomArrivals(model, all, o, maxRows: maxRows, rng: &rng)
+            #expect(results.count == all.count)
+            for (i, r) in results {
                 #expect(r.tokens == solo[i].tokens && r.exitLoops == solo[i].exitLoops, "maxRows \(maxRows), request \(i)")
             }
-            #expect(s.stats.exitHistogram == soloHistogram, "maxRows \(maxRows)")
+            #expect(stats.exitHistogram == soloHistogram, "maxRows \(maxRows)")
         }
     }
 }

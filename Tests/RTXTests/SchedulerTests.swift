@@ -114,11 +114,32 @@ func directKV(model: Model, hidden: [Float], position p: Int, token: Int) -> ([F
         return (0..<n).map { _ in (0..<(3 + Int(rng.next() % 40))).map { _ in Int32(rng.next() % 263) } }
     }
 
-    func runAlone(_ model: Model, _ prompt: [Int32], _ o: RequestOptions) throws -> [Int32] {
+    func runAlone(_ model: Model, _ prompt: [Int32], _ o: RequestOptions) throws -> Scheduler.RequestResult {
         let s = try Scheduler(model: model, options: .init(maxRows: 1))
         let id = try s.submit(prompt: prompt, options: o)
         _ = try s.runToCompletion()
-        return try #require(s.takeResult(id)).tokens
+        return try #require(s.takeResult(id))
+    }
+
+    /// Every prompt through one scheduler of `maxRows` rows, in a random order with
+    /// 0-2 arrivals before each step; the results by prompt index, and the stats.
+    func runWithRandomArrivals(_ model: Model, _ all: [[Int32]], _ o: RequestOptions, maxRows: Int,
+                               rng: inout RandomSource) throws -> (results: [Int: Scheduler.RequestResult], stats: SchedulerStats) {
+        let s = try Scheduler(model: model, options: .init(maxRows: maxRows, prefillChunk: 4 + maxRows))
+        var order = Array(all.indices)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        var ids: [Int: Int] = [:]
+        var next = 0
+        while next < order.count || !s.isIdle {
+            for _ in 0..<Int(rng.next() % 3) where next < order.count {
+                ids[try s.submit(prompt: all[order[next]], options: o)] = order[next]
+                next += 1
+            }
+            _ = try s.step()
+        }
+        var results: [Int: Scheduler.RequestResult] = [:]
+        for (id, i) in ids { results[i] = try #require(s.takeResult(id)) }
+        return (results, s.stats)
     }
 
     /// The models every plan the scheduler serves: vanilla, CYCLE, and MIDDLE-CYCLE
@@ -169,26 +190,13 @@ func directKV(model: Model, hidden: [Float], position p: Int, token: Int) -> ([F
     func everyRequestEqualsItsSoloRun(_ model: Model, _ policy: ExitPolicy) throws {
         let o = RequestOptions(maxTokens: 6, sampling: .greedy, exitPolicy: policy, stopAtEndOfGeneration: false)
         let all = prompts(8, seed: 3)
-        let solo = try all.map { try runAlone(model, $0, o) }
+        let solo = try all.map { try runAlone(model, $0, o).tokens }
         var rng = RandomSource(seed: 11)
         for maxRows in [2, 5, 16] {
-            let s = try Scheduler(model: model, options: .init(maxRows: maxRows, prefillChunk: 4 + maxRows))
-            var order = Array(all.indices)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-            var ids: [Int: Int] = [:]
-            var next = 0
-            while next < order.count || !s.isIdle {
-                // Random arrivals: 0-2 new requests before each step.
-                for _ in 0..<Int(rng.next() % 3) where next < order.count {
-                    ids[try s.submit(prompt: all[order[next]], options: o)] = order[next]
-                    next += 1
-                }
-                _ = try s.step()
-            }
-            for (id, i) in ids {
-                #expect(try #require(s.takeResult(id)).tokens == solo[i], "maxRows \(maxRows), request \(i)")
-            }
-            if policy == .fullDepth { #expect(s.stats.exitHistogram.dropLast().allSatisfy { $0 == 0 }) }
+            let (results, stats) = try runWithRandomArrivals(model, all, o, maxRows: maxRows, rng: &rng)
+            #expect(results.count == all.count)
+            for (i, r) in results { #expect(r.tokens == solo[i], "maxRows \(maxRows), request \(i)") }
+            if policy == .fullDepth { #expect(stats.exitHistogram.dropLast().allSatisfy { $0 == 0 }) }
         }
     }
 

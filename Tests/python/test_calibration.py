@@ -8,10 +8,10 @@ perplexity text).
 """
 import numpy as np  # before rtx
 import pytest
-from gguf import GGUFReader, GGUFValueType, GGUFWriter
-from gguf.quants import dequantize
+from gguf import GGUFReader
 
 import rtx
+from gguf_files import float_tensors, rewrite_gguf
 from reference_llama import LlamaReference
 
 LAYERS = 4
@@ -32,27 +32,12 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny(model_path, workdir):
     """SmolLM2's first LAYERS layers in f32, metadata otherwise unchanged."""
-    reader = GGUFReader(model_path)
+    def first_layers(reader):
+        return {name: t for name, t in float_tensors(reader).items()
+                if not name.startswith("blk.") or int(name.split(".")[1]) < LAYERS}
+
     out = workdir / "smollm2-4l.gguf"
-    w = GGUFWriter(str(out), "llama")
-    for field in reader.fields.values():
-        if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.alignment"):
-            continue
-        vtype = field.types[0]
-        value = LAYERS if field.name == "llama.block_count" else field.contents()
-        if vtype == GGUFValueType.ARRAY:
-            w.add_key_value(field.name, value, vtype, sub_type=field.types[-1])
-        else:
-            w.add_key_value(field.name, value, vtype)
-    for t in reader.tensors:
-        if t.name.startswith("blk.") and int(t.name.split(".")[1]) >= LAYERS:
-            continue
-        values = dequantize(t.data, t.tensor_type).reshape([int(d) for d in reversed(t.shape)])
-        w.add_tensor(t.name, values.astype(np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    rewrite_gguf(model_path, out, first_layers, key=lambda name, value: LAYERS if name == "llama.block_count" else value)
     return str(out)
 
 
@@ -99,9 +84,7 @@ def reference(tiny, calibration_text):
 
 
 def load(path):
-    reader = GGUFReader(str(path))
-    return {t.name: dequantize(t.data, t.tensor_type).reshape([int(d) for d in reversed(t.shape)]).astype(np.float64)
-            for t in reader.tensors}
+    return {name: t.astype(np.float64) for name, t in float_tensors(GGUFReader(str(path))).items()}
 
 
 def convert(tiny, out, calibration_text, **kw):

@@ -14,10 +14,9 @@ import struct
 
 import numpy as np  # before rtx
 import pytest
-from gguf import GGUFReader, GGUFWriter, GGUFValueType
-from gguf.quants import dequantize
 
 import rtx
+from gguf_files import float_tensors, rewrite_gguf
 from hf_models import write_llama_from_gguf
 
 PROMPT = [{"role": "user", "content": "Count from 1 to 30, separated by commas."}]
@@ -37,25 +36,7 @@ def hf_folder(model_path, workdir):
 @pytest.fixture(scope="module")
 def f32_gguf(model_path, workdir):
     """The GGUF with every tensor dequantized to F32 (metadata unchanged)."""
-    reader = GGUFReader(model_path)
-    out = workdir / "smollm2-f32.gguf"
-    w = GGUFWriter(str(out), "llama")
-    for field in reader.fields.values():
-        if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.alignment"):
-            continue
-        vtype = field.types[0]
-        if vtype == GGUFValueType.ARRAY:
-            w.add_key_value(field.name, field.contents(), vtype, sub_type=field.types[-1])
-        else:
-            w.add_key_value(field.name, field.contents(), vtype)
-    for t in reader.tensors:
-        values = dequantize(t.data, t.tensor_type).reshape([int(d) for d in reversed(t.shape)])
-        w.add_tensor(t.name, values.astype(np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return out
+    return rewrite_gguf(model_path, workdir / "smollm2-f32.gguf", float_tensors)
 
 
 def all_logits(path, tokens):

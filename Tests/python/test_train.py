@@ -26,6 +26,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from gguf import GGUFReader, GGUFValueType, GGUFWriter  # noqa: E402
 
+import gguf_files  # noqa: E402
 import rtx  # noqa: E402
 from rtx.train import data as train_data  # noqa: E402
 from rtx.train.checkpoint import CheckpointError  # noqa: E402
@@ -222,21 +223,7 @@ def test_middle_cycle_and_sequence_plans_give_rtx_logits(tiny_llama, workdir):
 def rewrite_gguf(source, path, tensors):
     """A copy of `source` with every key and the tensors `tensors(name → values)`
     returns (NumPy order, f32 files: values are stored as given)."""
-    reader = GGUFReader(str(source))
-    w = GGUFWriter(str(path), str(reader.fields["general.architecture"].contents()))
-    for f in reader.fields.values():
-        if not f.name.startswith("GGUF.") and f.name not in ("general.architecture", "general.alignment"):
-            if f.types[0] == GGUFValueType.ARRAY:
-                w.add_key_value(f.name, f.contents(), f.types[0], sub_type=f.types[-1])
-            else:
-                w.add_key_value(f.name, f.contents(), f.types[0])
-    for name, values in tensors({t.name: np.asarray(t.data) for t in reader.tensors}).items():
-        w.add_tensor(name, values)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
+    return gguf_files.rewrite_gguf(source, path, lambda reader: tensors({t.name: np.asarray(t.data) for t in reader.tensors}))
 
 
 def test_malformed_recursive_files_are_refused_with_the_tensor_named(tiny_student, workdir):
