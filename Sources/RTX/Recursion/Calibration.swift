@@ -7,22 +7,13 @@ import CRTXKernels
 
 /// Gram matrices per (position, linear input), in double, (width × width) each.
 public final class GramSet: InputTap, @unchecked Sendable {
-    public let positions: Int
-    /// The width of each input (d, q_dim, d, ffn).
-    public let widths: [LinearInput: Int]
-    /// grams[p][input]: row-major (width × width); nil where p was not collected.
+    /// grams[p][input]: row-major (width × width); absent where p was not collected.
     private(set) var grams: [[LinearInput: [Double]]]
-    /// Calibration tokens that passed through each position.
-    public private(set) var tokens: [Int]
     /// Positions whose inputs are recorded (the others run by unobserved).
     var recording: Range<Int>
 
-    init(hyper h: HyperParameters, positions: Int) {
-        self.positions = positions
-        widths = [.attention: h.embeddingLength, .attentionOutput: h.qDim,
-                  .feedForward: h.embeddingLength, .feedForwardDown: h.feedForwardLength]
+    init(positions: Int) {
         grams = Array(repeating: [:], count: positions)
-        tokens = Array(repeating: 0, count: positions)
         recording = 0..<positions
     }
 
@@ -31,12 +22,10 @@ public final class GramSet: InputTap, @unchecked Sendable {
 
     func observe(_ input: LinearInput, _ rows: UnsafePointer<Float>, width: Int, segments: ArraySlice<LayerBatch.Segment>) {
         for seg in segments where recording.contains(seg.position) {
-            var g = grams[seg.position][input] ?? [Double](repeating: 0, count: width * width)
-            g.withUnsafeMutableBufferPointer {
+            // Accumulated in place: the Gram of an FFN hidden is tens of MB.
+            grams[seg.position][input, default: [Double](repeating: 0, count: width * width)].withUnsafeMutableBufferPointer {
                 rtxk_gram_add($0.baseAddress!, rows + seg.rows.lowerBound * width, Int64(seg.rows.count), Int64(width), Int64(width))
             }
-            grams[seg.position][input] = g
-            if input == .attention { tokens[seg.position] += seg.rows.count }
         }
     }
 }
@@ -71,13 +60,11 @@ public struct CalibrationOptions: Sendable {
         self.init(tokens: Array(tokens.prefix(maxTokens)))
     }
 
-    public func validate(vocabulary: Int) throws {
+    public func validate(for model: Model) throws {
         guard tokens.count >= 2 else { throw RTXError.invalid("calibration: the text gave \(tokens.count) tokens; at least 2 are needed") }
         guard chunk >= 2, chunk <= 8192 else { throw RTXError.invalid("calibration chunk \(chunk) must be in 2...8192") }
         guard lambda.isFinite, lambda >= 0 else { throw RTXError.invalid("calibration λ \(lambda) must be finite and >= 0") }
-        for (i, t) in tokens.enumerated() where t < 0 || Int(t) >= vocabulary {
-            throw RTXError(.tokenOutOfRange, "calibration token #\(i) has id \(t), outside the vocabulary [0, \(vocabulary))")
-        }
+        try model.checkTokens(tokens, what: "calibration token")
     }
 }
 
@@ -86,9 +73,9 @@ public enum Calibration {
     /// tokens: each chunk runs from an empty cache through positions 0 ..< the
     /// last one recorded (nothing beyond it runs).
     public static func collect(_ model: Model, options: CalibrationOptions, positions: Range<Int>? = nil) throws -> GramSet {
-        try options.validate(vocabulary: model.vocabularySize)
+        try options.validate(for: model)
         let recorded = positions ?? 0..<model.plan.positions
-        let set = GramSet(hyper: model.hyper, positions: model.plan.positions)
+        let set = GramSet(positions: model.plan.positions)
         set.recording = recorded
         let chunk = min(options.chunk, options.tokens.count + 1)
         let core = LoopStep(model: model, rows: chunk, fillRows: 0)

@@ -66,7 +66,7 @@ public enum Converter {
             throw RTXError.invalid("'\(source.checkpoint.sourceName)' is already recursive; convert a vanilla model")
         }
         try checkOutput(outputPath, source: source)
-        try options.calibration?.validate(vocabulary: source.vocabularySize)
+        try options.calibration?.validate(for: source)
         var job = Conversion(source: source, spec: try recursionSpec(of: source, options), options: options, progress: progress)
         job.grams = try options.calibration.map { try Calibration.collect(source, options: $0) }
         try job.writeMetadataAndGlobalTensors()

@@ -112,8 +112,7 @@ final class LoopStep {
     /// product. The rows are gathered into scratch.xn (free between passes).
     func exitHead(rows: [Int], kernels: KernelOptions, into logits: UnsafeMutablePointer<Float>) {
         guard !rows.isEmpty else { return }
-        let d = model.hyper.embeddingLength
-        for (i, r) in rows.enumerated() { (scratch.xn + i * d).update(from: scratch.x + r * d, count: d) }
+        gatherIntoXn(rows)
         BlockForward(model: model, s: scratch, exec: kernels.exec).exitHead(scratch.xn, rows: rows.count, logits: logits)
     }
 
@@ -124,9 +123,8 @@ final class LoopStep {
     func exitGates(rows: [Int], afterLoops loops: [Int], kernels: KernelOptions, into out: UnsafeMutablePointer<Float>) {
         guard !rows.isEmpty else { return }
         precondition(rows.count == loops.count, "one loop per row")
-        let d = model.hyper.embeddingLength
         let gates = model.weights.exitGates
-        for (i, r) in rows.enumerated() { (scratch.xn + i * d).update(from: scratch.x + r * d, count: d) }
+        gatherIntoXn(rows)
         var runs: [(gate: ExitGate, rows: Range<Int>)] = []
         var start = 0
         for i in 1...loops.count where i == loops.count || loops[i] != loops[start] {
@@ -135,6 +133,13 @@ final class LoopStep {
             start = i
         }
         BlockForward(model: model, s: scratch, exec: kernels.exec).exitGates(scratch.xn, rows: rows.count, runs: runs, into: out)
+    }
+
+    /// Copy the given rows of scratch.x to rows 0… of scratch.xn (free between passes),
+    /// where the exit head and the gates normalise them in place.
+    private func gatherIntoXn(_ rows: [Int]) {
+        let d = model.hyper.embeddingLength
+        for (i, r) in rows.enumerated() { (scratch.xn + i * d).update(from: scratch.x + r * d, count: d) }
     }
 
     /// A token exits after `loopsRun` loops: the positions it skips are owed K/V,
