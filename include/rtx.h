@@ -426,6 +426,11 @@ typedef enum rtx_exit_kind {
     RTX_EXIT_GATE = 5,            /* exit once the learned exit gate's λ >= threshold, after >= min_loops
                                      loops; the LM head runs only for rows that exit. Needs a model with
                                      exit gates (RTX_ERR_INVALID_ARGUMENT at submit otherwise) */
+    RTX_EXIT_OURO = 6,            /* Ouro's rule: with λ_t the exit gate after loop t, exit after the first
+                                     loop whose cumulative exit probability Σ_{s<=t} λ_s Π_{j<s} (1 − λ_j)
+                                     >= threshold (in (0, 1]); the last loop takes the remaining mass.
+                                     min_loops is not read. Needs exit gates (an Ouro checkpoint's
+                                     early_exit_gate, or rtx.gate.* tensors) */
 } rtx_exit_kind;
 
 typedef struct rtx_exit_policy {

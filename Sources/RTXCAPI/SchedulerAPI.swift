@@ -75,6 +75,7 @@ func requestOptions(_ params: UnsafePointer<rtx_request_params>?) throws -> (Req
     case Int32(RTX_EXIT_FULL_DEPTH.rawValue): o.exitPolicy = .fullDepth
     case Int32(RTX_EXIT_CONFIDENCE.rawValue): o.exitPolicy = .confidence(threshold: e.threshold, minLoops: Int(e.min_loops))
     case Int32(RTX_EXIT_GATE.rawValue): o.exitPolicy = .gate(threshold: e.threshold, minLoops: Int(e.min_loops))
+    case Int32(RTX_EXIT_OURO.rawValue): o.exitPolicy = .ouro(threshold: e.threshold)
     case Int32(RTX_EXIT_FIXED.rawValue): o.exitPolicy = .fixedLoops(Int(e.fixed_loops))
     case Int32(RTX_EXIT_ORACLE_MEASURE.rawValue): o.exitPolicy = .measureOracle
     case Int32(RTX_EXIT_ORACLE_REPLAY.rawValue):

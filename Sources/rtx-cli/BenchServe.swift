@@ -4,7 +4,9 @@
 //   (b) its recursive conversion at full depth,
 //   (c) with confidence exits at several thresholds,
 //   (d) with oracle exits (measured at full depth, then replayed),
-//   (e) with learned exit gates at several thresholds, when the model has gates.
+//   (e) with learned exit gates at several thresholds, when the model has gates,
+//   (f) with Ouro's exit rule (cumulative exit probability of the gates ≥ q) at
+//       several q, by default when the model is a looped checkpoint (Ouro).
 // Reports tokens/s, mean loops per token, the exit histogram, the fraction of
 // tokens equal to the full-depth output, and perplexity under each policy
 // (teacher-forced on held-out text, each token scored by the exit head it used).
@@ -28,6 +30,8 @@ struct BenchServe: ParsableCommand {
     @Option(help: "Confidence thresholds, comma-separated.") var thresholds: String = "0.9,0.7,0.5"
     @Option(help: "Exit-gate thresholds, comma-separated (default 0.9,0.7,0.5 when the recursive model has exit gates; none otherwise).")
     var gates: String?
+    @Option(help: "Ouro exit-rule thresholds q, comma-separated (default 0.9,0.7,0.5 when the recursive model is a looped checkpoint with a gate, such as Ouro; none otherwise).")
+    var ouro: String?
     @Option(name: .customLong("ppl-tokens"), help: "Teacher-forced tokens per perplexity request.") var pplTokens: Int = 128
     @Option(name: [.short, .long], help: "Threads (0 = physical cores).") var threads: Int = 0
 
@@ -43,12 +47,16 @@ struct BenchServe: ParsableCommand {
     func run() throws {
         let vanillaModel = try loadModel(vanilla)
         let recursiveModel = try loadModel(recursive)
+        guard vanillaModel.tokenizer.vocabulary.tokens == recursiveModel.tokenizer.vocabulary.tokens else {
+            throw CLIError("--vanilla and --recursive must share a tokenizer (for a looped checkpoint such as Ouro, pass the same model as both: (a) is then its full depth, one request a row)")
+        }
         let corpus = model(vanillaModel).tokenizer.encode(try readTextFile(text), addBOS: false, parseSpecial: false)
         let stride = max(promptTokens + pplTokens + 1, corpus.count / max(requests, 1))
         guard corpus.count >= requests * (promptTokens + 1) else { throw CLIError("\(text) is too short for \(requests) requests") }
         let prompts = (0..<requests).map { i in Array(corpus[(i * stride % max(corpus.count - promptTokens, 1))...].prefix(promptTokens)) }
         let options = SchedulerOptions(maxRows: rows, prefillChunk: 32, threads: threads, batchInvariant: true)
         let gateTaus = try gateThresholds(recursiveModel)
+        let ouroQs = try ouroThresholds(recursiveModel)
 
         func serve(_ m: Model, _ name: String, _ policies: [ExitPolicy]) throws -> Outcome {
             let s = try Scheduler(model: m, options: options)
@@ -98,6 +106,11 @@ struct BenchServe: ParsableCommand {
             let o = try serve(recursiveModel, "(e) exit gate τ=\(t)", Array(repeating: policy, count: requests))
             outcomes.append((o, try perplexity(recursiveModel, policy)))
         }
+        for q in ouroQs {
+            let policy = ExitPolicy.ouro(threshold: q)
+            let o = try serve(recursiveModel, "(f) Ouro exits q=\(q)", Array(repeating: policy, count: requests))
+            outcomes.append((o, try perplexity(recursiveModel, policy)))
+        }
 
         print("| system | tokens/s | × vanilla | mean loops/token | exit histogram (loops 1…B) | same as full depth | PPL (teacher-forced) |")
         print("|---|---|---|---|---|---|---|")
@@ -114,6 +127,20 @@ struct BenchServe: ParsableCommand {
     }
 
     private func model(_ m: Model) -> Model { m }
+
+    /// Ouro's exit-rule thresholds to run: --ouro, else the defaults for a looped
+    /// checkpoint with a gate. Asking for them on a model without gates is an error.
+    private func ouroThresholds(_ m: Model) throws -> [Float] {
+        guard let ouro else { return m.plan.loopEndNorm && m.hasExitGates ? [0.9, 0.7, 0.5] : [] }
+        let values = try ouro.split(separator: ",").map { part -> Float in
+            guard let q = Float(String(part.filter { !$0.isWhitespace })) else { throw CLIError("--ouro: '\(part)' is not a number") }
+            return q
+        }
+        do {
+            for q in values { try ExitPolicy.ouro(threshold: q).validate(loops: m.plan.loops, hasExitGates: m.hasExitGates) }
+        } catch let e as RTXError { throw CLIError("--ouro: \(e.message)") }
+        return values
+    }
 
     /// The exit-gate thresholds to run: --gates, else the defaults when the model
     /// has gates. Asking for gates on a model without them is an error.

@@ -1,5 +1,6 @@
-// Convert.swift — `rtx convert` (vanilla → recursive) and `rtx export --unroll`
-// (recursive → plain GGUF that llama.cpp runs).
+// Convert.swift — `rtx convert` (vanilla → recursive; a looped Hugging Face
+// checkpoint such as Ouro → the recursive GGUF of its own plan) and
+// `rtx export --unroll` (recursive → plain GGUF that llama.cpp runs).
 import ArgumentParser
 import RTX
 #if canImport(Glibc)
@@ -9,7 +10,7 @@ import Glibc
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Convert a vanilla GGUF into a (relaxed) recursive GGUF.")
 
-    @Argument(help: "Source (vanilla) model: a GGUF file or a Hugging Face folder (config.json + safetensors).") var source: String
+    @Argument(help: "Source model: a vanilla GGUF file or Hugging Face folder (config.json + safetensors), or a looped Hugging Face checkpoint (Ouro: written with its own K, B, loop-end norm and exit gate; --loops/--unique-layers then must match or be left out).") var source: String
     @Option(name: [.short, .long], help: "Output GGUF.") var output: String
     @Option(help: "B: times the shared block runs (must divide the layer count).") var loops: Int?
     @Option(name: .customLong("unique-layers"), help: "K: layers in the shared block (alternative to --loops).") var uniqueLayers: Int?
@@ -35,7 +36,13 @@ struct Convert: ParsableCommand {
         let L = model.hyper.layerCount
         guard let strat = RecursionPlan.Strategy(rawValue: strategy) else { throw CLIError("unknown --strategy '\(strategy)' (cycle, sequence, middle-cycle)") }
         o.strategy = strat
+        let looped = model.format == .huggingFace && model.plan.loopEndNorm
         switch (loops, uniqueLayers) {
+        case _ where looped:
+            let p = model.plan
+            if let b = loops, b != p.loops { throw CLIError("--loops \(b): this looped checkpoint runs its \(p.storedLayers) layers \(p.loops) times, and converts as it is") }
+            if let k = uniqueLayers, k != p.storedLayers { throw CLIError("--unique-layers \(k): this looped checkpoint stores \(p.storedLayers) layers, and converts as it is") }
+            o.loops = p.loops
         case (let b?, nil): o.loops = b
         case (nil, let k?):
             do { o.loops = try RecursionPlan.loops(forStoredLayers: k, positions: L, strategy: strat) }

@@ -26,6 +26,10 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("repeat-last-n"), help: "Recent tokens the repetition penalty looks at.") var repeatLastN: Int = Defaults.repeatLastN
     @Option(help: "Random seed (default: a fresh one each run).") var seed: UInt64?
     @Option(help: "Stop string (repeatable).") var stop: [String] = []
+    @Option(help: "When a generated token stops looping: full (depth), confidence (max softmax prob >= --exit-threshold), gate (learned exit gate λ >= --exit-threshold), ouro (Ouro's rule: cumulative exit probability >= --exit-threshold).")
+    var exit: String = "full"
+    @Option(name: .customLong("exit-threshold"), help: "Threshold of --exit confidence | gate | ouro, in (0, 1].")
+    var exitThreshold: Float?
 
     @Flag(name: .customLong("print-params"), help: "Print the sampling, generation and context parameters this run would use, as JSON with the C API's field names, and exit without loading the model.")
     var printParams = false
@@ -40,11 +44,28 @@ struct Generate: ParsableCommand {
         return options
     }
 
+    /// --exit and --exit-threshold as a policy.
+    func exitPolicy() throws -> ExitPolicy {
+        let threshold = { () throws -> Float in
+            guard let exitThreshold else { throw CLIError("--exit \(exit) needs --exit-threshold q") }
+            return exitThreshold
+        }
+        switch exit {
+        case "full": return .fullDepth
+        case "confidence": return .confidence(threshold: try threshold(), minLoops: 1)
+        case "gate": return .gate(threshold: try threshold(), minLoops: 1)
+        case "ouro": return .ouro(threshold: try threshold())
+        default: throw CLIError("unknown --exit '\(exit)' (full, confidence, gate, ouro)")
+        }
+    }
+
     func run() throws {
         if printParams {
             print(parametersJSON(generationOptions, common.sessionOptions))
             return
         }
+        var options = generationOptions
+        options.exitPolicy = try exitPolicy()
         let model = try common.load()
         let session: Session
         do { session = try Session(model: model, options: common.sessionOptions) } catch let e as RTXError { throw CLIError(e.message) }
@@ -54,7 +75,7 @@ struct Generate: ParsableCommand {
         }
         do {
             if !chat { writeOut(Array(prompt.utf8)) }
-            let g = try Generator(session: session, prompt: text, options: generationOptions)
+            let g = try Generator(session: session, prompt: text, options: options)
             while let item = try g.next() {
                 writeOut(item.text)
                 if item.token == nil { break }
@@ -64,6 +85,10 @@ struct Generate: ParsableCommand {
             let tg = Double(g.generatedCount) / max(g.generateSeconds, 1e-9)
             printErr("prompt: \(g.promptTokenCount) tokens in \(fixed(g.promptSeconds, 3)) s (\(fixed(pp, 1)) tokens/s)")
             printErr("generation: \(g.generatedCount) tokens in \(fixed(g.generateSeconds, 3)) s (\(fixed(tg, 1)) tokens/s), stop: \(g.stopReason), threads \(session.threads)")
+            if model.plan.loops > 1, !g.loopsRun.isEmpty {
+                let mean = Double(g.loopsRun.reduce(0, +)) / Double(g.loopsRun.count)
+                printErr("loops/token: \(fixed(mean, 2)) of \(model.plan.loops) (exit \(exit)), per token: \(g.loopsRun.map(String.init).joined(separator: " "))")
+            }
         } catch let e as RTXError { throw CLIError(e.message) }
     }
 }

@@ -213,3 +213,98 @@ def write_llama_from_gguf(gguf_path, folder, dtype=np.float32) -> Path:
     if f("tokenizer.chat_template") is not None:
         (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": f("tokenizer.chat_template")}))
     return folder
+
+
+# -- Ouro (ByteDance's looped LM) ----------------------------------------------------
+def _byte_level_tokenizer(merges, specials):
+    """A byte-level BPE tokenizer.json: the 256 byte tokens (GPT-2's byte → unicode
+    map), one token per merge, then the special tokens. Returns (json, size)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    vocab = {chars[b]: b for b in range(256)}
+    for left, right in merges:
+        vocab[left + right] = len(vocab)
+    added = []
+    for s in specials:
+        added.append({"id": len(vocab), "content": s, "single_word": False, "lstrip": False, "rstrip": False,
+                      "normalized": False, "special": True})
+        vocab[s] = len(vocab)
+    tokenizer = {
+        "version": "1.0", "added_tokens": added, "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": vocab, "merges": [f"{a} {b}" for a, b in merges]},
+    }
+    return tokenizer, len(vocab)
+
+
+def ouro_config(hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, ff=128, loops=4, vocab=288, **extra) -> dict:
+    """config.json of an OuroForCausalLM (the keys of ByteDance's configuration_ouro.py)."""
+    config = {
+        "architectures": ["OuroForCausalLM"], "model_type": "ouro", "hidden_size": hidden,
+        "intermediate_size": ff, "num_hidden_layers": layers, "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads, "head_dim": head_dim, "hidden_act": "silu", "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0, "rope_scaling": None, "max_position_embeddings": 256, "vocab_size": vocab,
+        "tie_word_embeddings": False, "use_sliding_window": False, "sliding_window": None,
+        "max_window_layers": layers, "layer_types": ["full_attention"] * layers, "attention_dropout": 0.0,
+        "total_ut_steps": loops, "early_exit_threshold": 1.0,
+        "bos_token_id": 256 + 4, "eos_token_id": 256 + 4, "torch_dtype": "float32",
+    }
+    config.update(extra)
+    return config
+
+
+def write_ouro(folder, seed=15, hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, ff=128, loops=4,
+               gate_bias=0.0, config_changes=None, drop=(), reshape=None):
+    """OuroForCausalLM (modeling_ouro.py): a Qwen2-style decoder (no q/k/v bias here:
+    Ouro's projections have none) with four RMSNorms per layer — input_layernorm,
+    input_layernorm_2 on the attention output, post_attention_layernorm,
+    post_attention_layernorm_2 on the MLP output —, the whole stack run
+    total_ut_steps times with model.norm at the end of every loop, and the
+    early_exit_gate Linear(hidden → 1) with bias. A byte-level tokenizer.json rides
+    along. `config_changes` (None deletes a key), `drop` (tensor names) and
+    `reshape` ({name: shape}) build the malformed variants the tests reject."""
+    rng = np.random.default_rng(seed)
+    tokenizer, n_tokens = _byte_level_tokenizer([("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("e", "r")],
+                                                ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    vocab = n_tokens + 24  # an embedding padded past the tokenizer, as real checkpoints are
+    config = ouro_config(hidden, layers, heads, kv_heads, head_dim, ff, loops, vocab)
+    config["bos_token_id"] = config["eos_token_id"] = tokenizer["added_tokens"][0]["id"]
+    for key, value in (config_changes or {}).items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    # Norm gains near 1 and a gate whose λ spread over (0, 1) across tokens and loops.
+    t = {"model.embed_tokens.weight": _rand(rng, vocab, hidden, scale=1.0),
+         "model.norm.weight": 1.0 + _rand(rng, hidden, scale=0.3),
+         "lm_head.weight": _rand(rng, vocab, hidden),
+         "model.early_exit_gate.weight": _rand(rng, 1, hidden, scale=0.6),
+         "model.early_exit_gate.bias": np.array([gate_bias], dtype=np.float32)}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        for norm in ["input_layernorm", "input_layernorm_2", "post_attention_layernorm", "post_attention_layernorm_2"]:
+            t[p + norm + ".weight"] = 1.0 + _rand(rng, hidden, scale=0.3)
+        t[p + "self_attn.q_proj.weight"] = _rand(rng, heads * head_dim, hidden)
+        t[p + "self_attn.k_proj.weight"] = _rand(rng, kv_heads * head_dim, hidden)
+        t[p + "self_attn.v_proj.weight"] = _rand(rng, kv_heads * head_dim, hidden)
+        t[p + "self_attn.o_proj.weight"] = _rand(rng, hidden, heads * head_dim)
+        t[p + "mlp.gate_proj.weight"] = _rand(rng, ff, hidden)
+        t[p + "mlp.up_proj.weight"] = _rand(rng, ff, hidden)
+        t[p + "mlp.down_proj.weight"] = _rand(rng, hidden, ff)
+    for name in drop:
+        del t[name]
+    for name, shape in (reshape or {}).items():
+        t[name] = _rand(rng, *shape)
+    folder = _write(folder, config, t)
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False))
+    return folder

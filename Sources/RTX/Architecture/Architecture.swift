@@ -166,6 +166,21 @@ public protocol Architecture: Sendable {
     /// Rows of a linear map read from `format`, in the order GGUF stores them
     /// (gguf[r] = source[order[r]]); nil: the same order.
     static func ggufRowOrder(_ role: BlockRole, from format: CheckpointFormat, hyper: HyperParameters) -> [Int]?
+    /// A checkpoint that loops its own layers (Ouro): the loops its config.json
+    /// declares and the tensors of its exit gate; nil (default) for a plain decoder.
+    /// Throws for a looped architecture's config that does not say how it loops.
+    static func nativeLoops(_ config: HFConfig, source: String) throws -> NativeLoops?
+}
+
+/// How a natively looped Hugging Face checkpoint (Ouro) runs: its L layers
+/// `loops` times, each loop ended by the final norm, whose output is the next
+/// loop's input (RecursionPlan.loopEndNorm) — the plan K = L, B = loops — and one
+/// exit gate, Linear(d → 1) with bias, read after every loop on that normed state.
+public struct NativeLoops: Sendable, Equatable {
+    public var loops: Int
+    /// The gate's weight (HF shape (1, d)) and bias (1) tensor names.
+    public var gateWeight: String
+    public var gateBias: String
 }
 
 extension Architecture {
@@ -181,6 +196,7 @@ extension Architecture {
     public static var outputNormHasBias: Bool { false }
     public static func fusedQKV(_ format: CheckpointFormat, layer: Int, hyper: HyperParameters) -> (name: String, rows: [BlockRole: [Int]])? { nil }
     public static func ggufRowOrder(_ role: BlockRole, from format: CheckpointFormat, hyper: HyperParameters) -> [Int]? { nil }
+    public static func nativeLoops(_ config: HFConfig, source: String) throws -> NativeLoops? { nil }
 }
 
 // MARK: Hyper-parameters through the key table
@@ -253,7 +269,7 @@ func biasName(_ weightName: String) -> String {
 public enum ArchitectureRegistry {
     public static let all: [any Architecture.Type] = [
         LlamaArchitecture.self, GemmaArchitecture.self, Gemma2Architecture.self, Gemma3Architecture.self,
-        GPTNeoXArchitecture.self,
+        GPTNeoXArchitecture.self, OuroArchitecture.self,
     ]
 
     public static func lookup(_ name: String) -> (any Architecture.Type)? {

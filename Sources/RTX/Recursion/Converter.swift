@@ -8,6 +8,9 @@
 // Works in f32 from the loaded source model's weights, so either format
 // converts: a GGUF source keeps its metadata; a Hugging Face folder gets GGUF
 // metadata written from its hyper-parameters and tokenizer (GGUFMetadata.swift).
+// A natively looped checkpoint (Ouro) is already recursive: it is written as the
+// recursive GGUF of its own plan (K = L, B = total_ut_steps, the loop-end norm,
+// its exit gate after every loop but the last), in the requested storage type.
 import CRTXKernels
 #if canImport(Glibc)
 import Glibc
@@ -62,6 +65,9 @@ public enum Converter {
                                progress: ((Float) -> Bool)? = nil) throws -> ConversionReport {
         let t0 = monotonicSeconds()
         try options.validate()
+        if source.format == .huggingFace && source.plan.loopEndNorm {
+            return try convertLooped(source, to: outputPath, options: options, progress: progress, start: t0)
+        }
         guard source.plan.isVanilla, !source.recursion.isRecursive else {
             throw RTXError.invalid("'\(source.checkpoint.sourceName)' is already recursive; convert a vanilla model")
         }
@@ -82,6 +88,31 @@ public enum Converter {
         _ = progress?(1)
         return ConversionReport(seconds: monotonicSeconds() - t0, sharedParameters: job.sharedParameters,
                                 loraParameters: job.loraParameters, bytesWritten: job.writer.serializedSize)
+    }
+
+    /// A looped checkpoint as the recursive GGUF of its own plan: the stored layers
+    /// (linear maps in `options.sharedType`, norms f32), the global tensors, the
+    /// rtx.* keys with the loop-end norm, and its gate as rtx.gate.{b}.* (f32) after
+    /// each loop but the last. Options that would make another recursion (LoRA,
+    /// per-position norms, calibration) are refused; loops, strategy and init do
+    /// not apply: the checkpoint's plan is kept.
+    static func convertLooped(_ source: Model, to outputPath: String, options: ConversionOptions,
+                              progress: ((Float) -> Bool)?, start t0: Double) throws -> ConversionReport {
+        let name = source.checkpoint.sourceName
+        guard options.rank == .none, !options.perPositionNorms, options.calibration == nil else {
+            throw RTXError.invalid("'\(name)' is a looped checkpoint (\(source.architecture.name), \(source.plan.loops) loops of \(source.plan.storedLayers) layers): it converts as it is, without LoRA, per-position norms or calibration")
+        }
+        try checkOutput(outputPath, source: source)
+        var spec = source.recursion
+        spec.sourceParameters = source.storedParameterCount
+        var job = Conversion(source: source, spec: spec, options: options, progress: progress)
+        try job.writeMetadataAndGlobalTensors()
+        for j in 0..<spec.plan.storedLayers { job.stored.append(try job.writeSharedLayer(j)) }
+        try job.writeExitGates()
+        try job.writer.write(to: outputPath)
+        _ = progress?(1)
+        return ConversionReport(seconds: monotonicSeconds() - t0, sharedParameters: job.sharedParameters,
+                                loraParameters: 0, bytesWritten: job.writer.serializedSize)
     }
 
     /// Fail before minutes of work: the output's folder must be writable, and the
@@ -264,7 +295,8 @@ private struct Conversion {
     /// it. Returns the *stored* (quantized-then-dequantized) values: residuals
     /// are taken against them, so a full-rank delta recovers the source exactly.
     mutating func writeSharedLayer(_ j: Int) throws -> [BlockRole: [Float]] {
-        let sources = Converter.initSources(plan: spec.plan, method: options.initMethod, layer: j)
+        // A looped source's stored layer j is the layer j written.
+        let sources = source.plan.isVanilla ? Converter.initSources(plan: spec.plan, method: options.initMethod, layer: j) : [j]
         var layer: [BlockRole: [Float]] = [:]
         let fused = arch.fusedQKV(.gguf, layer: j, hyper: source.hyper)
         var fusedValues: [Float] = [], fusedBias: [Float] = []
@@ -320,6 +352,15 @@ private struct Conversion {
             throw RTXError(.internal, "RegMean solve for \(arch.ggufName(role, layer: sources[0])) failed (LAPACK info \(info))")
         }
         return out
+    }
+
+    /// A looped source's exit gates (rtx.gate.{b}.weight (d) and .bias (1), f32).
+    mutating func writeExitGates() throws {
+        for (b, gate) in source.weights.exitGates.enumerated() {
+            try writer.addTensor(RecursiveTensorNames.gateWeight(afterLoop: b), dims: [gate.weight.columns],
+                                 values: gate.weight.dequantized(), as: .f32)
+            try writer.addTensor(RecursiveTensorNames.gateBias(afterLoop: b), dims: [1], values: [gate.bias], as: .f32)
+        }
     }
 
     /// Position p's own norm weights and biases, copied from source layer p.

@@ -16,6 +16,9 @@ public enum Exporter {
         guard arch.biasedRoles.isEmpty, arch.fusedQKV(.gguf, layer: 0, hyper: model.hyper) == nil else {
             throw RTXError.unsupported("unrolled export of \(arch.name) (fused QKV, biases) is not implemented")
         }
+        guard !model.plan.loopEndNorm else {
+            throw RTXError.unsupported("unrolled export of a model with a loop-end norm (\(arch.name)) is not possible: a plain GGUF has no norm between its layers")
+        }
         var w = GGUFWriter()
         w.alignment = gguf.alignment
         for key in gguf.keys where !key.hasPrefix("rtx.") && key != "general.alignment" {

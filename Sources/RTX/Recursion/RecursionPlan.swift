@@ -14,6 +14,12 @@ public struct RecursionPlan: Sendable, Equatable {
     public let loops: Int
     /// K: layers stored (for middle-cycle: the looped K' plus the unique first and last).
     public let storedLayers: Int
+    /// After the last position of every loop the state goes through the model's
+    /// final norm, and that normed state is the next loop's input (Ouro's
+    /// OuroModel.forward). The exit head and the exit gates then read the state as
+    /// it is: the final norm has already been applied. Only for plans whose loops
+    /// are contiguous (`supportsLoopStepping`).
+    public var loopEndNorm = false
 
     public init(strategy: Strategy, positions: Int, loops: Int) throws {
         guard positions > 0 else { throw RTXError.invalid("recursion plan: depth must be positive, got \(positions)") }
@@ -96,6 +102,11 @@ public struct RecursionPlan: Sendable, Equatable {
             let end = b == loops - 1 ? positions : 1 + (b + 1) * k
             return start..<end
         }
+    }
+
+    /// Whether position p is the last of its loop (where a loop-end norm applies).
+    public func endsLoop(_ p: Int) -> Bool {
+        supportsLoopStepping && positions(inLoop: loop(of: p)).upperBound == p + 1
     }
 
     /// The positions a token skips when it exits after `loopsRun` loops: every

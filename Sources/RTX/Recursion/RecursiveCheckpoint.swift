@@ -8,6 +8,8 @@ public enum RecursiveKeys {
     public static let uniqueLayers = "rtx.recursion.unique_layers"
     public static let loops = "rtx.recursion.loops"
     public static let strategy = "rtx.recursion.strategy"
+    /// true: the final norm ends every loop (RecursionPlan.loopEndNorm; Ouro). Absent: false.
+    public static let loopEndNorm = "rtx.recursion.loop_end_norm"
     public static let initMethod = "rtx.recursion.init"
     public static let loraRank = "rtx.lora.rank"
     public static let loraFullRank = "rtx.lora.full_rank"
@@ -105,9 +107,13 @@ public struct RecursionSpec: Sendable {
             throw RTXError.format("\(f): unknown recursion strategy '\(strategyName)' (known: cycle, sequence, middle-cycle)")
         }
         guard loops >= 1, loops <= depth else { throw RTXError.format("\(f): \(RecursiveKeys.loops) = \(loops) is out of range 1...\(depth)") }
-        let plan: RecursionPlan
+        var plan: RecursionPlan
         do { plan = try RecursionPlan(strategy: strategy, positions: depth, loops: loops) } catch let e as RTXError {
             throw RTXError.format("\(f): \(e.message)")
+        }
+        plan.loopEndNorm = try gguf.bool(RecursiveKeys.loopEndNorm) ?? false
+        guard !plan.loopEndNorm || plan.supportsLoopStepping else {
+            throw RTXError.format("\(f): \(RecursiveKeys.loopEndNorm) needs contiguous loops (cycle or middle-cycle), not \(strategy.rawValue)")
         }
         guard plan.storedLayers == unique else {
             throw RTXError.format("\(f): \(RecursiveKeys.uniqueLayers) = \(unique) is inconsistent with \(loops) loops of \(depth) layers (\(strategy.rawValue) stores \(plan.storedLayers)); K·B must equal L")
@@ -148,6 +154,7 @@ public struct RecursionSpec: Sendable {
         w.set(RecursiveKeys.uniqueLayers, .uint32(UInt32(plan.storedLayers)))
         w.set(RecursiveKeys.loops, .uint32(UInt32(plan.loops)))
         w.set(RecursiveKeys.strategy, .string(plan.strategy.rawValue))
+        if plan.loopEndNorm { w.set(RecursiveKeys.loopEndNorm, .bool(true)) }
         if let initMethod { w.set(RecursiveKeys.initMethod, .string(initMethod.rawValue)) }
         w.set(RecursiveKeys.loraRank, .uint32(UInt32(loraRank)))
         w.set(RecursiveKeys.loraFullRank, .bool(fullRank))

@@ -298,5 +298,18 @@ struct BlockForward {
         tap?.observe(.feedForwardDown, hidden, width: h.feedForwardLength, segments: full)
         linear(s.out, hidden, rows: nFull, w[linear: .ffnDown], deltas: deltas(full, .ffnDown))
         residual(full, .postFfnNorm, rows: nFull)
+        if model.plan.loopEndNorm { loopEndNorm(full) }
+    }
+
+    /// The plan's loop-end norm (Ouro): full rows at the last position of a loop
+    /// leave it through the final norm, in place; the normed state is what the next
+    /// loop reads, what the exit head and gates read, and what an exit carries
+    /// into state propagation.
+    private func loopEndNorm(_ segments: ArraySlice<LayerBatch.Segment>) {
+        let d = model.hyper.embeddingLength
+        for seg in segments where model.plan.endsLoop(seg.position) {
+            let first = s.x + seg.rows.lowerBound * d
+            normRows(first, first, model.weights.outputNorm, bias: model.weights.outputNormBias, rows: seg.rows.count, width: d)
+        }
     }
 }

@@ -2,7 +2,9 @@
 // its logits say: the top token, its softmax probability (the confidence an exit
 // policy thresholds) and the top-1/top-2 margin; and beside it the learned exit
 // gates, the cheap exit signal: λ_b = σ(w_b · norm(h) + c_b) after loop b, the
-// same final norm, then d multiply-adds per row instead of the LM head.
+// same final norm, then d multiply-adds per row instead of the LM head. With the
+// plan's loop-end norm (Ouro) the state already left its loop through the final
+// norm: head and gates read it as it is (logits = lm_head(norm(h)), not norm twice).
 import CRTXKernels
 
 extension Model {
@@ -12,13 +14,16 @@ extension Model {
 
 extension BlockForward {
     /// Exit-gate probabilities λ of `n` contiguous hidden states at `input`, which
-    /// are normalised in place (the exit head's final norm). `runs` covers rows
+    /// are normalised in place (the exit head's final norm; already applied with a
+    /// loop-end norm). `runs` covers rows
     /// 0..<n: each run of rows after the same loop goes through that loop's gate
     /// in one (rows, d) · (d) product; λ[i] lands in `out[i]`.
     func exitGates(_ input: UnsafeMutablePointer<Float>, rows n: Int, runs: [(gate: ExitGate, rows: Range<Int>)],
                    into out: UnsafeMutablePointer<Float>) {
         let d = model.hyper.embeddingLength
-        normRows(input, input, model.weights.outputNorm, bias: model.weights.outputNormBias, rows: n, width: d)
+        if !model.plan.loopEndNorm {
+            normRows(input, input, model.weights.outputNorm, bias: model.weights.outputNormBias, rows: n, width: d)
+        }
         for (gate, rows) in runs where !rows.isEmpty {
             linear(out + rows.lowerBound, input + rows.lowerBound * d, rows: rows.count, gate.weight)
             for i in rows { out[i] = 1 / (1 + expf(-(out[i] + gate.bias))) }
@@ -26,10 +31,12 @@ extension BlockForward {
     }
 
     /// Exit-head logits (n, vocab) of `n` contiguous hidden states at `input`,
-    /// which are normalised in place.
+    /// which are normalised in place (unless a loop-end norm already did).
     func exitHead(_ input: UnsafeMutablePointer<Float>, rows n: Int, logits: UnsafeMutablePointer<Float>) {
         let d = model.hyper.embeddingLength
-        normRows(input, input, model.weights.outputNorm, bias: model.weights.outputNormBias, rows: n, width: d)
+        if !model.plan.loopEndNorm {
+            normRows(input, input, model.weights.outputNorm, bias: model.weights.outputNormBias, rows: n, width: d)
+        }
         linear(logits, input, rows: n, model.weights.output)
         if model.hyper.finalSoftcap > 0 {
             rtxk_softcap(logits, Int64(n * model.weights.output.rows), model.hyper.finalSoftcap, exec)

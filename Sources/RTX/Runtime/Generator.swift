@@ -17,6 +17,9 @@ public struct GenerationOptions: Sendable {
     public var addBOS = Defaults.addBOS
     public var parseSpecial = Defaults.parseSpecial
     public var stopAtEndOfGeneration = Defaults.stopAtEndOfGeneration
+    /// When a generated token stops looping (Session.step(_:policy:)); full depth
+    /// evaluates it whole. The prompt always runs at full depth.
+    public var exitPolicy = ExitPolicy.fullDepth
     public init() {}
 }
 
@@ -46,6 +49,8 @@ public final class Generator {
     public private(set) var promptSeconds = 0.0
     public private(set) var generateSeconds = 0.0
     public private(set) var tokens: [Int32] = []
+    /// Loops each token fed back into the model ran (B at full depth).
+    public private(set) var loopsRun: [Int] = []
 
     private var sampler: Sampler
     private var text: TextStream
@@ -54,6 +59,7 @@ public final class Generator {
     /// Tokenizes and evaluates the prompt (appended to what the session holds).
     public init(session: Session, prompt: String, options: GenerationOptions) throws {
         guard options.maxTokens >= 0 else { throw RTXError.invalid("max_tokens \(options.maxTokens) must be >= 0") }
+        try options.exitPolicy.validate(loops: session.model.plan.loops, hasExitGates: session.model.hasExitGates)
         self.session = session
         self.options = options
         self.sampler = try Sampler(options.sampling)
@@ -92,8 +98,11 @@ public final class Generator {
         if stopReason == .none && generatedCount < options.maxTokens {
             if session.count >= session.capacity {
                 stopReason = .contextFull
-            } else {
+            } else if options.exitPolicy == .fullDepth {
                 try session.evaluate([token])
+                loopsRun.append(session.model.plan.loops)
+            } else {
+                loopsRun.append(try session.step(token, policy: options.exitPolicy, tokenIndex: generatedCount - 1))
             }
         }
         return GeneratedToken(token: token, text: piece, stopReason: .none)

@@ -1,6 +1,9 @@
 // HuggingFaceFolder.swift — what Model needs from a Hugging Face checkpoint
 // folder: config.json → architecture + hyper-parameters, the safetensors weights,
-// tokenizer.json (when present) and tokenizer_config.json's chat template.
+// tokenizer.json (when present) and tokenizer_config.json's chat template. A
+// natively looped checkpoint (Ouro) also declares its recursion: its L layers run
+// `loops` times (the plan K = L, B = loops, with the loop-end norm), so its
+// hyper-parameters' depth is the unrolled L·B, as in a recursive GGUF.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -11,6 +14,10 @@ struct HuggingFaceFolder {
     let config: HFConfig
     let architecture: any Architecture.Type
     let hyper: HyperParameters
+    /// Vanilla (K = L, B = 1), or the looped checkpoint's own recursion.
+    let recursion: RecursionSpec
+    /// A looped checkpoint's loops and exit-gate tensors (nil: a plain decoder).
+    let nativeLoops: NativeLoops?
     let weights: SafetensorsCheckpoint
     let vocabulary: Vocabulary
     let chatTemplate: String?
@@ -28,7 +35,21 @@ struct HuggingFaceFolder {
             throw RTXError.unsupported("\(configPath): model_type '\(config.modelType)' is not supported (RTX knows: \(known))")
         }
         architecture = arch
-        hyper = try arch.hyperParameters(from: config, source: configPath)
+        var hyper = try arch.hyperParameters(from: config, source: configPath)
+        nativeLoops = try arch.nativeLoops(config, source: configPath)
+        var plan = RecursionPlan.vanilla(depth: hyper.layerCount)
+        if let native = nativeLoops {
+            let (depth, overflow) = hyper.layerCount.multipliedReportingOverflow(by: native.loops)
+            guard !overflow, depth <= 4096 else {
+                throw RTXError.format("\(configPath): \(hyper.layerCount) layers × \(native.loops) loops is over RTX's depth limit of 4096 positions")
+            }
+            hyper.layerCount = depth
+            plan = try RecursionPlan(strategy: .cycle, positions: depth, loops: native.loops)
+            plan.loopEndNorm = true
+        }
+        self.hyper = hyper
+        recursion = RecursionSpec(plan: plan, initMethod: nil, loraRank: 0, fullRank: false, loraTargets: [],
+                                  perPositionNorms: false, sourceParameters: nil)
         weights = try SafetensorsCheckpoint(path: folder)
 
         let tokenizerPath = "\(folder)/tokenizer.json"

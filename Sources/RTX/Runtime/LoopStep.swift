@@ -150,14 +150,15 @@ final class LoopStep {
     }
 
     /// After a token's loop `loopsRun`: whether it exits under `policy`, judged from
-    /// its exit-head logits and exit-gate λ where the policy reads them (nil: the
-    /// head or the gate did not run). An exit before the last loop records the
-    /// fills it owes.
+    /// its exit-head logits, exit-gate λ and cumulative exit probability (Ouro's
+    /// rule) where the policy reads them (nil: the head or the gate did not run).
+    /// An exit before the last loop records the fills it owes.
     func conclude(loopsRun: Int, policy: ExitPolicy, tokenIndex: Int, logits: UnsafeBufferPointer<Float>?, gate: Float?,
-                  hidden: UnsafePointer<Float>, token: Int, cache: KVCache) -> (exits: Bool, estimate: ExitEstimate?) {
+                  exitMass: Float? = nil, hidden: UnsafePointer<Float>, token: Int, cache: KVCache) -> (exits: Bool, estimate: ExitEstimate?) {
         let loops = model.plan.loops
         let estimate = loopsRun < loops && policy.needsConfidence(loopsRun: loopsRun) ? logits.map(ExitEstimate.init) : nil
-        let exits = policy.decide(loopsRun: loopsRun, totalLoops: loops, tokenIndex: tokenIndex, estimate: estimate, gate: gate)
+        let exits = policy.decide(loopsRun: loopsRun, totalLoops: loops, tokenIndex: tokenIndex, estimate: estimate, gate: gate,
+                                  exitMass: exitMass)
         if exits && loopsRun < loops { exit(hidden: hidden, token: token, cache: cache, loopsRun: loopsRun) }
         return (exits, estimate)
     }

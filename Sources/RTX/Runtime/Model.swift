@@ -117,8 +117,11 @@ private struct CheckpointHeader {
     var recursion: RecursionSpec
     var vocabulary: Vocabulary
     var chatTemplate: String?
+    /// A natively looped Hugging Face checkpoint's loops and exit gate (Ouro).
+    var nativeLoops: NativeLoops?
 
-    /// A Hugging Face folder: always a vanilla model.
+    /// A Hugging Face folder: a vanilla model, or a natively looped one (Ouro: its
+    /// own K = L, B = total_ut_steps plan with the loop-end norm, and its exit gate).
     init(folder path: String) throws {
         let hf = try HuggingFaceFolder(path: path)
         gguf = nil
@@ -126,8 +129,8 @@ private struct CheckpointHeader {
         format = .huggingFace
         architecture = hf.architecture
         hyper = hf.hyper
-        recursion = RecursionSpec(plan: .vanilla(depth: hyper.layerCount), initMethod: nil, loraRank: 0, fullRank: false,
-                                  loraTargets: [], perPositionNorms: false, sourceParameters: nil)
+        recursion = hf.recursion
+        nativeLoops = hf.nativeLoops
         vocabulary = hf.vocabulary
         chatTemplate = hf.chatTemplate
     }
@@ -240,7 +243,8 @@ private struct ModelBinder {
 
     /// The whole model's weights: the layers and positions bound above plus
     /// the token embedding, the final norm, the LM head (tied to the
-    /// embedding when the file has no output tensor) and the exit gates, if any.
+    /// embedding when the file has no output tensor) and the exit gates, if any
+    /// (a looped Hugging Face checkpoint's one gate, or a recursive GGUF's rtx.gate.*).
     func modelWeights(layers: [LayerWeights], positions: [PositionWeights]) throws -> ModelWeights {
         let d = hyper.embeddingLength
         let embedding = try bind.matrix(globalName(.tokenEmbedding), rows: hyper.vocabularySize, columns: d)
@@ -251,6 +255,7 @@ private struct ModelBinder {
             outputNorm: try bind.vector(globalName(.outputNorm), length: d, offset: normOffset),
             output: output, layers: layers, positions: positions, outputIsTied: tied,
             outputNormBias: arch.outputNormHasBias ? try bind.vector(biasName(globalName(.outputNorm)), length: d) : nil,
-            exitGates: try bind.exitGates(loops: header.recursion.plan.loops, width: d))
+            exitGates: try header.nativeLoops.map { try bind.sharedExitGate($0, loops: header.recursion.plan.loops, width: d) }
+                ?? bind.exitGates(loops: header.recursion.plan.loops, width: d))
     }
 }

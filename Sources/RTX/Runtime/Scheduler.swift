@@ -104,6 +104,7 @@ public final class Scheduler: @unchecked Sendable {
         var loop = 0
         var hidden: [Float]            // (count, d)
         var trajectory: [Int32] = []   // argmax after each loop (measureOracle)
+        var exitDistribution = ExitDistribution()  // its gates so far (Ouro's rule)
     }
 
     /// What a finished request produced.
@@ -196,8 +197,19 @@ public final class Scheduler: @unchecked Sendable {
         rowsInFlight = rowsRun
         // The gates first: a row whose gate says "go on" never pays for the LM head.
         let gates = runExitGates(kernels: kernels)
-        let headIndex = runExitHead(kernels: kernels, gates: gates)
-        return conclude(headIndex: headIndex, gates: gates)
+        let masses = accumulateExitMass(gates)
+        let headIndex = runExitHead(kernels: kernels, gates: gates, masses: masses)
+        return conclude(headIndex: headIndex, gates: gates, masses: masses)
+    }
+
+    /// Each group's gate after this loop enters its exit distribution; returns, per
+    /// group, its cumulative exit probability (nil where no gate ran).
+    private func accumulateExitMass(_ gates: [Float?]) -> [Float?] {
+        groups.indices.map { gi in
+            guard let lambda = gates[gi] else { return nil }
+            groups[gi].exitDistribution.record(gate: lambda)
+            return groups[gi].exitDistribution.cumulative
+        }
     }
 
     /// Copy every group's hidden rows into the core's scratch, in group order; returns the rows.
@@ -241,11 +253,11 @@ public final class Scheduler: @unchecked Sendable {
     /// (their last row), rows at the last loop, rows whose policy reads the head or
     /// exits (judged from the gate's λ where it ran). Returns, per group, its row of
     /// `logits` (nil: no head ran for it).
-    private func runExitHead(kernels: KernelOptions, gates: [Float?]) -> [Int?] {
+    private func runExitHead(kernels: KernelOptions, gates: [Float?], masses: [Float?]) -> [Int?] {
         var headRows: [Int] = []
         var headIndex: [Int?] = []
         var row = 0
-        for (g, gate) in zip(groups, gates) {
+        for (gi, g) in groups.enumerated() {
             let loopsRun = g.loop + 1, r = g.request
             var need: Int?
             if r.finished {
@@ -253,7 +265,7 @@ public final class Scheduler: @unchecked Sendable {
             } else if g.isPrompt {
                 if loopsRun == model.plan.loops && r.cached + g.count >= r.prompt.count { need = row + g.count - 1 }
             } else if r.options.exitPolicy.needsHead(loopsRun: loopsRun, totalLoops: model.plan.loops, tokenIndex: r.generated.count,
-                                                     gate: gate) {
+                                                     gate: gates[gi], exitMass: masses[gi]) {
                 need = row
             }
             headIndex.append(need.map { _ in headRows.count })
@@ -268,7 +280,7 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     /// Advance, exit or finish each group after its loop.
-    private func conclude(headIndex: [Int?], gates: [Float?]) -> [SchedulerEvent] {
+    private func conclude(headIndex: [Int?], gates: [Float?], masses: [Float?]) -> [SchedulerEvent] {
         let d = model.hyper.embeddingLength
         var events: [SchedulerEvent] = []
         var row = 0
@@ -294,7 +306,8 @@ public final class Scheduler: @unchecked Sendable {
             guard let h = headIndex[gi] else { survivors.append(g); continue }
             let (exits, estimate) = g.hidden.withUnsafeBufferPointer {
                 core.conclude(loopsRun: g.loop, policy: r.options.exitPolicy, tokenIndex: r.generated.count,
-                              logits: logitsRow(h), gate: gates[gi], hidden: $0.baseAddress!, token: g.firstToken, cache: r.cache)
+                              logits: logitsRow(h), gate: gates[gi], exitMass: masses[gi], hidden: $0.baseAddress!,
+                              token: g.firstToken, cache: r.cache)
             }
             if let estimate { g.trajectory.append(estimate.top) }
             if exits {

@@ -34,6 +34,10 @@ public final class Session: @unchecked Sendable {
         /// The learned exit gate's λ after this loop (nil: the model has no gates,
         /// or this was the last loop, which no gate follows).
         public var gate: Float?
+        /// Ouro's cumulative exit probability after this loop, Σ_{s≤t} λ_s Π_{j<s}(1 − λ_j)
+        /// (ExitDistribution; 1 after the last loop, which takes the rest); nil
+        /// without gates.
+        public var exitMass: Float?
     }
 
     public let model: Model
@@ -63,6 +67,8 @@ public final class Session: @unchecked Sendable {
 
     /// The token being computed loop by loop, and the next loop it will run.
     public private(set) var pending: (token: Int32, nextLoop: Int)?
+    /// The pending token's exit distribution over the loops run so far (its gates).
+    private var pendingExit = ExitDistribution()
     /// Loop at which each cached token exited (B = full depth), for statistics.
     public private(set) var exitLoops: [Int] = []
 
@@ -167,6 +173,7 @@ public final class Session: @unchecked Sendable {
         try checkTokens([token])
         [token].withUnsafeBufferPointer { model.embed($0, into: core.scratch.x) }
         pending = (token, 0)
+        pendingExit = ExitDistribution()
     }
 
     /// Run the next loop of the shared block for the pending token; its exit
@@ -177,18 +184,44 @@ public final class Session: @unchecked Sendable {
         guard b < model.plan.loops else { throw RTXError.invalid("stepLoop: all \(model.plan.loops) loops have run; exit the token") }
         let kernels = self.kernels  // fill rows riding along may make a GEMM
         try core.run(rows(1, from: count, positions: model.plan.positions(inLoop: b)), kernels: kernels, checkAbort: checkAbort(position:))
-        var gate: Float?
+        var gate: Float?, exitMass: Float?
         if b < model.weights.exitGates.count {
             var lambda: Float = 0
             core.exitGates(rows: [0], afterLoops: [b], kernels: kernels, into: &lambda)
             gate = lambda
+            pendingExit.record(gate: lambda)
+            exitMass = pendingExit.cumulative
+        } else if model.hasExitGates {
+            exitMass = 1  // the last loop takes the remaining mass
         }
         let out = reserveLogits(rows: 1)
         core.exitHead(rows: [0], kernels: kernels, into: out)
         logitRows = 1
         pending = (token, b + 1)
         let estimate = ExitEstimate(logits: UnsafeBufferPointer(start: out, count: model.vocabularySize))
-        return LoopResult(loop: b, isLast: b + 1 == model.plan.loops, estimate: estimate, gate: gate)
+        return LoopResult(loop: b, isLast: b + 1 == model.plan.loops, estimate: estimate, gate: gate, exitMass: exitMass)
+    }
+
+    /// Append `token` and run it loop by loop until `policy` lets it exit (the
+    /// exit policies of the Scheduler, applied to this one sequence: the first
+    /// loop whose confidence, gate λ or — Ouro's rule — cumulative exit
+    /// probability reaches its threshold). Its exit logits become `logits()`;
+    /// returns the loops it ran. `tokenIndex` is the token's index for an oracle
+    /// replay (default: its cache position).
+    @discardableResult
+    public func step(_ token: Int32, policy: ExitPolicy, tokenIndex: Int? = nil) throws -> Int {
+        try policy.validate(loops: model.plan.loops, hasExitGates: model.hasExitGates)
+        try beginToken(token)
+        let index = tokenIndex ?? count
+        while true {
+            let r = try stepLoop()
+            let estimate = policy.needsConfidence(loopsRun: r.loop + 1) ? r.estimate : nil
+            if policy.decide(loopsRun: r.loop + 1, totalLoops: model.plan.loops, tokenIndex: index, estimate: estimate,
+                             gate: r.gate, exitMass: r.exitMass) {
+                try exitToken()
+                return r.loop + 1
+            }
+        }
     }
 
     /// Finish the pending token after the loops run so far. Positions it skipped

@@ -168,6 +168,24 @@ struct WeightBinder {
         }
     }
 
+    /// A looped checkpoint's one exit gate (Ouro's early_exit_gate: weight (1, d),
+    /// bias (1), any float type), used after each of loops 0..<loops − 1 (no gate
+    /// follows the last loop), copied to f32 so that it runs like a GGUF file's
+    /// gates. Missing, mis-shaped or non-finite tensors are format errors naming them.
+    func sharedExitGate(_ native: NativeLoops, loops: Int, width d: Int) throws -> [ExitGate] {
+        let w = try matrix(native.gateWeight, rows: 1, columns: d)
+        let bias = try vector(native.gateBias, length: 1)
+        let values = w.dequantized()
+        guard values.allSatisfy(\.isFinite) else {
+            throw RTXError.format("\(source.sourceName): exit gate tensor '\(native.gateWeight)' contains NaN or infinite values")
+        }
+        let buffer = owned.allocate(bytes: d * MemoryLayout<Float>.size)
+        values.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let gate = ExitGate(weight: WeightMatrix(name: native.gateWeight, data: UnsafeRawPointer(buffer), type: .f32, rows: 1, columns: d),
+                            bias: bias[0])
+        return Array(repeating: gate, count: max(loops - 1, 0))
+    }
+
     /// One gate tensor, checked: present, f32, dims [length], finite.
     private func gateTensor(_ name: String, length: Int, loops: Int) throws -> SourceTensor {
         let f = source.sourceName

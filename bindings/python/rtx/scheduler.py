@@ -41,6 +41,13 @@ class ExitPolicy:
         return cls(_capi.RTX_EXIT_GATE, threshold=threshold, min_loops=min_loops)
 
     @classmethod
+    def ouro(cls, threshold: float) -> "ExitPolicy":
+        """Ouro's rule: exit after the first loop whose cumulative exit probability
+        sum_{s<=t} λ_s prod_{j<s} (1 - λ_j) reaches threshold (the last loop takes the
+        rest). Needs exit gates (an Ouro checkpoint's early_exit_gate)."""
+        return cls(_capi.RTX_EXIT_OURO, threshold=threshold)
+
+    @classmethod
     def fixed(cls, loops: int) -> "ExitPolicy":
         return cls(_capi.RTX_EXIT_FIXED, fixed_loops=loops)
 
