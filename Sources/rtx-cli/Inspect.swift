@@ -29,7 +29,7 @@ struct Inspect: ParsableCommand {
             let plan = model.plan
             print("model: \(h.architecture), \(h.layerCount) layers, d=\(h.embeddingLength), ffn=\(h.feedForwardLength), heads=\(h.headCount) (kv \(h.headCountKV)), head_dim=\(h.headDim), vocab=\(h.vocabularySize), rope base \(h.ropeFreqBase)")
             let rec = model.recursion
-            print("recursion: strategy \(plan.strategy.rawValue), K=\(plan.storedLayers) stored layers, B=\(plan.loops) loops, L=\(plan.positions) positions\(rec.isRecursive ? "" : " (vanilla)")")
+            print("recursion: strategy \(plan.strategy.rawValue), K=\(plan.storedLayers) stored layers, B=\(plan.loops) loops, L=\(plan.positions) positions\(rec.isRecursive ? "" : " (vanilla)")\(plan.loopEndNorm ? ", final norm at every loop end" : "")\(model.hasExitGates ? ", exit gates" : "")")
             if rec.isRecursive {
                 let rank = rec.fullRank ? "full (min(in, out) per module)" : "\(rec.loraRank)"
                 print("  init \(rec.initMethod?.rawValue ?? "?"), LoRA rank \(rank), norms \(rec.perPositionNorms ? "per position" : "tied")")

@@ -264,7 +264,7 @@ def ouro_config(hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, ff=128, l
 
 
 def write_ouro(folder, seed=15, hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, ff=128, loops=4,
-               gate_bias=0.0, config_changes=None, drop=(), reshape=None):
+               gate_bias=-1.0, config_changes=None, drop=(), reshape=None):
     """OuroForCausalLM (modeling_ouro.py): a Qwen2-style decoder (no q/k/v bias here:
     Ouro's projections have none) with four RMSNorms per layer — input_layernorm,
     input_layernorm_2 on the attention output, post_attention_layernorm,

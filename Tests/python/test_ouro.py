@@ -17,6 +17,7 @@
 # a swapped sandwich norm or a gate read before the norm gives > 1e-1).
 import json
 import os
+import shutil
 import subprocess
 
 import numpy as np  # before rtx
@@ -184,20 +185,43 @@ def test_gguf_conversion_keeps_the_loops_the_norm_and_the_gate(converted, folder
         assert m.tokenize("the hello") == hf.tokenize("the hello")
 
 
-def test_q8_0_conversion_agrees_within_quantization_error(converted, reference):
-    """Q8_0 stores each weight to 8 bits per 32-value block (the products then also
-    round the activations to 8 bits): about 0.4% of a weight's scale. The measured
-    difference is printed; the test allows 3% of the logits' spread and 0.03 in
-    λ — far below what a wrong tensor or a missing norm gives (> 50%)."""
+def q8_0_weights(folder, out):
+    """A copy of the checkpoint whose block linear maps (what `rtx convert
+    --shared-type q8_0` quantizes) went through Q8_0 and back, by the gguf package
+    (bit-exact with RTX's quantizer)."""
+    gguf = pytest.importorskip("gguf")
+    from safetensors.numpy import load_file, save_file
+    shutil.copytree(folder, out, dirs_exist_ok=True)
+    q8 = gguf.GGMLQuantizationType.Q8_0
+    tensors = load_file(str(folder / "model.safetensors"))
+    for name, w in tensors.items():
+        if name.startswith("model.layers.") and w.ndim == 2:
+            tensors[name] = gguf.quants.dequantize(gguf.quants.quantize(w, q8), q8).astype(np.float32)
+    save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+def test_q8_0_conversion_agrees_within_quantization_error(converted, folder, workdir, reference):
+    """Q8_0 keeps 8 bits per 32-value block of each block weight, and the products
+    then also round the activations to 8 bits per 32 values. This random model
+    (8 layer passes, no training to keep the state tame) magnifies both: the
+    reference over the Q8_0-rounded weights alone already moves the logits by
+    about a tenth of their spread. The test measures that weight-rounding error
+    and allows RTX's Q8_0 file twice it (activations rounded too: measured ~1.5×),
+    and asks the same of λ; the F32 file above is exact, so what remains is the
+    rounding."""
     logits, _, lambdas = reference
+    rounded_logits, _, rounded_lambdas = reference_ouro.forward(q8_0_weights(folder, workdir / "ouro-q8_0-weights"), TOKENS)
+    weight_error = max(rel(rounded_logits[b], logits[b]) for b in range(LOOPS))
+    weight_gate_error = np.abs(rounded_lambdas - lambdas)[:-1].max()
     with rtx.Model(converted["q8_0"]) as m:
         got_logits, got_gates = stepped(m, TOKENS)
-    worst = max(rel(got_logits[b], logits[b]) for b in range(LOOPS))
-    print(f"Q8_0: max |Δlogit| / std over loops = {worst:.2e}; max |Δλ| = {np.abs(got_gates - lambdas[:-1]).max():.2e}")
-    assert worst < 3e-2
-    assert np.abs(got_gates - lambdas[:-1]).max() < 3e-2
-    agree = np.mean(got_logits.argmax(-1) == logits.argmax(-1))
-    assert agree >= 0.9
+    error = max(rel(got_logits[b], logits[b]) for b in range(LOOPS))
+    gate_error = np.abs(got_gates - lambdas[:-1]).max()
+    print(f"Q8_0: max |Δlogit| / std over loops = {error:.3f} (weight rounding alone: {weight_error:.3f}); "
+          f"max |Δλ| = {gate_error:.3f} (weight rounding alone: {weight_gate_error:.3f})")
+    assert error < 2 * weight_error
+    assert gate_error < 2 * weight_gate_error
 
 
 def test_converting_a_looped_checkpoint_refuses_new_recursion(folder, workdir):
@@ -236,9 +260,10 @@ def test_cli_generates_with_ouro_exits(folder):
     if not cli:
         pytest.skip("set RTX_CLI to the rtx binary")
     run = subprocess.run([cli, "generate", "-m", str(folder), "-p", "the", "-n", "8", "--exit", "ouro",
-                          "--exit-threshold", "0.5", "-t", "1"], capture_output=True, text=True, timeout=120)
+                          "--exit-threshold", "0.5", "-t", "1"], capture_output=True, text=True, errors="replace",
+                         timeout=120)
     assert run.returncode == 0, run.stderr
     assert "loops/token" in run.stderr
     bad = subprocess.run([cli, "generate", "-m", str(folder), "-p", "the", "-n", "2", "--exit", "ouro"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, errors="replace", timeout=120)
     assert bad.returncode != 0 and "--exit-threshold" in bad.stderr
