@@ -42,6 +42,12 @@ private let configs: [String: String] = [
      "num_attention_heads": 4, "rotary_pct": 0.25, "layer_norm_eps": 1e-5, "use_parallel_residual": false,
      "max_position_embeddings": 512, "vocab_size": 300, "hidden_act": "gelu"}
     """,
+    "ouro": """
+    {"model_type": "ouro", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+     "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-5,
+     "rope_theta": 20000.0, "vocab_size": 300, "hidden_act": "silu", "use_sliding_window": false,
+     "layer_types": ["full_attention", "full_attention"], "total_ut_steps": 4}
+    """,
 ]
 
 /// Every architecture the registry knows (and the configs above must cover).
