@@ -102,7 +102,8 @@ public final class Generator {
                 try session.evaluate([token])
                 loopsRun.append(session.model.plan.loops)
             } else {
-                loopsRun.append(try session.step(token, policy: options.exitPolicy, tokenIndex: generatedCount - 1))
+                // The token it computes is generated token `generatedCount` (the scheduler's index for an oracle replay).
+                loopsRun.append(try session.step(token, policy: options.exitPolicy, tokenIndex: generatedCount))
             }
         }
         return GeneratedToken(token: token, text: piece, stopReason: .none)
