@@ -55,8 +55,11 @@ public struct DraftOptions: Sendable, Equatable {
         let plan = model.plan
         guard loops >= 0 else { throw RTXError.invalid("draft loops \(loops) must be >= 0") }
         if loops > 0 {
-            guard plan.loops >= 2, loops < plan.loops else {
-                throw RTXError.invalid("draft loops \(loops) must be in 1..<\(plan.loops): self-speculative drafts need a recursive model with more loops than the draft runs")
+            guard plan.loops >= 2 else {
+                throw RTXError.invalid("draft loops \(loops): self-speculative drafts need a recursive model (B >= 2) and this one has B = 1; prompt-lookup drafts (lookup n-gram size) work on any model")
+            }
+            guard loops < plan.loops else {
+                throw RTXError.invalid("draft loops \(loops) must be in 1..<\(plan.loops): the draft must run fewer loops than the model's \(plan.loops)")
             }
             guard plan.supportsLoopStepping else {
                 throw RTXError.unsupported("self-speculative drafts need contiguous loops (cycle or middle-cycle); this model uses \(plan.strategy.rawValue)")
