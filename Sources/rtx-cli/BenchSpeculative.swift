@@ -15,7 +15,7 @@ struct BenchSpeculative: ParsableCommand {
 
     @Option(help: "User message (chat format); the default quotes a paragraph, which prompt lookup can draft from.")
     var prompt = "Repeat the following text exactly: " + BenchSpeculative.paragraph
-    @Option(help: "Generated tokens per run.") var tg = 64
+    @Option(help: "Generated tokens per run at most (runs stop at end of generation, like a chat reply).") var tg = 64
     @Option(help: "Repetitions (the median is reported).") var reps = 3
     @Option(name: .customLong("draft-loops"), help: "Self-speculative drafts from the first N loops (recursive models; 0 = skip).")
     var draftLoops = 1
@@ -47,7 +47,7 @@ struct BenchSpeculative: ParsableCommand {
                 for (i, c) in configs.enumerated() {
                     session.reset()
                     var o = GenerationOptions()
-                    o.maxTokens = tg; o.sampling = .greedy; o.stopAtEndOfGeneration = false; o.draft = c.draft
+                    o.maxTokens = tg; o.sampling = .greedy; o.draft = c.draft
                     let g = try Generator(session: session, prompt: text, options: o)
                     while let item = try g.next(), item.token != nil {}
                     if reference == nil { reference = g.tokens }
