@@ -74,13 +74,13 @@ func tinyQuantizedRecursive(loops: Int, strategy: RecursionPlan.Strategy = .cycl
 
 @Suite struct SpeculativeTests {
     func generate(_ model: Model, _ prompt: String, _ draft: DraftOptions, sampling: SamplingParameters = .greedy,
-                  maxTokens: Int = 24, context: Int = 128) throws -> (tokens: [Int32], history: [Int32], stats: SpeculativeStats, reason: StopReason) {
+                  maxTokens: Int = 24, context: Int = 128) throws -> (tokens: [Int32], history: [Int32], stats: SpeculativeStats, reason: StopReason, session: Session) {
         let s = try Session(model: model, options: .init(contextLength: context))
         var o = GenerationOptions()
         o.maxTokens = maxTokens; o.sampling = sampling; o.draft = draft; o.stopAtEndOfGeneration = false
         let g = try Generator(session: s, prompt: prompt, options: o)
         while let item = try g.next(), item.token != nil {}
-        return (g.tokens, s.history, g.speculativeStats, g.stopReason)
+        return (g.tokens, s.history, g.speculativeStats, g.stopReason, s)
     }
 
     /// Cycle with B = 3 (drafts from 1 or 2 loops); middle-cycle (6 layers: a
@@ -97,6 +97,9 @@ func tinyQuantizedRecursive(loops: Int, strategy: RecursionPlan.Strategy = .cycl
                 #expect(spec.history == plain.history, "\(strategy) b=\(loops) k=\(length)")
                 #expect(spec.stats.drafted > 0 && spec.stats.accepted <= spec.stats.drafted)
                 #expect(spec.stats.drafted <= spec.stats.rounds * length)
+                // Every K/V slot of every cached token is plain decoding's, and so are the last logits.
+                #expect(sameCache(spec.session, plain.session), "\(strategy) b=\(loops) k=\(length)")
+                #expect(Array(try spec.session.logits()) == Array(try plain.session.logits()))
             }
         }
         // Running out of context mid-round stops where plain decoding stops.
@@ -104,6 +107,15 @@ func tinyQuantizedRecursive(loops: Int, strategy: RecursionPlan.Strategy = .cycl
         let spec = try generate(model, "the cat", DraftOptions(loops: 1, length: 5), maxTokens: 40, context: 20)
         #expect(plain.reason == .contextFull && spec.reason == .contextFull)
         #expect(spec.tokens == plain.tokens && spec.history == plain.history)
+    }
+
+    func sameCache(_ a: Session, _ b: Session) -> Bool {
+        guard a.count == b.count else { return false }
+        for p in 0..<a.model.plan.positions {
+            for t in 0..<a.count where a.cachedKeys(position: p, token: t) != b.cachedKeys(position: p, token: t)
+                || a.cachedValues(position: p, token: t) != b.cachedValues(position: p, token: t) { return false }
+        }
+        return true
     }
 
     @Test func greedyPromptLookupEqualsPlainDecodingOnAVanillaModel() throws {
