@@ -504,6 +504,11 @@ typedef struct rtx_scheduler_stats {
     int32_t pending_requests;     /* queued or running */
     int32_t n_loops;              /* B */
     int64_t exit_histogram[16];   /* tokens that exited after b+1 loops (b < 16) */
+    /* Added in 0.3: rows run through the exit head (final norm + LM head, d x vocab
+     * MACs each) and through an exit gate (final norm + d MACs). Under a gate policy
+     * only rows that exit (or end a prompt, or reach the last loop) run the head. */
+    int64_t head_rows;
+    int64_t gate_rows;
 } rtx_scheduler_stats;
 
 RTX_API void rtx_scheduler_default_params(rtx_scheduler_params *out);

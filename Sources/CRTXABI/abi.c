@@ -15,6 +15,8 @@ _Static_assert(offsetof(rtx_loop_result, gate) == 24, "rtx_loop_result fields ar
 // decoding fields: the first versions keep their layout.
 _Static_assert(offsetof(rtx_generate_params, draft_loops) == offsetof(rtx_generate_params, stop_at_eos) + 1 + 1,
                "rtx_generate_params fields are only appended");
+_Static_assert(offsetof(rtx_scheduler_stats, head_rows) == offsetof(rtx_scheduler_stats, exit_histogram) + 16 * sizeof(int64_t),
+               "rtx_scheduler_stats fields are only appended");
 _Static_assert(offsetof(rtx_generate_result, n_draft_rounds) == offsetof(rtx_generate_result, generate_seconds) + sizeof(double),
                "rtx_generate_result fields are only appended");
 

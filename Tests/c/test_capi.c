@@ -1133,6 +1133,16 @@ static void test_recursion_and_scheduler(const char *model_path) {
             check(st.generated_tokens == 24 && st.mean_loops_per_token >= 1 && st.mean_loops_per_token <= 2,
                   "stats: %lld tokens, %.2f loops/token, histogram %lld/%lld", (long long)st.generated_tokens,
                   st.mean_loops_per_token, (long long)st.exit_histogram[0], (long long)st.exit_histogram[1]);
+            /* Confidence exits read the head after every loop a decode row runs, plus
+             * each prompt's last row once (its first token: 2 loops in the histogram). */
+            const long long loops_run = st.exit_histogram[0] + 2 * st.exit_histogram[1];
+            check(st.head_rows == loops_run - 2 && st.gate_rows == 0, "stats: %lld head rows (%lld), %lld gate rows",
+                  (long long)st.head_rows, loops_run - 2, (long long)st.gate_rows);
+            rtx_scheduler_stats old_st;
+            memset(&old_st, 0xAB, sizeof old_st);
+            old_st.struct_size = offsetof(rtx_scheduler_stats, head_rows);
+            check(rtx_scheduler_get_stats(s, &old_st) == RTX_OK && old_st.generated_tokens == 24 &&
+                  old_st.head_rows == (int64_t)0xABABABABABABABABull, "0.2-sized rtx_scheduler_stats: nothing written past it");
             break;
         }
     }

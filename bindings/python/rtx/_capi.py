@@ -474,6 +474,8 @@ class rtx_scheduler_stats(Structure):
         ("pending_requests", c_int32),
         ("n_loops", c_int32),
         ("exit_histogram", c_int64 * 16),
+        ("head_rows", c_int64),
+        ("gate_rows", c_int64),
     ]
 
 
