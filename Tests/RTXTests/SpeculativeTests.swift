@@ -74,10 +74,10 @@ func tinyQuantizedRecursive(loops: Int, strategy: RecursionPlan.Strategy = .cycl
 
 @Suite struct SpeculativeTests {
     func generate(_ model: Model, _ prompt: String, _ draft: DraftOptions, sampling: SamplingParameters = .greedy,
-                  maxTokens: Int = 24, context: Int = 128) throws -> (tokens: [Int32], history: [Int32], stats: SpeculativeStats, reason: StopReason, session: Session) {
+                  maxTokens: Int = 24, context: Int = 128, stop: [String] = []) throws -> (tokens: [Int32], history: [Int32], stats: SpeculativeStats, reason: StopReason, session: Session) {
         let s = try Session(model: model, options: .init(contextLength: context))
         var o = GenerationOptions()
-        o.maxTokens = maxTokens; o.sampling = sampling; o.draft = draft; o.stopAtEndOfGeneration = false
+        o.maxTokens = maxTokens; o.sampling = sampling; o.draft = draft; o.stopAtEndOfGeneration = false; o.stop = stop
         let g = try Generator(session: s, prompt: prompt, options: o)
         while let item = try g.next(), item.token != nil {}
         return (g.tokens, s.history, g.speculativeStats, g.stopReason, s)
@@ -128,6 +128,12 @@ func tinyQuantizedRecursive(loops: Int, strategy: RecursionPlan.Strategy = .cycl
             #expect(spec.tokens == plain.tokens && spec.history == plain.history, "n=\(n) k=\(length)")
             #expect(spec.stats.lookupDrafted == spec.stats.drafted && spec.stats.accepted > 0, "\(spec.stats)")
         }
+        // A stop string inside a round: the same tokens, and the drafts accepted past it are forgotten.
+        let stopAt = String(decoding: plain.tokens[10..<12].flatMap { model.tokenizer.bytes(of: $0, renderSpecial: false) }, as: UTF8.self)
+        let plainStop = try generate(model, prompt, DraftOptions(), maxTokens: 40, stop: [stopAt])
+        let specStop = try generate(model, prompt, DraftOptions(length: 8, lookupNGram: 2), maxTokens: 40, stop: [stopAt])
+        #expect(plainStop.reason == .stopString && specStop.reason == .stopString)
+        #expect(specStop.tokens == plainStop.tokens && specStop.history == plainStop.history)
         #expect(throws: RTXError.self) { try generate(model, prompt, DraftOptions(loops: 1)) }
     }
 

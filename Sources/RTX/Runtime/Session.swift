@@ -65,10 +65,9 @@ public final class Session: @unchecked Sendable {
     public private(set) var logitRows = 0
     /// The token (cache index) whose logits are row 0 of the last evaluation.
     private var logitFirstToken = 0
-    /// (vocab) exit-head logits of the last draft; apart, so that a draft leaves
-    /// the evaluation's logits readable.
-    private lazy var draftLogits = UnsafeMutablePointer<Float>.allocate(capacity: model.vocabularySize)
-    private var hasDraftLogits = false
+    /// (vocab) exit-head logits of the last draft (allocated by the first one);
+    /// apart, so that a draft leaves the evaluation's logits readable.
+    private var draftLogits: UnsafeMutablePointer<Float>?
 
     /// The token being computed loop by loop, and the next loop it will run.
     public private(set) var pending: (token: Int32, nextLoop: Int)?
@@ -95,7 +94,7 @@ public final class Session: @unchecked Sendable {
 
     deinit {
         logitStorage.deallocate()
-        if hasDraftLogits { draftLogits.deallocate() }
+        draftLogits?.deallocate()
     }
 
     public func reset() {
@@ -217,9 +216,10 @@ public final class Session: @unchecked Sendable {
             core.exitGates(rows: [0], afterLoops: [loops - 1], kernels: kernels, into: &lambda)
             gate = lambda
         }
-        hasDraftLogits = true
-        core.exitHead(rows: [0], kernels: kernels, into: draftLogits)
-        return (UnsafeBufferPointer(start: draftLogits, count: model.vocabularySize), gate)
+        let out = draftLogits ?? .allocate(capacity: model.vocabularySize)
+        draftLogits = out
+        core.exitHead(rows: [0], kernels: kernels, into: out)
+        return (UnsafeBufferPointer(start: out, count: model.vocabularySize), gate)
     }
 
     // MARK: Loop stepping
