@@ -128,6 +128,7 @@ public final class Generator {
                 plainCount += 1
             } else {
                 try session.evaluate([token])
+                plainCount += 1
             }
         }
         return GeneratedToken(token: token, text: piece, stopReason: .none)
