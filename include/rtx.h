@@ -211,6 +211,13 @@ RTX_API void rtx_context_free(rtx_context *ctx);
 RTX_API rtx_status rtx_context_reset(rtx_context *ctx);
 /** Tokens now in the KV cache. */
 RTX_API rtx_status rtx_context_n_past(const rtx_context *ctx, uint32_t *out_n_past);
+/** Keep the first n_past cached tokens and forget the rest (their K/V at every
+ *  loop and position), e.g. to edit a chat turn: evaluating other tokens from
+ *  there gives what a fresh context evaluating the kept tokens and them would.
+ *  Logits of a kept token of the last rtx_eval stay readable (the last kept one
+ *  at index -1). n_past > n_past now is RTX_ERR_INVALID_ARGUMENT (nothing
+ *  changes), as is a token being stepped loop by loop (§9). */
+RTX_API rtx_status rtx_context_truncate(rtx_context *ctx, uint32_t n_past);
 /** The capacity chosen at creation. */
 RTX_API rtx_status rtx_context_n_ctx(const rtx_context *ctx, uint32_t *out_n_ctx);
 
@@ -277,6 +284,18 @@ typedef struct rtx_generate_params {
     bool add_bos;                    /* prepend BOS if the model asks for one (start of sequence only) */
     bool parse_special;              /* special-token text in the prompt becomes ids */
     bool stop_at_eos;                /* stop at EOS / end-of-turn tokens (default true) */
+    /* Speculative decoding (added in 0.3; off by default). Each new token is
+     * verified with up to draft_len drafts in one full-depth pass over those
+     * rows, with batch-invariant products: greedy output is identical to plain
+     * decoding, and sampling keeps its distribution (speculative-sampling rule). */
+    int32_t draft_loops;             /* self-speculative drafts from the first draft_loops loops of a
+                                        recursive model (1..B-1; 0 = off) */
+    int32_t draft_len;               /* drafts per verification pass (default 3) */
+    int32_t lookup_ngram;            /* prompt-lookup drafts: the longest of the context's last
+                                        lookup_ngram..1 tokens found earlier in it proposes what
+                                        followed (0 = off); tried before loop drafts */
+    float draft_gate;                /* models with exit gates: stop drafting once the gate after
+                                        loop draft_loops is below this (default 0.5; 0 = never) */
 } rtx_generate_params;
 
 RTX_API void rtx_generate_default_params(rtx_generate_params *out);
@@ -298,6 +317,12 @@ typedef struct rtx_generate_result {
     int32_t stop_reason;      /* rtx_stop_reason */
     double prompt_seconds;    /* prompt processing wall time */
     double generate_seconds;  /* generation wall time */
+    /* Speculative decoding (added in 0.3): verification passes with drafts, drafts
+     * proposed and accepted (acceptance = n_accepted / n_drafted; mean accepted
+     * length = n_accepted / n_draft_rounds). */
+    int32_t n_draft_rounds;
+    int32_t n_drafted;
+    int32_t n_accepted;
 } rtx_generate_result;
 
 /** Run prompt (appended to what the context holds) and generate, streaming
@@ -484,6 +509,11 @@ typedef struct rtx_scheduler_stats {
     int32_t pending_requests;     /* queued or running */
     int32_t n_loops;              /* B */
     int64_t exit_histogram[16];   /* tokens that exited after b+1 loops (b < 16) */
+    /* Added in 0.3: rows run through the exit head (final norm + LM head, d x vocab
+     * MACs each) and through an exit gate (final norm + d MACs). Under a gate policy
+     * only rows that exit (or end a prompt, or reach the last loop) run the head. */
+    int64_t head_rows;
+    int64_t gate_rows;
 } rtx_scheduler_stats;
 
 RTX_API void rtx_scheduler_default_params(rtx_scheduler_params *out);

@@ -11,6 +11,14 @@ _Static_assert(offsetof(rtx_generate_params, struct_size) == 0, "struct_size fir
 _Static_assert(offsetof(rtx_convert_params, struct_size) == 0, "struct_size first");
 // rtx_loop_result grew by appending `gate`: the first version's 24 bytes keep their layout.
 _Static_assert(offsetof(rtx_loop_result, gate) == 24, "rtx_loop_result fields are only appended");
+// rtx_generate_params and rtx_generate_result grew by appending the speculative
+// decoding fields: the first versions keep their layout.
+_Static_assert(offsetof(rtx_generate_params, draft_loops) == offsetof(rtx_generate_params, stop_at_eos) + 1 + 1,
+               "rtx_generate_params fields are only appended");
+_Static_assert(offsetof(rtx_scheduler_stats, head_rows) == offsetof(rtx_scheduler_stats, exit_histogram) + 16 * sizeof(int64_t),
+               "rtx_scheduler_stats fields are only appended");
+_Static_assert(offsetof(rtx_generate_result, n_draft_rounds) == offsetof(rtx_generate_result, generate_seconds) + sizeof(double),
+               "rtx_generate_result fields are only appended");
 
 size_t rtxabi_struct_size(const char *name) {
     if (!name) return 0;

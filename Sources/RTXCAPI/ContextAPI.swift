@@ -58,6 +58,11 @@ public func rtx_context_n_past(_ ctx: OpaquePointer?, _ out: UnsafeMutablePointe
     }
 }
 
+@_cdecl("rtx_context_truncate")
+public func rtx_context_truncate(_ ctx: OpaquePointer?, _ nPast: UInt32) -> Int32 {
+    guarded("rtx_context_truncate") { try unbox(ctx, ContextHandle.self, "ctx").session.truncate(to: Int(nPast)) }
+}
+
 @_cdecl("rtx_context_n_ctx")
 public func rtx_context_n_ctx(_ ctx: OpaquePointer?, _ out: UnsafeMutablePointer<UInt32>?) -> Int32 {
     guarded("rtx_context_n_ctx") {

@@ -65,13 +65,35 @@ public func rtx_generate_default_params(_ out: UnsafeMutablePointer<rtx_generate
     out.pointee.add_bos = d.addBOS
     out.pointee.parse_special = d.parseSpecial
     out.pointee.stop_at_eos = d.stopAtEndOfGeneration
+    out.pointee.draft_loops = Int32(d.draft.loops)
+    out.pointee.draft_len = Int32(d.draft.length)
+    out.pointee.lookup_ngram = Int32(d.draft.lookupNGram)
+    out.pointee.draft_gate = d.draft.gateThreshold
 }
+
+/// sizeof(rtx_generate_params) before the speculative fields were appended (0.2):
+/// its tail padding overlaps draft_loops, so those bytes of an old caller's
+/// struct are not read.
+private let generateParamsFirstSize: Int = {
+    let end = MemoryLayout<rtx_generate_params>.offset(of: \rtx_generate_params.stop_at_eos)! + 1
+    let align = MemoryLayout<rtx_generate_params>.alignment
+    return (end + align - 1) / align * align
+}()
+
+/// rtx_generate_result before the speculative counts were appended (0.2).
+private let generateResultFirstSize = MemoryLayout<rtx_generate_result>.offset(of: \rtx_generate_result.n_draft_rounds)!
 
 func generationOptions(_ params: UnsafePointer<rtx_generate_params>?) throws -> GenerationOptions {
     var o = GenerationOptions()
     guard let params else { return o }
-    let p = params.pointee
-    try checkStructSize(p.struct_size, MemoryLayout<rtx_generate_params>.size, "rtx_generate_params")
+    var defaults = rtx_generate_params()
+    rtx_generate_default_params(&defaults)
+    let declared = params.pointee.struct_size
+    var p = try readParams(params, declared: declared, minimum: generateParamsFirstSize, defaults: defaults, "rtx_generate_params")
+    if Int(declared) < MemoryLayout<rtx_generate_params>.size {
+        p.draft_loops = defaults.draft_loops; p.draft_len = defaults.draft_len
+        p.lookup_ngram = defaults.lookup_ngram; p.draft_gate = defaults.draft_gate
+    }
     o.maxTokens = Int(p.max_tokens)
     o.sampling = try samplingParameters(p.sampling)
     if p.n_stop > 0 {
@@ -81,16 +103,29 @@ func generationOptions(_ params: UnsafePointer<rtx_generate_params>?) throws -> 
     o.addBOS = p.add_bos
     o.parseSpecial = p.parse_special
     o.stopAtEndOfGeneration = p.stop_at_eos
+    o.draft = DraftOptions(loops: Int(p.draft_loops), length: Int(p.draft_len), lookupNGram: Int(p.lookup_ngram),
+                           gateThreshold: p.draft_gate)
     return o
 }
 
+func checkResultSize(_ out: UnsafeMutablePointer<rtx_generate_result>) throws -> Int {
+    try resultBytes(out, declared: out.pointee.struct_size, minimum: generateResultFirstSize, "rtx_generate_result")
+}
+
 func fillResult(_ g: Generator, _ out: UnsafeMutablePointer<rtx_generate_result>) throws {
-    try checkStructSize(out.pointee.struct_size, MemoryLayout<rtx_generate_result>.size, "rtx_generate_result")
-    out.pointee.n_prompt_tokens = Int32(g.promptTokenCount)
-    out.pointee.n_generated = Int32(g.generatedCount)
-    out.pointee.stop_reason = g.stopReason.rawValue
-    out.pointee.prompt_seconds = g.promptSeconds
-    out.pointee.generate_seconds = g.generateSeconds
+    let bytes = try checkResultSize(out)
+    var r = rtx_generate_result()
+    r.struct_size = out.pointee.struct_size
+    r.n_prompt_tokens = Int32(g.promptTokenCount)
+    r.n_generated = Int32(g.generatedCount)
+    r.stop_reason = g.stopReason.rawValue
+    r.prompt_seconds = g.promptSeconds
+    r.generate_seconds = g.generateSeconds
+    let stats = g.speculativeStats
+    r.n_draft_rounds = Int32(clamping: stats.rounds)
+    r.n_drafted = Int32(clamping: stats.drafted)
+    r.n_accepted = Int32(clamping: stats.accepted)
+    writeResult(r, to: out, bytes: bytes)
 }
 
 @_cdecl("rtx_generate")
@@ -100,7 +135,7 @@ public func rtx_generate(_ ctx: OpaquePointer?, _ prompt: UnsafePointer<CChar>?,
     guarded("rtx_generate") {
         let ch = try unbox(ctx, ContextHandle.self, "ctx")
         let prompt = String(cString: try required(prompt, "prompt"))
-        if let result { try checkStructSize(result.pointee.struct_size, MemoryLayout<rtx_generate_result>.size, "rtx_generate_result") }
+        if let result { _ = try checkResultSize(result) }
         let g = try Generator(session: ch.session, prompt: prompt, options: try generationOptions(params))
         while let item = try g.next() {
             guard let token = item.token else {

@@ -162,24 +162,32 @@ public func rtx_scheduler_step(_ scheduler: OpaquePointer?, _ outEvents: UnsafeM
     }
 }
 
+/// rtx_scheduler_stats before head_rows and gate_rows were appended (0.2).
+private let schedulerStatsFirstSize = MemoryLayout<rtx_scheduler_stats>.offset(of: \rtx_scheduler_stats.head_rows)!
+
 @_cdecl("rtx_scheduler_get_stats")
 public func rtx_scheduler_get_stats(_ scheduler: OpaquePointer?, _ out: UnsafeMutablePointer<rtx_scheduler_stats>?) -> Int32 {
     guarded("rtx_scheduler_get_stats") {
         let h = try unbox(scheduler, SchedulerHandle.self, "scheduler")
         let out = try required(out, "out")
-        try checkStructSize(out.pointee.struct_size, MemoryLayout<rtx_scheduler_stats>.size, "rtx_scheduler_stats")
+        let bytes = try resultBytes(out, declared: out.pointee.struct_size, minimum: schedulerStatsFirstSize, "rtx_scheduler_stats")
         let st = h.scheduler.stats
-        out.pointee.steps = Int64(st.steps)
-        out.pointee.generated_tokens = Int64(st.generatedTokens)
-        out.pointee.prompt_tokens = Int64(st.promptTokens)
-        out.pointee.fill_rows = Int64(st.fillRows)
-        out.pointee.mean_loops_per_token = st.meanLoopsPerToken
-        out.pointee.pending_requests = Int32(h.scheduler.pendingRequests)
-        out.pointee.n_loops = Int32(h.scheduler.model.plan.loops)
-        withUnsafeMutableBytes(of: &out.pointee.exit_histogram) { raw in
+        var r = rtx_scheduler_stats()
+        r.struct_size = out.pointee.struct_size
+        r.steps = Int64(st.steps)
+        r.generated_tokens = Int64(st.generatedTokens)
+        r.prompt_tokens = Int64(st.promptTokens)
+        r.fill_rows = Int64(st.fillRows)
+        r.mean_loops_per_token = st.meanLoopsPerToken
+        r.pending_requests = Int32(h.scheduler.pendingRequests)
+        r.n_loops = Int32(h.scheduler.model.plan.loops)
+        withUnsafeMutableBytes(of: &r.exit_histogram) { raw in
             let hist = raw.bindMemory(to: Int64.self)
             for i in 0..<hist.count { hist[i] = i < st.exitHistogram.count ? Int64(st.exitHistogram[i]) : 0 }
         }
+        r.head_rows = Int64(st.headRows)
+        r.gate_rows = Int64(st.gateRows)
+        writeResult(r, to: out, bytes: bytes)
     }
 }
 

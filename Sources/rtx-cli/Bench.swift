@@ -7,7 +7,7 @@ import RTX
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (medians and ratios, never pass/fail).",
-        subcommands: [BenchThroughput.self, BenchServe.self], defaultSubcommand: BenchThroughput.self)
+        subcommands: [BenchThroughput.self, BenchServe.self, BenchSpeculative.self], defaultSubcommand: BenchThroughput.self)
 }
 
 struct BenchThroughput: ParsableCommand {

@@ -124,6 +124,11 @@ struct BenchServe: ParsableCommand {
             let sameText = o.name.hasPrefix("(a)") ? "—" : "\(fixed(100 * Double(same) / Double(max(total, 1)), 1))%"
             print("| \(o.name) | \(fixed(rate, 1)) | \(fixed(rate / baseRate, 2)) | \(fixed(o.stats.meanLoopsPerToken, 2)) | \(o.stats.exitHistogram.map(String.init).joined(separator: " / ")) | \(sameText) | \(ppl.isNaN ? "—" : fixed(ppl, 2)) |")
         }
+        // What each exit signal costs: LM-head rows (d × vocab MACs each) and gate rows (d MACs) per generated token.
+        print("exit-head rows / gate rows per generated token: " + outcomes.map { o, _ in
+            let n = Double(max(o.stats.generatedTokens, 1))
+            return "\(o.name.prefix(3)) \(fixed(Double(o.stats.headRows) / n, 2)) / \(fixed(Double(o.stats.gateRows) / n, 2))"
+        }.joined(separator: ", "))
     }
 
     private func model(_ m: Model) -> Model { m }

@@ -31,6 +31,14 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("exit-threshold"), help: "Threshold of --exit confidence | gate | ouro, in (0, 1].")
     var exitThreshold: Float?
 
+    @Option(name: .customLong("draft-loops"), help: "Speculative decoding: draft with the first N loops of a recursive model (1..B-1; 0 = off). Greedy output is identical to plain decoding.")
+    var draftLoops = 0
+    @Option(name: .customLong("draft-len"), help: "Drafts per verification pass.") var draftLen = Defaults.draftLength
+    @Option(name: .customLong("lookup"), help: "Prompt-lookup drafts: match up to the last N tokens earlier in the context and propose what followed (0 = off; any model).")
+    var lookup = 0
+    @Option(name: .customLong("draft-gate"), help: "Models with exit gates: stop drafting once the gate after the draft's last loop is below this (0 = never).")
+    var draftGate = Defaults.draftGateThreshold
+
     @Flag(name: .customLong("print-params"), help: "Print the sampling, generation and context parameters this run would use, as JSON with the C API's field names, and exit without loading the model.")
     var printParams = false
 
@@ -41,6 +49,7 @@ struct Generate: ParsableCommand {
                                               repeatPenalty: repeatPenalty, repeatLastN: repeatLastN,
                                               seed: seed ?? Defaults.seed)
         options.stop = stop
+        options.draft = DraftOptions(loops: draftLoops, length: draftLen, lookupNGram: lookup, gateThreshold: draftGate)
         return options
     }
 
@@ -89,6 +98,10 @@ struct Generate: ParsableCommand {
                 let mean = Double(g.loopsRun.reduce(0, +)) / Double(g.loopsRun.count)
                 printErr("loops/token: \(fixed(mean, 2)) of \(model.plan.loops) (exit \(exit)), per token: \(g.loopsRun.map(String.init).joined(separator: " "))")
             }
+            if generationOptions.draft.isEnabled {
+                let st = g.speculativeStats
+                printErr("speculative: \(st.rounds) verification rounds with drafts, \(st.drafted) drafted (\(st.lookupDrafted) by prompt lookup), \(st.accepted) accepted: acceptance \(fixed(100 * st.acceptanceRate, 1))%, mean accepted length \(fixed(st.meanAcceptedLength, 2))")
+            }
         } catch let e as RTXError { throw CLIError(e.message) }
     }
 }
@@ -102,6 +115,8 @@ func parametersJSON(_ g: GenerationOptions, _ s: Session.Options) -> String {
         ("repeat_penalty", "\(p.repeatPenalty)"), ("repeat_last_n", "\(p.repeatLastN)"), ("seed", "\(p.seed)"),
         ("max_tokens", "\(g.maxTokens)"), ("add_bos", "\(g.addBOS)"), ("parse_special", "\(g.parseSpecial)"),
         ("stop_at_eos", "\(g.stopAtEndOfGeneration)"),
+        ("draft_loops", "\(g.draft.loops)"), ("draft_len", "\(g.draft.length)"), ("lookup_ngram", "\(g.draft.lookupNGram)"),
+        ("draft_gate", "\(g.draft.gateThreshold)"),
         ("n_ctx", "\(s.contextLength)"), ("n_batch", "\(s.batchSize)"), ("n_threads", "\(s.threads)"),
         ("float_prompts", "\(s.floatPrompts)"),
     ]

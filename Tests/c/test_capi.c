@@ -884,6 +884,80 @@ static void test_abort(rtx_model *m, const char *prompt) {
     rtx_context_free(ctx);
 }
 
+/* rtx_context_truncate: a truncated context continues as a fresh one would. */
+static void test_truncate(rtx_model *m, const char *prompt) {
+    size_t np = 0;
+    int32_t *ptoks = tokenize(m, prompt, false, true, &np);
+    rtx_context *a = new_context(m, 128, NULL), *fresh = new_context(m, 128, NULL);
+    const int32_t other[] = { 504, 3458, 314, 28 }, edit[] = { 9690, 198, 28 };
+    if (ptoks && a && fresh &&
+        expect_status(rtx_eval(a, ptoks, np, false), RTX_OK, "eval prompt") &&
+        expect_status(rtx_eval(a, other, 4, true), RTX_OK, "eval 4 tokens to be dropped") &&
+        expect_status(rtx_context_truncate(a, (uint32_t)np), RTX_OK, "rtx_context_truncate(prompt length)") &&
+        check(n_past(a) == np, "n_past after truncation = %u (%zu)", n_past(a), np) &&
+        expect_status(rtx_eval(a, edit, 3, true), RTX_OK, "eval the edit") &&
+        expect_status(rtx_eval(fresh, ptoks, np, false), RTX_OK, "fresh: eval prompt") &&
+        expect_status(rtx_eval(fresh, edit, 3, true), RTX_OK, "fresh: eval the edit")) {
+        bool same = true;
+        size_t nv = 0;
+        for (int32_t i = 0; i < 3; i++) {
+            const float *la = NULL, *lf = NULL;
+            rtx_get_logits(a, i, &la, &nv);
+            rtx_get_logits(fresh, i, &lf, &nv);
+            same = same && la && lf && memcmp(la, lf, nv * sizeof(float)) == 0;
+        }
+        check(same, "truncate + eval gives a fresh context's logits, bit for bit");
+        expect_status(rtx_context_truncate(a, n_past(a) + 1), RTX_ERR_INVALID_ARGUMENT, "rtx_context_truncate past n_past");
+        check(has_message() && strstr(rtx_last_error(), "n_past") != NULL, "its message names n_past: %s", last_error_short());
+        check(n_past(a) == np + 3, "a refused truncation changes nothing");
+    }
+    EXPECT_INVALID(rtx_context_truncate(NULL, 0));
+    rtx_context_free(a);
+    rtx_context_free(fresh);
+    free(ptoks);
+}
+
+/* Speculative decoding through rtx_generate: prompt-lookup drafts (any model) give
+ * plain greedy decoding's tokens; counts in the result; old struct sizes accepted. */
+static void test_prompt_lookup(rtx_model *m) {
+    const char *text = "The quick brown fox jumps over the lazy dog while the cat watches from the window.";
+    char prompt[1024];
+    snprintf(prompt, sizeof prompt, "<|im_start|>user\nRepeat the following text exactly: %s<|im_end|>\n<|im_start|>assistant\n", text);
+    collector plain = {0}, spec = {0};
+    rtx_generate_params gp;
+    default_gen(&gp, 24);
+    check(gp.draft_loops == 0 && gp.lookup_ngram == 0 && gp.draft_len > 0 && gp.draft_gate > 0,
+          "rtx_generate_default_params: drafts off (draft_len %d, draft_gate %.2f)", gp.draft_len, gp.draft_gate);
+    rtx_context *ctx = new_context(m, 256, NULL);
+    if (!ctx) return;
+    expect_status(rtx_generate(ctx, prompt, &gp, on_token, &plain, NULL), RTX_OK, "rtx_generate (plain)");
+    rtx_context_reset(ctx);
+    gp.lookup_ngram = 3;
+    gp.draft_len = 6;
+    rtx_generate_result res; memset(&res, 0, sizeof res); res.struct_size = sizeof res;
+    expect_status(rtx_generate(ctx, prompt, &gp, on_token, &spec, &res), RTX_OK, "rtx_generate (lookup_ngram 3)");
+    check(same_tokens(plain.tokens, plain.n, spec.tokens, spec.n), "prompt-lookup greedy tokens equal plain decoding's (%zu)", spec.n);
+    check(res.n_draft_rounds > 0 && res.n_accepted > 0 && res.n_accepted <= res.n_drafted,
+          "result: %d rounds, %d drafted, %d accepted", res.n_draft_rounds, res.n_drafted, res.n_accepted);
+    /* A caller built against the 0.2 header: its params and result end before the
+     * speculative fields (the padding of old params is not read). */
+    rtx_generate_params old = gp;
+    old.struct_size = (uint32_t)((offsetof(rtx_generate_params, stop_at_eos) + 1 + 7) / 8 * 8);
+    rtx_generate_result old_res;
+    memset(&old_res, 0xAB, sizeof old_res);
+    old_res.struct_size = (uint32_t)offsetof(rtx_generate_result, n_draft_rounds);
+    collector c = {0};
+    rtx_context_reset(ctx);
+    expect_status(rtx_generate(ctx, prompt, &old, on_token, &c, &old_res), RTX_OK, "rtx_generate with the 0.2 struct sizes");
+    check(same_tokens(plain.tokens, plain.n, c.tokens, c.n) && old_res.n_generated == (int32_t)c.n &&
+          old_res.n_draft_rounds == (int32_t)0xABABABAB, "0.2 sizes: plain decoding, appended result fields untouched");
+    rtx_context_reset(ctx);
+    gp.draft_loops = 1;  /* a vanilla model has no early loops to draft with */
+    expect_status(rtx_generate(ctx, prompt, &gp, on_token, &c, NULL), RTX_ERR_INVALID_ARGUMENT, "draft_loops 1 on a vanilla model");
+    check(has_message() && strstr(rtx_last_error(), "draft loops") != NULL, "message: %s", last_error_short());
+    rtx_context_free(ctx);
+}
+
 static void test_real_model(const char *path) {
     progress_state ps = {0, 0.0f, true, true, false};
     rtx_model_params mp;
@@ -910,8 +984,10 @@ static void test_real_model(const char *path) {
         test_context_params(m, prompt);
         test_context_full(m, prompt);
         test_abort(m, prompt);
+        test_truncate(m, prompt);
     }
     free(prompt);
+    test_prompt_lookup(m);
 
     /* a model serves several contexts at once */
     rtx_context *a = new_context(m, 32, NULL), *b = new_context(m, 32, NULL);
@@ -992,6 +1068,28 @@ static void test_recursion_and_scheduler(const char *model_path) {
     rtx_context_free(a);
     rtx_context_free(b);
 
+    /* self-speculative decoding: loop-1 drafts, greedy tokens equal plain decoding's */
+    rtx_context *g = new_context(m, 128, NULL);
+    if (g) {
+        const char *text = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
+        collector plain = {0}, spec = {0};
+        rtx_generate_params gp;
+        default_gen(&gp, 16);
+        expect_status(rtx_generate(g, text, &gp, on_token, &plain, NULL), RTX_OK, "rtx_generate (B=2, plain)");
+        rtx_context_reset(g);
+        gp.draft_loops = 1;
+        gp.draft_len = 3;
+        rtx_generate_result res; memset(&res, 0, sizeof res); res.struct_size = sizeof res;
+        expect_status(rtx_generate(g, text, &gp, on_token, &spec, &res), RTX_OK, "rtx_generate (B=2, draft_loops 1)");
+        check(same_tokens(plain.tokens, plain.n, spec.tokens, spec.n) && res.n_drafted > 0,
+              "self-speculative greedy tokens equal plain decoding's (%zu tokens, %d drafted, %d accepted)",
+              spec.n, res.n_drafted, res.n_accepted);
+        rtx_context_reset(g);
+        gp.draft_loops = 2;
+        expect_status(rtx_generate(g, text, &gp, on_token, &spec, NULL), RTX_ERR_INVALID_ARGUMENT, "draft_loops 2 of B=2");
+        rtx_context_free(g);
+    }
+
     /* scheduler: three requests, confidence exits, cancel, stats */
     rtx_scheduler_params sp;
     rtx_scheduler_default_params(&sp);
@@ -1038,6 +1136,16 @@ static void test_recursion_and_scheduler(const char *model_path) {
             check(st.generated_tokens == 24 && st.mean_loops_per_token >= 1 && st.mean_loops_per_token <= 2,
                   "stats: %lld tokens, %.2f loops/token, histogram %lld/%lld", (long long)st.generated_tokens,
                   st.mean_loops_per_token, (long long)st.exit_histogram[0], (long long)st.exit_histogram[1]);
+            /* Confidence exits read the head after every loop a decode row runs, plus
+             * each prompt's last row once (its first token: 2 loops in the histogram). */
+            const long long loops_run = st.exit_histogram[0] + 2 * st.exit_histogram[1];
+            check(st.head_rows == loops_run - 2 && st.gate_rows == 0, "stats: %lld head rows (%lld), %lld gate rows",
+                  (long long)st.head_rows, loops_run - 2, (long long)st.gate_rows);
+            rtx_scheduler_stats old_st;
+            memset(&old_st, 0xAB, sizeof old_st);
+            old_st.struct_size = offsetof(rtx_scheduler_stats, head_rows);
+            check(rtx_scheduler_get_stats(s, &old_st) == RTX_OK && old_st.generated_tokens == 24 &&
+                  old_st.head_rows == (int64_t)0xABABABABABABABABull, "0.2-sized rtx_scheduler_stats: nothing written past it");
             break;
         }
     }

@@ -19,6 +19,7 @@ from rtx.scheduler import Scheduler
 REPO = Path(__file__).resolve().parents[2]
 SAMPLING = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed")
 GENERATION = ("max_tokens", "add_bos", "parse_special", "stop_at_eos")
+DRAFT = ("draft_loops", "draft_len", "lookup_ngram", "draft_gate")   # rtx_generate_params only
 CONTEXT = ("n_ctx", "n_batch", "n_threads", "float_prompts")
 
 
@@ -34,7 +35,7 @@ def fields(struct, names):
 
 def c_generate_defaults():
     g = c_defaults(_capi.rtx_generate_params, _capi.lib.rtx_generate_default_params)
-    return {**fields(g.sampling, SAMPLING), **fields(g, GENERATION)}
+    return {**fields(g.sampling, SAMPLING), **fields(g, GENERATION + DRAFT)}
 
 
 def c_context_defaults():
@@ -58,7 +59,9 @@ def test_c_defaults_are_llama_cpps():
     assert same(c_generate_defaults(), {
         "temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0,
         "repeat_last_n": 64, "seed": _capi.RTX_SEED_RANDOM,
-        "max_tokens": 128, "add_bos": True, "parse_special": True, "stop_at_eos": True})
+        "max_tokens": 128, "add_bos": True, "parse_special": True, "stop_at_eos": True,
+        # Speculative decoding off; its draft length and gate threshold (Runtime/Defaults.swift).
+        "draft_loops": 0, "draft_len": 3, "lookup_ngram": 0, "draft_gate": 0.5})
     assert same(c_context_defaults(), {"n_ctx": 0, "n_batch": 512, "n_threads": 0, "float_prompts": False})
     sampling = fields(c_defaults(_capi.rtx_sampling_params, _capi.lib.rtx_sampling_default_params), SAMPLING)
     assert same(sampling, {k: v for k, v in c_generate_defaults().items() if k in SAMPLING})
@@ -126,3 +129,5 @@ def test_cli_options_override_only_their_own_field():
     expected = {**c_generate_defaults(), **c_context_defaults(),
                 "temperature": 0.0, "seed": 9, "n_batch": 64, "repeat_last_n": 8}
     assert same(cli_params("--temp", "0", "--seed", "9", "--batch", "64", "--repeat-last-n", "8"), expected)
+    expected = {**c_generate_defaults(), **c_context_defaults(), "draft_loops": 1, "draft_len": 5, "lookup_ngram": 2}
+    assert same(cli_params("--draft-loops", "1", "--draft-len", "5", "--lookup", "2"), expected)

@@ -133,12 +133,23 @@ def test_gate_exits_follow_the_threshold_in_the_scheduler(recursive_path, head_r
             assert [n for _, n in got] == loops
             assert s.stats.exit_histogram == [loops.count(1), loops.count(2)]
         # The extremes: a gate that is always open, and one that never is.
+        # Either way the LM head runs once per token (the prompt's last row, then each
+        # decode row where it exits), never for a row that goes on; the gate runs
+        # after loop 1 of each of the 7 decode rows. Confidence exits pay the head
+        # after every loop.
         for bias, expected in ((40.0, 1), (-40.0, 2)):
             extreme = with_gates(recursive_path, tmp_path / f"bias{bias:+.0f}.gguf", head_row, bias)
             with rtx.Model(extreme) as e, rtx.Scheduler(e, max_rows=2) as s:
                 rid = s.submit(prompt, max_tokens=8, temperature=0.0, stop_at_eos=False, exit=rtx.ExitPolicy.gate(0.5))
                 exits = [ev.loops for ev in s.run() if ev.request_id == rid and ev.kind == "token"]
                 assert exits[0] == 2 and all(n == expected for n in exits[1:]), exits
+                assert (s.stats.head_rows, s.stats.gate_rows) == (8, 7), s.stats
+            if bias < 0:
+                with rtx.Model(extreme) as e, rtx.Scheduler(e, max_rows=2) as s:
+                    rid = s.submit(prompt, max_tokens=8, temperature=0.0, stop_at_eos=False,
+                                   exit=rtx.ExitPolicy.confidence(0.999))
+                    exits = [ev.loops for ev in s.run() if ev.request_id == rid and ev.kind == "token"]
+                    assert (s.stats.head_rows, s.stats.gate_rows) == (1 + sum(exits[1:]), 0), (exits, s.stats)
 
 
 def test_gate_policy_is_refused_for_a_model_without_gates(recursive_path):

@@ -33,6 +33,21 @@ public enum Defaults {
     /// solo runs (rtx bench serve, oracle exits), which sampling would blur.
     public static let requestSampling = SamplingParameters.greedy
 
+    // MARK: Speculative decoding (Speculative.swift; off unless draft loops or a
+    //       lookup n-gram size is given)
+
+    /// Drafts per verification pass. A round of k loop-b drafts on a B-loop model
+    /// costs k·b/B + 1 weight reads for (1 − α^(k+1)) / (1 − α) tokens at
+    /// acceptance α; at b/B = 1/2 the best k is 1 for α ≤ 0.7, 2 at 0.8, 3 at 0.9
+    /// (1.38× plain) and 5 at 0.95 (k = 3 gives 1.48× of its 1.51×). Drafts
+    /// pay only at high α, where 3 is near the best; prompt-lookup drafts cost
+    /// no weight reads and may use more.
+    public static let draftLength = 3
+    /// Models with exit gates: stop drafting when the gate's λ after the draft's
+    /// last loop is below this (the gate predicts that loop's argmax to be the
+    /// final loop's, i.e. the draft to be accepted under greedy decoding).
+    public static let draftGateThreshold: Float = 0.5
+
     // MARK: Context
 
     /// KV capacity in tokens; 0 takes min(trained context, automaticContextLimit).

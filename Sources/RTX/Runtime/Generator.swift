@@ -1,7 +1,11 @@
 // Generator.swift — text generation over a session: prompt, sampling loop, stop
 // conditions (EOS / end-of-turn, stop strings, max tokens, full context) and
 // streaming of complete UTF-8 text. Pull-style (`next()`), so any front end
-// (C callback, Python iterator, CLI) drives it the same way.
+// (C callback, Python iterator, CLI) drives it the same way. With drafts
+// (`GenerationOptions.draft`) each new token is followed by a speculative round
+// (Speculative.swift) that caches it with the accepted drafts and chooses the
+// token after them; those are handed out by the next calls, and the session is
+// left as plain decoding would leave it when generation ends.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,6 +24,9 @@ public struct GenerationOptions: Sendable {
     /// When a generated token stops looping (Session.step(_:policy:)); full depth
     /// evaluates it whole. The prompt always runs at full depth.
     public var exitPolicy = ExitPolicy.fullDepth
+    /// Speculative decoding (off by default): same greedy tokens, same sampling
+    /// distribution. Drafts are verified at full depth: only with `exitPolicy` full depth.
+    public var draft = DraftOptions()
     public init() {}
 }
 
@@ -55,6 +62,15 @@ public final class Generator {
     private var sampler: Sampler
     private var text: TextStream
     private var finished = false
+    /// Speculative decoding: the decoder, tokens already chosen and cached
+    /// (accepted drafts), the token chosen after them (not cached), and the
+    /// session's token count under plain decoding.
+    private let speculative: SpeculativeDecoder?
+    private var decided: [Int32] = []
+    private var chosen: Int32?
+    private var plainCount = 0
+    /// Rounds, drafts and acceptances of speculative decoding so far.
+    public var speculativeStats: SpeculativeStats { speculative?.stats ?? SpeculativeStats() }
 
     /// Tokenizes and evaluates the prompt (appended to what the session holds).
     public init(session: Session, prompt: String, options: GenerationOptions) throws {
@@ -64,6 +80,11 @@ public final class Generator {
         self.options = options
         self.sampler = try Sampler(options.sampling)
         self.text = TextStream(stop: options.stop)
+        try options.draft.validate(for: session.model)
+        guard !options.draft.isEnabled || options.exitPolicy == .fullDepth else {
+            throw RTXError.invalid("speculative drafts are verified at full depth: they need the full-depth exit policy")
+        }
+        self.speculative = options.draft.isEnabled ? SpeculativeDecoder(session: session, options: options.draft) : nil
         let tokenizer = session.model.tokenizer
         // BOS only at the start of a sequence and only if the model asks for it
         // (tokenizer.ggml.add_bos_token), as llama.cpp does.
@@ -76,6 +97,7 @@ public final class Generator {
         if !promptTokens.isEmpty { try session.evaluate(promptTokens) }
         promptSeconds = monotonicSeconds() - t0
         promptTokenCount = promptTokens.count
+        plainCount = session.count
         for t in session.history.suffix(max(options.sampling.repeatLastN, 0)) { sampler.accept(t) }
     }
 
@@ -87,7 +109,17 @@ public final class Generator {
         }
         let t0 = monotonicSeconds()
         defer { generateSeconds += monotonicSeconds() - t0 }
-        let token = sampler.sample(try session.logits())
+        // The next token: chosen ahead and cached, chosen ahead, or sampled now.
+        let cached = !decided.isEmpty
+        let token: Int32
+        if cached {
+            token = decided.removeFirst()
+        } else if let next = chosen {
+            token = next
+            chosen = nil
+        } else {
+            token = sampler.sample(try session.logits())
+        }
         if options.stopAtEndOfGeneration && session.model.tokenizer.isEndOfGeneration(token) {
             return finish(.endOfGeneration)
         }
@@ -96,14 +128,22 @@ public final class Generator {
         let (piece, hitStop) = text.append(session.model.tokenizer.bytes(of: token, renderSpecial: false))
         if hitStop { stopReason = .stopString }
         if stopReason == .none && generatedCount < options.maxTokens {
-            if session.count >= session.capacity {
+            if cached {
+                plainCount += 1
+            } else if session.count >= session.capacity {
                 stopReason = .contextFull
+            } else if let speculative {
+                (decided, chosen) = try speculative.step(after: token, sampler: &sampler,
+                                                         limit: options.maxTokens - generatedCount - 1)
+                plainCount += 1
             } else if options.exitPolicy == .fullDepth {
                 try session.evaluate([token])
                 loopsRun.append(session.model.plan.loops)
+                plainCount += 1
             } else {
                 // The token it computes is generated token `generatedCount` (the scheduler's index for an oracle replay).
                 loopsRun.append(try session.step(token, policy: options.exitPolicy, tokenIndex: generatedCount))
+                plainCount += 1
             }
         }
         return GeneratedToken(token: token, text: piece, stopReason: .none)
@@ -113,6 +153,8 @@ public final class Generator {
     public func cancel() { if stopReason == .none { stopReason = .callback } }
 
     private func finish(_ reason: StopReason) -> GeneratedToken {
+        // Drafts accepted past the end are forgotten, as plain decoding never cached them.
+        if speculative != nil && session.count > plainCount { try? session.truncate(to: plainCount) }
         finished = true
         stopReason = reason
         return GeneratedToken(token: nil, text: text.finish(discard: reason == .stopString), stopReason: reason)

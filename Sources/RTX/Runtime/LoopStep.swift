@@ -43,6 +43,9 @@ final class LoopStep {
     /// Forget what is owed to one sequence (it was cancelled or finished).
     func drop(cache: KVCache) { fills.drop(cache: cache) }
 
+    /// Forget what is owed to one sequence's tokens from `token` on (it was truncated).
+    func drop(cache: KVCache, fromToken token: Int) { fills.drop(cache: cache, fromToken: token) }
+
     // MARK: Passes
 
     /// Run every group through its positions. Each layer pass takes the groups whose

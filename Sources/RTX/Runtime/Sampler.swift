@@ -60,6 +60,26 @@ public struct RandomSource: Sendable {
     public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }
 
+/// The tokens a sampler may draw and their weights (unnormalised; `total` is
+/// their sum), in the sampler's order. Greedy: the argmax alone.
+public struct TokenDistribution: Sendable {
+    public var ids: [Int32]
+    public var weights: [Double]
+    public var total: Double
+    /// The argmax of greedy decoding: drawn without randomness.
+    public var greedy = false
+
+    public init(ids: [Int32], weights: [Double], total: Double? = nil, greedy: Bool = false) {
+        self.ids = ids; self.weights = weights; self.total = total ?? weights.reduce(0, +); self.greedy = greedy
+    }
+
+    /// The probability of `token` (0 if it cannot be drawn).
+    public func probability(of token: Int32) -> Double {
+        guard let i = ids.firstIndex(of: token), total > 0 else { return 0 }
+        return weights[i] / total
+    }
+}
+
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
     private var rng: RandomSource
@@ -82,29 +102,49 @@ public struct Sampler: Sendable {
 
     /// Choose a token from `logits` and add it to the history.
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
+        let token = draw(distribution(logits))
+        accept(token)
+        return token
+    }
+
+    /// What `sample` draws from for `logits`: the repetition penalty over the
+    /// history followed by `pending` (tokens decided but not yet accepted: a
+    /// speculative draft), then greedy's argmax alone, or the tokens that survive
+    /// top-k / min-p / top-p with their softmax weights at the temperature.
+    public mutating func distribution(_ logits: UnsafeBufferPointer<Float>, after pending: [Int32] = []) -> TokenDistribution {
         let p = parameters
         candidates.removeAll(keepingCapacity: true)
         candidates.reserveCapacity(logits.count)
         for (i, l) in logits.enumerated() { candidates.append((Int32(i), l)) }
         if p.repeatPenalty != 1, p.repeatLastN > 0 {
-            for t in Set(history.suffix(p.repeatLastN)) where Int(t) < candidates.count {
+            for t in Set((history + pending).suffix(p.repeatLastN)) where Int(t) < candidates.count {
                 let l = candidates[Int(t)].logit
                 candidates[Int(t)].logit = l > 0 ? l / p.repeatPenalty : l * p.repeatPenalty
             }
         }
-        let token: Int32
         if p.temperature <= 0 {
             var best = 0
             for i in 1..<candidates.count where candidates[i].logit > candidates[best].logit { best = i }
-            token = candidates[best].id
-        } else {
-            token = sampleStochastic(p)
+            return TokenDistribution(ids: [candidates[best].id], weights: [1], greedy: true)
         }
-        accept(token)
-        return token
+        return stochastic(p)
     }
 
-    private mutating func sampleStochastic(_ p: SamplingParameters) -> Int32 {
+    /// A token drawn from `d` (greedy: its one token, without using the random source).
+    public mutating func draw(_ d: TokenDistribution) -> Int32 {
+        if d.greedy { return d.ids[0] }
+        var r = rng.uniform() * d.total
+        for (i, q) in d.weights.enumerated() {
+            r -= q
+            if r < 0 { return d.ids[i] }
+        }
+        return d.ids[d.weights.count - 1]
+    }
+
+    /// Uniform in [0, 1) from this sampler's random source (speculative acceptance).
+    mutating func uniform() -> Double { rng.uniform() }
+
+    private mutating func stochastic(_ p: SamplingParameters) -> TokenDistribution {
         // Top-k (and a sort that top-p needs anyway).
         let k = p.topK > 0 ? min(p.topK, candidates.count) : candidates.count
         if k < candidates.count {
@@ -135,12 +175,7 @@ public struct Sampler: Sendable {
             probs.removeLast(probs.count - keep)
             total = probs.reduce(0, +)
         }
-        var r = rng.uniform() * total
-        for (i, q) in probs.enumerated() {
-            r -= q
-            if r < 0 { return candidates[i].id }
-        }
-        return candidates[probs.count - 1].id
+        return TokenDistribution(ids: candidates[..<probs.count].map(\.id), weights: probs, total: total)
     }
 
     private func partialTopK(_ c: [(id: Int32, logit: Float)], _ k: Int) -> [(id: Int32, logit: Float)] {

@@ -5,6 +5,9 @@
 //                                        reading each loop's exit logits
 // Early-exited tokens leave K/V gaps at the positions they skipped; the core fills
 // them by state propagation in the next pass through each layer.
+// `truncate(to:)` forgets the tokens past a point (a chat app that edits a turn,
+// or speculative decoding rolling back rejected drafts, Speculative.swift), and
+// `draft` runs the first loops of a token past the cache without committing it.
 // Used by one thread at a time; its kernel options are its own.
 import CRTXKernels
 
@@ -64,6 +67,11 @@ public final class Session: @unchecked Sendable {
     private var logitStorage = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var logitCapacity = 0
     public private(set) var logitRows = 0
+    /// The token (cache index) whose logits are row 0 of the last evaluation.
+    private var logitFirstToken = 0
+    /// (vocab) exit-head logits of the last draft (allocated by the first one);
+    /// apart, so that a draft leaves the evaluation's logits readable.
+    private var draftLogits: UnsafeMutablePointer<Float>?
 
     /// The token being computed loop by loop, and the next loop it will run.
     public private(set) var pending: (token: Int32, nextLoop: Int)?
@@ -90,7 +98,10 @@ public final class Session: @unchecked Sendable {
         self.core = LoopStep(model: model, rows: self.batchSize, fillRows: FillQueue.rowsPerPass(model.plan))
     }
 
-    deinit { logitStorage.deallocate() }
+    deinit {
+        logitStorage.deallocate()
+        draftLogits?.deallocate()
+    }
 
     public func reset() {
         count = 0
@@ -99,6 +110,23 @@ public final class Session: @unchecked Sendable {
         logitRows = 0
         pending = nil
         core.reset()
+    }
+
+    /// Keep the first `n` cached tokens and forget the rest: their K/V (every
+    /// loop's slots) and what state propagation still owed them. Logits of a kept
+    /// token from the last evaluation stay readable (the last kept one is row -1);
+    /// the others go. A token being stepped loop by loop must be exited first.
+    public func truncate(to n: Int) throws {
+        guard pending == nil else { throw RTXError.invalid("truncate: a token is being stepped loop by loop; exit it first") }
+        guard n >= 0, n <= count else {
+            throw RTXError.invalid("truncate: n_past \(n) is out of range (the context holds \(count) tokens)")
+        }
+        guard n < count else { return }
+        count = n
+        history.removeLast(history.count - n)
+        exitLoops.removeLast(exitLoops.count - n)
+        core.drop(cache: kv, fromToken: n)
+        logitRows = max(0, min(logitRows, n - logitFirstToken))
     }
 
     private func reserveLogits(rows: Int) -> UnsafeMutablePointer<Float> {
@@ -134,10 +162,15 @@ public final class Session: @unchecked Sendable {
     /// Append `tokens` and run the model over them. Keeps the logits of the last
     /// token, or of every token when `allLogits`. On error nothing is appended.
     public func evaluate(_ tokens: [Int32], allLogits: Bool = false) throws {
+        try evaluate(tokens, allLogits: allLogits, kernels: kernels)
+    }
+
+    /// `evaluate` with the given kernel options: speculative verification passes
+    /// `.rowwise` products, so that each row's logits equal a one-token evaluation.
+    func evaluate(_ tokens: [Int32], allLogits: Bool, kernels: KernelOptions) throws {
         guard !tokens.isEmpty else { throw RTXError.invalid("evaluate: no tokens given") }
         guard pending == nil else { throw RTXError.invalid("evaluate: a token is being stepped loop by loop; exit it first") }
         try checkTokens(tokens)
-        let kernels = self.kernels
         let vocab = model.vocabularySize
         let out = reserveLogits(rows: allLogits ? tokens.count : 1)
         let start = count
@@ -160,6 +193,39 @@ public final class Session: @unchecked Sendable {
         history += tokens
         exitLoops += Array(repeating: model.plan.loops, count: tokens.count)
         logitRows = allLogits ? tokens.count : 1
+        logitFirstToken = allLogits ? start : count - 1
+    }
+
+    // MARK: Drafts
+
+    /// Run the first `loops` loops of the shared block for `token` at cache index
+    /// `index` (count ≤ index < capacity) without committing it: its K/V at those
+    /// loops' positions are written (the next draft attends to them) but `count`
+    /// does not move, so the next `evaluate` from `count` overwrites every slot of
+    /// it. Returns the exit head's logits (valid until the next call that changes
+    /// the session) and, where the model has a gate after loop `loops`, its λ.
+    func draft(_ token: Int32, at index: Int, loops: Int) throws -> (logits: UnsafeBufferPointer<Float>, gate: Float?) {
+        let plan = model.plan
+        guard pending == nil else { throw RTXError.invalid("draft: a token is being stepped loop by loop; exit it first") }
+        guard plan.supportsLoopStepping, loops >= 1, loops < plan.loops else {
+            throw RTXError.invalid("draft loops \(loops) must be in 1..<\(plan.loops) on a model whose loops are contiguous (cycle or middle-cycle)")
+        }
+        guard index >= count, index < capacity else { throw RTXError(.contextFull, "draft: cache index \(index) is outside \(count)..<\(capacity)") }
+        try model.checkTokens([token])
+        let kernels = self.kernels
+        [token].withUnsafeBufferPointer { model.embed($0, into: core.scratch.x) }
+        let positions = plan.positions(inLoop: 0).lowerBound..<plan.positions(inLoop: loops - 1).upperBound
+        try core.run(rows(1, from: index, positions: positions), kernels: kernels, checkAbort: checkAbort(position:))
+        var gate: Float?
+        if loops - 1 < model.weights.exitGates.count {
+            var lambda: Float = 0
+            core.exitGates(rows: [0], afterLoops: [loops - 1], kernels: kernels, into: &lambda)
+            gate = lambda
+        }
+        let out = draftLogits ?? .allocate(capacity: model.vocabularySize)
+        draftLogits = out
+        core.exitHead(rows: [0], kernels: kernels, into: out)
+        return (UnsafeBufferPointer(start: out, count: model.vocabularySize), gate)
     }
 
     // MARK: Loop stepping
@@ -197,6 +263,7 @@ public final class Session: @unchecked Sendable {
         let out = reserveLogits(rows: 1)
         core.exitHead(rows: [0], kernels: kernels, into: out)
         logitRows = 1
+        logitFirstToken = count
         pending = (token, b + 1)
         let estimate = ExitEstimate(logits: UnsafeBufferPointer(start: out, count: model.vocabularySize))
         return LoopResult(loop: b, isLast: b + 1 == model.plan.loops, estimate: estimate, gate: gate, exitMass: exitMass)

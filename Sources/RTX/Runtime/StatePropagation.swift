@@ -56,6 +56,9 @@ struct FillQueue {
 
     /// Drop what is owed to one sequence (it was cancelled or finished).
     mutating func drop(cache: KVCache) { fills.removeAll { $0.cache === cache } }
+
+    /// Drop what is owed to one sequence's tokens from `token` on (it was truncated).
+    mutating func drop(cache: KVCache, fromToken token: Int) { fills.removeAll { $0.cache === cache && $0.token >= token } }
 }
 
 /// Runs fill-only passes, so that no attention reads a slot still owed.

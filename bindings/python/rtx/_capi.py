@@ -190,6 +190,9 @@ lib.rtx_context_reset.restype = rtx_status
 # rtx_status rtx_context_n_past(const rtx_context *ctx, uint32_t *out_n_past);
 lib.rtx_context_n_past.argtypes = [rtx_context_p, POINTER(c_uint32)]
 lib.rtx_context_n_past.restype = rtx_status
+# rtx_status rtx_context_truncate(rtx_context *ctx, uint32_t n_past);
+lib.rtx_context_truncate.argtypes = [rtx_context_p, c_uint32]
+lib.rtx_context_truncate.restype = rtx_status
 # rtx_status rtx_context_n_ctx(const rtx_context *ctx, uint32_t *out_n_ctx);
 lib.rtx_context_n_ctx.argtypes = [rtx_context_p, POINTER(c_uint32)]
 lib.rtx_context_n_ctx.restype = rtx_status
@@ -259,6 +262,10 @@ class rtx_generate_params(Structure):
         ("add_bos", c_bool),
         ("parse_special", c_bool),
         ("stop_at_eos", c_bool),
+        ("draft_loops", c_int32),
+        ("draft_len", c_int32),
+        ("lookup_ngram", c_int32),
+        ("draft_gate", c_float),
     ]
 
 
@@ -283,6 +290,9 @@ class rtx_generate_result(Structure):
         ("stop_reason", c_int32),
         ("prompt_seconds", c_double),
         ("generate_seconds", c_double),
+        ("n_draft_rounds", c_int32),
+        ("n_drafted", c_int32),
+        ("n_accepted", c_int32),
     ]
 
 
@@ -465,6 +475,8 @@ class rtx_scheduler_stats(Structure):
         ("pending_requests", c_int32),
         ("n_loops", c_int32),
         ("exit_histogram", c_int64 * 16),
+        ("head_rows", c_int64),
+        ("gate_rows", c_int64),
     ]
 
 

@@ -283,20 +283,29 @@ class Model(_Handle):
                  repeat_penalty: Optional[float] = None, repeat_last_n: Optional[int] = None,
                  seed: Optional[int] = None, stop: Optional[Sequence[str]] = None,
                  add_bos: Optional[bool] = None, special: Optional[bool] = None, context: Optional["Context"] = None,
-                 stop_at_eos: Optional[bool] = None) -> "Generation":
+                 stop_at_eos: Optional[bool] = None, draft_loops: Optional[int] = None,
+                 draft_len: Optional[int] = None, lookup_ngram: Optional[int] = None,
+                 draft_gate: Optional[float] = None) -> "Generation":
         """Stream the continuation of `prompt` as text pieces. Lazy: nothing runs
         until the first next(). Without `context`, a private one is created and
         closed with the generation; with one, the prompt is appended to it.
         Arguments left None take rtx_generate_default_params' values, llama.cpp's:
         sampling with a fresh random seed per run. Pass temperature=0 for greedy
-        decoding, or a seed for reproducible sampling."""
+        decoding, or a seed for reproducible sampling.
+
+        Speculative decoding (off by default; same greedy tokens, same sampling
+        distribution): draft_loops=b drafts with the first b loops of a recursive
+        model, lookup_ngram=n with prompt lookup (any model), draft_len tokens per
+        verification pass; draft_gate stops loop drafts where the model's exit gate
+        is below it. `.result` reports n_draft_rounds, n_drafted and n_accepted."""
         if context is not None and context.model is not self:
             raise InvalidArgumentError("context belongs to another model")
         self._h()
         return Generation(self, prompt, context=context, max_tokens=max_tokens, temperature=temperature,
                           top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty,
                           repeat_last_n=repeat_last_n, seed=seed, stop=stop, add_bos=add_bos,
-                          special=special, stop_at_eos=stop_at_eos)
+                          special=special, stop_at_eos=stop_at_eos, draft_loops=draft_loops,
+                          draft_len=draft_len, lookup_ngram=lookup_ngram, draft_gate=draft_gate)
 
 
 # ======================================================================== #
@@ -358,6 +367,14 @@ class Context(_Handle):
 
     def reset(self) -> None:
         check(lib.rtx_context_reset(self._h()))
+
+    def truncate(self, n_past: int) -> None:
+        """Keep the first n_past cached tokens and forget the rest (every loop's
+        K/V): evaluating from there equals a fresh context. The logits of a kept
+        token of the last eval stay readable. n_past > n_past now raises."""
+        if not isinstance(n_past, (int, np.integer)) or isinstance(n_past, bool) or not 0 <= n_past < 2 ** 32:
+            raise InvalidArgumentError(f"n_past must be an int in [0, 2^32), got {n_past!r}")
+        self._check(lib.rtx_context_truncate(self._h(), int(n_past)))
 
     def eval(self, tokens: Union[Sequence[int], np.ndarray], all_logits: bool = False) -> np.ndarray:
         """Append tokens and run the model. Returns a copy of the logits: (n_vocab,)
@@ -444,7 +461,8 @@ class Generation:
     on the first next(); the native generator is freed when the iteration ends,
     on close(), or when this object is collected. Afterwards `.result` holds
     n_prompt_tokens, n_generated, stop_reason, prompt_seconds, generate_seconds,
-    and `.tokens` the generated ids."""
+    n_draft_rounds, n_drafted, n_accepted (speculative decoding), and `.tokens`
+    the generated ids."""
 
     _handle: Optional[int] = None
 
@@ -452,7 +470,9 @@ class Generation:
                  temperature: Optional[float], top_k: Optional[int], top_p: Optional[float],
                  min_p: Optional[float], repeat_penalty: Optional[float], repeat_last_n: Optional[int],
                  seed: Optional[int], stop: Optional[Sequence[str]], add_bos: Optional[bool],
-                 special: Optional[bool], stop_at_eos: Optional[bool]):
+                 special: Optional[bool], stop_at_eos: Optional[bool], draft_loops: Optional[int] = None,
+                 draft_len: Optional[int] = None, lookup_ngram: Optional[int] = None,
+                 draft_gate: Optional[float] = None):
         self.model = model
         self._prompt = _encode_c_string(prompt, "prompt")
         self._stop = [_encode_c_string(s, "stop string") for s in (stop or [])]
@@ -462,14 +482,16 @@ class Generation:
         self._stop_array = (ctypes.c_char_p * max(len(self._stop), 1))(*self._stop)
         params = _capi.sized(_capi.rtx_generate_params)
         lib.rtx_generate_default_params(ctypes.byref(params))
-        _override(params, max_tokens=max_tokens, add_bos=add_bos, parse_special=special, stop_at_eos=stop_at_eos)
+        _override(params, max_tokens=max_tokens, add_bos=add_bos, parse_special=special, stop_at_eos=stop_at_eos,
+                  draft_loops=draft_loops, draft_len=draft_len, lookup_ngram=lookup_ngram, draft_gate=draft_gate)
         _sampling_params(params.sampling, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
         params.stop = ctypes.cast(self._stop_array, ctypes.POINTER(ctypes.c_char_p))
         params.n_stop = len(self._stop)
         self._params = params
         # The effective parameters, by rtx_generate_params' names (sampling flattened).
         self.params: Dict[str, Any] = {**_fields(params.sampling, _SAMPLING_FIELDS),
-                                       **_fields(params, ("max_tokens", "add_bos", "parse_special", "stop_at_eos"))}
+                                       **_fields(params, ("max_tokens", "add_bos", "parse_special", "stop_at_eos",
+                                                          "draft_loops", "draft_len", "lookup_ngram", "draft_gate"))}
         self._context = context
         self._owns_context = context is None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -561,6 +583,9 @@ class Generation:
             "stop_reason": _stop_reason(result.stop_reason),
             "prompt_seconds": result.prompt_seconds,
             "generate_seconds": result.generate_seconds,
+            "n_draft_rounds": result.n_draft_rounds,
+            "n_drafted": result.n_drafted,
+            "n_accepted": result.n_accepted,
         }
 
     @property

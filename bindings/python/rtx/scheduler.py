@@ -82,6 +82,8 @@ class SchedulerStats:
     mean_loops_per_token: float
     pending_requests: int
     exit_histogram: List[int] = field(default_factory=list)
+    head_rows: int = 0   # rows run through the exit head (final norm + LM head)
+    gate_rows: int = 0   # rows run through an exit gate (final norm + d multiply-adds)
 
 
 class Scheduler(_Handle):
@@ -164,7 +166,7 @@ class Scheduler(_Handle):
         s = _capi.sized(_capi.rtx_scheduler_stats)
         check(lib.rtx_scheduler_get_stats(self._h(), ctypes.byref(s)))
         return SchedulerStats(s.steps, s.generated_tokens, s.prompt_tokens, s.fill_rows, s.mean_loops_per_token,
-                              s.pending_requests, list(s.exit_histogram[:s.n_loops]))
+                              s.pending_requests, list(s.exit_histogram[:s.n_loops]), s.head_rows, s.gate_rows)
 
     @property
     def idle(self) -> bool:
