@@ -15,6 +15,8 @@ struct APIError: Error {
     var code: String?
     /// Seconds, for 503.
     var retryAfter: Int?
+    /// Close the connection after the response (a body left unread).
+    var closeConnection = false
 
     static func invalid(_ message: String, param: String? = nil, code: String? = nil) -> APIError {
         APIError(status: .badRequest, message: message, type: "invalid_request_error", param: param, code: code)
@@ -40,6 +42,7 @@ struct APIError: Error {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = "\(retryAfter)" }
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if closeConnection { headers[.connection] = "close" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.bytes)))
     }
 }

@@ -22,6 +22,8 @@ struct Routes: Sendable {
     let metrics: ServerMetrics
     let config: ServerConfig
     let created = Int(Date().timeIntervalSince1970)
+    /// Of a body over the limit, this much more is read (and dropped) before the 413.
+    static let maxDroppedBytes = 64 << 20
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -61,13 +63,7 @@ struct Routes: Sendable {
     private func generate(_ request: Request, endpoint: Endpoint) async throws -> Response {
         let arrival = monotonicSeconds()
         var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: config.maxBodyBytes)
-        } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
-            throw APIError(status: .contentTooLarge, message: "the request body exceeds \(config.maxBodyBytes) bytes",
-                           type: "invalid_request_error", code: "request_too_large")
-        }
+        let body = try await collectBody(&request)
         let model = engine.model
         let g = try GenerationRequest(body: Array(buffer: body), endpoint: endpoint, loops: model.plan.loops)
         guard g.model == config.modelID else { throw unknownModel(g.model) }
@@ -96,9 +92,11 @@ struct Routes: Sendable {
         }
         let reply = Reply(endpoint: endpoint, id: (endpoint == .chat ? "chatcmpl-" : "cmpl-") + "\(submission.ticket)",
                           created: Int(Date().timeIntervalSince1970), model: config.modelID)
+        // Watching the connection for the client's close (to cancel) consumes it:
+        // it cannot carry another request, and the response says so.
         let engine = self.engine, collected = request
         if g.stream {
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"],
                             body: .init { writer in
                 try await collected.body.consumeWithInboundCloseHandler { _ in
                     try await reply.stream(submission, includeUsage: g.includeUsage, to: &writer)
@@ -113,7 +111,33 @@ struct Routes: Sendable {
         } onInboundClosed: {
             engine.cancel(submission.ticket)
         }
-        return jsonResponse(reply.whole(whole))
+        var response = jsonResponse(reply.whole(whole))
+        response.headers[.connection] = "close"
+        return response
+    }
+
+    /// The body, up to --max-body-bytes. Past that the rest is read and dropped
+    /// (so that a client still sending gets to read the 413), up to
+    /// `maxDroppedBytes`; beyond those the connection is closed.
+    private func collectBody(_ request: inout Request) async throws -> ByteBuffer {
+        var body = ByteBuffer(), total = 0
+        for try await part in request.body {
+            total += part.readableBytes
+            if total <= config.maxBodyBytes {
+                var part = part
+                body.writeBuffer(&part)
+            } else if total > config.maxBodyBytes + Self.maxDroppedBytes {
+                break
+            }
+        }
+        guard total <= config.maxBodyBytes else {
+            var error = APIError(status: .contentTooLarge, message: "the request body exceeds \(config.maxBodyBytes) bytes",
+                                 type: "invalid_request_error", code: "request_too_large")
+            error.closeConnection = total > config.maxBodyBytes + Self.maxDroppedBytes
+            throw error
+        }
+        request.body = RequestBody(buffer: body)
+        return body
     }
 
     private func tokens(of prompt: GenerationRequest.Prompt, model: Model) throws -> [Int32] {

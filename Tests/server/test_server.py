@@ -372,10 +372,11 @@ def test_exit_policy_per_request_on_a_recursive_model(tmp_path):
             return r.usage.model_extra["rtx_exit_histogram"]
 
         assert histogram(None) == [0, 6]                                    # --exit full
-        assert histogram({"policy": "fixed", "loops": 1}) == [6, 0]
+        # The first token comes out of the prompt's pass, which runs every loop.
+        assert histogram({"policy": "fixed", "loops": 1}) == [5, 1]
         assert sum(histogram({"policy": "confidence", "threshold": 0.01})) == 6
         m = s.metrics()
-        assert m['rtx_token_exit_loops_bucket{le="1.0"}'] >= 6
+        assert m['rtx_token_exit_loops_bucket{le="1.0"}'] >= 5
         assert m['rtx_token_exit_loops_bucket{le="2.0"}'] == m["rtx_token_exit_loops_count"] == 18
         assert 1 < m["rtx_mean_loops_per_token"] < 2
     finally:
