@@ -75,6 +75,11 @@ struct Routes: Sendable {
         }
         let sampling = SamplingParameters(temperature: g.temperature ?? Defaults.temperature, topP: g.topP ?? Defaults.topP,
                                           seed: g.seed ?? Defaults.seed)
+        if let exit = g.exit {
+            do { try exit.validate(loops: model.plan.loops, hasExitGates: model.hasExitGates) } catch let e as RTXError {
+                throw APIError.invalid(e.message, param: "rtx_exit")
+            }
+        }
         let options = RequestOptions(maxTokens: maxTokens, sampling: sampling, exitPolicy: g.exit ?? config.defaultExit, stop: g.stop,
                                      stopAtEndOfGeneration: !g.ignoreEOS)
         let submission: Submission
@@ -87,8 +92,9 @@ struct Routes: Sendable {
             throw APIError(status: .serviceUnavailable, message: "the server is shutting down", type: "server_error",
                            code: "shutting_down", retryAfter: 5)
         } catch let e as RTXError {
-            let param: String? = e.code == .contextFull ? "max_tokens" : (g.exit != nil ? "rtx_exit" : nil)
-            throw APIError.invalid(e.message, param: param, code: e.code == .contextFull ? "context_length_exceeded" : nil)
+            // What the Scheduler's own checks refuse (the handler checked the rest).
+            let full = e.code == .contextFull
+            throw APIError.invalid(e.message, param: full ? "max_tokens" : nil, code: full ? "context_length_exceeded" : nil)
         }
         let reply = Reply(endpoint: endpoint, id: (endpoint == .chat ? "chatcmpl-" : "cmpl-") + "\(submission.ticket)",
                           created: Int(Date().timeIntervalSince1970), model: config.modelID)
