@@ -269,6 +269,7 @@ def test_32_streams_8_disconnect(server):
     assert after['rtx_requests_total{outcome="cancelled"}'] - cancelled_before == 8
     assert after["rtx_queue_depth"] == 0 and after["rtx_kv_cache_bytes"] == 0
     rss_after = server.rss_mb()
+    print(f"RSS after warm-up {rss_before:.1f} MB, after 32 clients {rss_after:.1f} MB")  # shown with pytest -s
     assert rss_after - rss_before <= RSS_TOLERANCE_MB, (rss_before, rss_after)
     # The latency histograms saw the tokens.
     assert after["rtx_time_to_first_token_seconds_count"] >= 32
