@@ -15,11 +15,11 @@ MODEL := .models/SmolLM2-135M-Instruct.Q4_1.gguf
 SWIFT_RELEASE := $(SWIFT) build -c release --scratch-path .build-release -Xswiftc -static-stdlib
 LIB_LINK := -Xlinker --version-script=$(CURDIR)/scripts/exports.map -Xlinker -soname=librtx.so.$(SOVERSION)
 
-.PHONY: help setup models lib cli build install run test test-kernels test-swift test-c test-python clean
+.PHONY: help setup models lib cli server build install run test test-kernels test-swift test-c test-python test-server clean
 .PHONY: test-package test-swift-dependency
 
 help:
-	@echo "make run | test | build | lib | cli | install PREFIX=... | setup | models | clean"
+	@echo "make run | test | build | lib | cli | server | install PREFIX=... | setup | models | clean"
 
 setup:
 	scripts/setup.sh
@@ -46,6 +46,12 @@ cli:
 	# Replace, not overwrite: a running rtx (a benchmark) keeps its old file.
 	cp .build-release/release/rtx-cli $(BUILD)/bin/rtx.new && mv -f $(BUILD)/bin/rtx.new $(BUILD)/bin/rtx
 
+# The OpenAI-compatible HTTP server (Hummingbird; the only target that links SwiftNIO).
+server:
+	$(SWIFT_RELEASE) --product rtx-server
+	@mkdir -p $(BUILD)/bin
+	cp .build-release/release/rtx-server $(BUILD)/bin/rtx-server.new && mv -f $(BUILD)/bin/rtx-server.new $(BUILD)/bin/rtx-server
+
 build: lib cli
 
 install: build
@@ -63,7 +69,7 @@ run: setup models cli
 
 # ---- tests ------------------------------------------------------------------
 test: setup models build
-	$(MAKE) test-kernels test-swift test-c test-python test-package test-swift-dependency
+	$(MAKE) test-kernels test-swift test-c test-python test-server test-package test-swift-dependency
 
 test-kernels:
 	@mkdir -p $(BUILD)/tests
@@ -89,6 +95,11 @@ test-c: models
 test-python: models
 	PYTHONPATH=bindings/python RTX_LIBRARY=$(abspath $(LIBDIR))/librtx.so RTX_TEST_MODEL=$(abspath $(MODEL)) \
 	RTX_CLI=$(abspath $(BUILD))/bin/rtx $(PYTHON) -m pytest -q Tests/python
+
+# rtx-server against the official openai client on 127.0.0.1 (a free port).
+test-server: models cli server
+	RTX_SERVER=$(abspath $(BUILD))/bin/rtx-server RTX_CLI=$(abspath $(BUILD))/bin/rtx RTX_TEST_MODEL=$(abspath $(MODEL)) \
+	$(PYTHON) -m pytest -q Tests/server
 
 # The wheel of bindings/python carries librtx.so: install it in a fresh venv, run it elsewhere.
 test-package: models

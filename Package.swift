@@ -6,6 +6,8 @@
 //   RTX         (Swift engine)         ← checkpoint → architecture → recursion plan → runtime
 //   RTXCAPI     (@_cdecl layer)        ← librtx.so, declared in include/rtx.h
 //   rtx-cli     (the `rtx` tool)       ← inspect, generate, perplexity, bench
+//   rtx-server  (HTTP, OpenAI API)     ← the Scheduler behind Hummingbird; the only
+//                                        target that links SwiftNIO
 import PackageDescription
 
 let package = Package(
@@ -17,10 +19,16 @@ let package = Package(
         // The engine as a Swift module for Swift apps.
         .library(name: "RTXEngine", targets: ["RTX"]),
         .executable(name: "rtx-cli", targets: ["RTXCLI"]),
+        .executable(name: "rtx-server", targets: ["RTXServer"]),
         .executable(name: "rtx-swift-example", targets: ["RTXSwiftExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // rtx-server only: librtx.so, the C ABI and the CLI never link these.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(
@@ -62,6 +70,20 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/rtx-cli"
+        ),
+        // The OpenAI-compatible HTTP server: one loop thread owns the Scheduler,
+        // handlers talk to it through async streams.
+        .executableTarget(
+            name: "RTXServer",
+            dependencies: [
+                "RTX",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/rtx-server"
         ),
         .executableTarget(
             name: "RTXSwiftExample",

@@ -18,7 +18,9 @@ import importlib.util
 mods = {"numpy": "numpy", "gguf": "gguf", "tokenizers": "tokenizers", "pytest": "pytest", "safetensors": "safetensors",
         # Uptraining tests: torch 2.13.0's CPU wheel (pip's find-links folder on these
         # machines has it; PyPI's default build would pull the CUDA libraries).
-        "torch": "torch==2.13.0", "matplotlib": "matplotlib"}
+        "torch": "torch==2.13.0", "matplotlib": "matplotlib",
+        # rtx-server's tests and bench/serve_load.py: the official OpenAI client.
+        "openai": "openai"}
 print(" ".join(pkg for mod, pkg in mods.items() if importlib.util.find_spec(mod) is None))
 PYEOF
 )

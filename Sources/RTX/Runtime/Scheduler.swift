@@ -175,8 +175,10 @@ public final class Scheduler: @unchecked Sendable {
 
     /// Requests queued or running.
     public var pendingRequests: Int { queue.count + active.count }
+    /// Requests queued, not yet given rows.
+    public var queuedRequests: Int { queue.count }
     public var isIdle: Bool { queue.isEmpty && active.isEmpty }
-    /// Rows in flight in the last step.
+    /// Rows in flight in the last step (0 once a step finds nothing to run).
     public private(set) var rowsInFlight = 0
 
     // MARK: Stepping
@@ -184,7 +186,7 @@ public final class Scheduler: @unchecked Sendable {
     /// One loop of the shared block for every row in flight; returns what happened.
     public func step() throws -> [SchedulerEvent] {
         admit()
-        guard !groups.isEmpty else { return [] }
+        guard !groups.isEmpty else { rowsInFlight = 0; return [] }
         let kernels = KernelOptions(threads: options.threads, products: options.batchInvariant ? .rowwise : .fast)
         // Rows sorted by loop, so rows at the same position are contiguous (one LoRA GEMM each).
         groups.sort { ($0.loop, $0.request.id) < ($1.loop, $1.request.id) }
