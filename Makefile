@@ -77,14 +77,15 @@ test-swift: models
 	RTX_TEST_MODEL=$(abspath $(MODEL)) $(SWIFT) test --no-parallel
 
 test-c: models
-	rm -rf $(BUILD)/install $(BUILD)/tests/bad
+	rm -rf $(BUILD)/install $(BUILD)/tests/bad $(BUILD)/tests/bad-hf
 	$(MAKE) install PREFIX=$(abspath $(BUILD))/install
 	$(PYTHON) Tests/data/make_bad_gguf.py $(BUILD)/tests/bad > /dev/null
+	$(PYTHON) Tests/data/make_bad_hf.py $(BUILD)/tests/bad-hf > /dev/null
 	PKG_CONFIG_PATH=$(abspath $(BUILD))/install/lib/pkgconfig; export PKG_CONFIG_PATH; \
 	cc -std=c11 -Wall -Wextra -o $(BUILD)/tests/test_capi Tests/c/test_capi.c $$(pkg-config --cflags --libs rtx) \
 	   -Wl,-rpath,$(abspath $(BUILD))/install/lib && \
 	$(MAKE) -C examples/c PKG_CONFIG_PATH=$$PKG_CONFIG_PATH
-	$(BUILD)/tests/test_capi $(MODEL) $(BUILD)/tests/bad
+	$(BUILD)/tests/test_capi $(MODEL) $(BUILD)/tests/bad $(BUILD)/tests/bad-hf
 
 test-python: models
 	PYTHONPATH=bindings/python RTX_LIBRARY=$(abspath $(LIBDIR))/librtx.so RTX_TEST_MODEL=$(abspath $(MODEL)) \
