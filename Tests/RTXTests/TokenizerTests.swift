@@ -215,7 +215,7 @@ private func formatError(_ vocabulary: Vocabulary) -> RTXError? {
 private func words(_ text: String, _ name: String) -> [String] {
     let prepared = ScalarText(text)
     var ranges: [Range<Int>] = []
-    PreTokenizer(name: name).split(prepared, 0..<prepared.count, into: &ranges)
+    (try! PreTokenizer(name: name)).split(prepared, 0..<prepared.count, into: &ranges)
     return ranges.map {
         String(decoding: prepared.bytes[prepared.byteOffsets[$0.lowerBound]..<prepared.byteOffsets[$0.upperBound]],
                as: UTF8.self)
@@ -236,6 +236,14 @@ private func words(_ text: String, _ name: String) -> [String] {
 @Test func llama3PatternGroupsDigitsByThreeAndContractionsCaselessly() {
     #expect(words("I'LL  go\r\n\r\n 12345", "llama3") == ["I", "'LL", " ", " go", "\r\n\r\n", " ", "123", "45"])
     #expect(words("\tword ...\n", "llama3") == ["\tword", " ...\n"])
+    #expect(words("I'LL  go 12345", "qwen2") == ["I", "'LL", " ", " go", " ", "1", "2", "3", "4", "5"])
+}
+
+@Test func unknownPreTokenizerTypesAreRefusedByName() {
+    let e = #expect(throws: RTXError.self) { _ = try PreTokenizer(name: "deepseek-llm") }
+    #expect(e?.code == .unsupported && e?.message.contains("'deepseek-llm'") == true)
+    #expect(PreTokenizer.Pattern(regex: PreTokenizer.Pattern.qwen2.regex) == .qwen2)
+    #expect(PreTokenizer.Pattern(regex: "\\p{N}+") == nil)
 }
 
 @Test func whitespaceFollowsTheUnicodeWhiteSpaceProperty() {

@@ -297,7 +297,9 @@ public struct GGUFFile: @unchecked Sendable {
         (self.keys, self.metadata) = try GGUFFile.readMetadata(&c, count: header.kvCount, file: file)
         self.alignment = try GGUFFile.alignment(metadata, name: name)
         let infos = try GGUFFile.readTensorInfos(&c, count: header.tensorCount, alignment: alignment, name: name)
-        self.dataOffset = try GGUFFile.dataSectionStart(c, alignment: alignment, fileSize: file.size, name: name)
+        // A file without tensors (a vocabulary-only GGUF) may end without the data section's padding.
+        self.dataOffset = infos.isEmpty ? min(c.offset + (alignment - c.offset % alignment) % alignment, file.size)
+                                        : try GGUFFile.dataSectionStart(c, alignment: alignment, fileSize: file.size, name: name)
         self.tensors = try GGUFFile.placeTensors(infos, dataOffset: dataOffset, fileSize: file.size, name: name)
         var index: [String: Int] = [:]
         for (i, t) in tensors.enumerated() { index[t.name] = i }

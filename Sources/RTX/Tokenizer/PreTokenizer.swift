@@ -1,6 +1,7 @@
 // PreTokenizer.swift — splits text into the words that BPE merges within, as data
-// chosen by the GGUF name (tokenizer.ggml.pre). The regexes of llama.cpp / HF
-// tokenizers are written out as hand scanners over Unicode scalars; no regex engine.
+// chosen by the GGUF name (tokenizer.ggml.pre) or tokenizer.json's Split regex. The
+// regexes of llama.cpp / HF tokenizers are written out as hand scanners over
+// Unicode scalars; no regex engine. A name or regex without a scanner is refused.
 
 /// Character classes the split patterns ask about (\p{L}, \p{N}, \s); a scalar is
 /// at most one of them, and "other" ([^\s\p{L}\p{N}]) when it is none.
@@ -71,6 +72,23 @@ public struct PreTokenizer: Sendable, Equatable {
         /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
         ///  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
         case llama3
+        /// Llama 3's pattern with `\p{N}` (one digit a word) for `\p{N}{1,3}` (Qwen 2).
+        case qwen2
+
+        /// The regex as tokenizer.json's Split writes it (Hugging Face syntax).
+        public var regex: String {
+            switch self {
+            case .gpt2: return #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+            case .llama3: return #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+            case .qwen2: return #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+            }
+        }
+
+        /// The pattern whose regex is exactly `regex` (tokenizer.json Split), or nil.
+        public init?(regex: String) {
+            guard let p = [Pattern.gpt2, .llama3, .qwen2].first(where: { $0.regex == regex }) else { return nil }
+            self = p
+        }
     }
 
     public var pattern: Pattern
@@ -86,19 +104,29 @@ public struct PreTokenizer: Sendable, Equatable {
     }
 
     /// The pre-tokenizer for a GGUF `tokenizer.ggml.pre` name, as llama.cpp maps it
-    /// (src/llama-vocab.cpp). Names not listed get the GPT-2 pattern, as "default" does.
-    public init(name: String) {
+    /// (src/llama-vocab.cpp), for the names whose pattern RTX implements exactly
+    /// (Tests/RTXTests/VocabVectorTests.swift checks them on llama.cpp's test
+    /// vectors). Any other name is refused: a wrong split gives wrong tokens silently.
+    public init(name: String) throws {
         switch name {
-        case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva":
+        case "gpt2", "gpt-2", "phi-2", "mpt", "default":
+            self.init(pattern: .gpt2, isolateDigits: false, ignoreMerges: false)
+        case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone":
             self.init(pattern: .gpt2, isolateDigits: true, ignoreMerges: false)
         case "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral":
             self.init(pattern: .llama3, isolateDigits: false, ignoreMerges: true)
         case "dbrx", "smaug-bpe":
             self.init(pattern: .llama3, isolateDigits: false, ignoreMerges: false)
-        default: // "gpt2", "default", "mpt", "olmo", "jais", ...
-            self.init(pattern: .gpt2, isolateDigits: false, ignoreMerges: false)
+        case "qwen2", "deepseek-r1-qwen":
+            self.init(pattern: .qwen2, isolateDigits: false, ignoreMerges: false)
+        default:
+            throw RTXError.unsupported("pre-tokenizer type '\(name)' (tokenizer.ggml.pre) is not supported (RTX knows: \(PreTokenizer.knownNames.joined(separator: ", ")))")
         }
     }
+
+    public static let knownNames = ["gpt2", "gpt-2", "phi-2", "mpt", "default", "smollm", "starcoder", "refact", "command-r",
+                                    "codeshell", "exaone", "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral", "dbrx",
+                                    "smaug-bpe", "qwen2", "deepseek-r1-qwen"]
 
     /// Appends the words of `text.scalars[range]` to `words` as scalar ranges,
     /// in order and covering the whole range.
@@ -116,7 +144,8 @@ public struct PreTokenizer: Sendable, Equatable {
     private func splitPattern(_ text: ScalarText, _ range: Range<Int>, into words: inout [Range<Int>]) {
         switch pattern {
         case .gpt2: splitGPT2(text.scalars, text.classes, range, &words)
-        case .llama3: splitLlama3(text.scalars, text.classes, range, &words)
+        case .llama3: splitLlama3(text.scalars, text.classes, range, maxDigits: 3, &words)
+        case .qwen2: splitLlama3(text.scalars, text.classes, range, maxDigits: 1, &words)
         }
     }
 }
@@ -184,7 +213,8 @@ private func splitGPT2(_ s: [UInt32], _ c: [UInt8], _ range: Range<Int>, _ words
     }
 }
 
-private func splitLlama3(_ s: [UInt32], _ c: [UInt8], _ range: Range<Int>, _ words: inout [Range<Int>]) {
+/// Llama 3's pattern, and Qwen 2's (`maxDigits` 1: `\p{N}` for `\p{N}{1,3}`).
+private func splitLlama3(_ s: [UInt32], _ c: [UInt8], _ range: Range<Int>, maxDigits: Int, _ words: inout [Range<Int>]) {
     let end = range.upperBound
     var i = range.lowerBound
     while i < end {
@@ -201,9 +231,9 @@ private func splitLlama3(_ s: [UInt32], _ c: [UInt8], _ range: Range<Int>, _ wor
             // `[^\r\n\p{L}\p{N}]?\p{L}+` with one prefix scalar (space, tab, punctuation).
             next = runEnd(c, i + 1, end, ScalarClass.letter)
         } else if cls == ScalarClass.number {
-            // `\p{N}{1,3}`
+            // `\p{N}{1,3}` (Qwen 2: `\p{N}`)
             next = i + 1
-            while next < end && next < i + 3 && c[next] == ScalarClass.number { next += 1 }
+            while next < end && next < i + maxDigits && c[next] == ScalarClass.number { next += 1 }
         } else if cls == ScalarClass.other
                     || (s[i] == space && i + 1 < end && c[i + 1] == ScalarClass.other) {
             // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
