@@ -140,6 +140,7 @@ extension Vocabulary {
         case .gpt2: return "gpt2"
         case .llama3: return model["ignore_merges"]?.boolValue == true ? "llama3" : "dbrx"
         case .qwen2: return "qwen2"
+        case .regexes: preconditionFailure("Pattern(regex:) gives only the scanned patterns")
         }
     }
 
