@@ -1101,6 +1101,10 @@ static void test_recursion_and_scheduler(const char *model_path) {
     bad.loops = 4;
     expect_status(rtx_convert(model_path, "/tmp/never.gguf", &bad), RTX_ERR_INVALID_ARGUMENT, "rtx_convert(loops 4 of 30 layers)");
     expect_status(rtx_convert(NULL, out, &cv), RTX_ERR_INVALID_ARGUMENT, "rtx_convert(NULL src)");
+    /* the output path is checked before any conversion work */
+    expect_status(rtx_convert(model_path, "/nonexistent-rtx-dir/out.gguf", &cv), RTX_ERR_IO, "rtx_convert(output folder missing)");
+    expect_status(rtx_convert(model_path, "/tmp", &cv), RTX_ERR_IO, "rtx_convert(output is a folder)");
+    EXPECT_INVALID(rtx_convert(model_path, NULL, &cv));
     expect_status(rtx_export_unrolled(NULL, out, NULL, NULL, NULL), RTX_ERR_INVALID_ARGUMENT, "rtx_export_unrolled(NULL src)");
 
     rtx_model *m = NULL;
