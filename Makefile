@@ -16,7 +16,7 @@ SWIFT_RELEASE := $(SWIFT) build -c release --scratch-path .build-release -Xswift
 LIB_LINK := -Xlinker --version-script=$(CURDIR)/scripts/exports.map -Xlinker -soname=librtx.so.$(SOVERSION)
 
 .PHONY: help setup models lib cli build install run test test-kernels test-swift test-c test-python clean
-.PHONY: test-package test-swift-dependency
+.PHONY: test-package test-swift-dependency test-kernels-sanitized
 
 help:
 	@echo "make run | test | build | lib | cli | install PREFIX=... | setup | models | clean"
@@ -72,6 +72,16 @@ test-kernels:
 	clang -O2 -Xclang -fopenmp -Wall -Wextra -I Sources/CRTXKernels/include Sources/CRTXKernels/*.c Tests/c/test_kernels.c \
 	   -o $(BUILD)/tests/test_kernels -l:libomp.so.5 -lopenblas -llapacke -lm
 	$(BUILD)/tests/test_kernels $(BUILD)/tests/quant_vectors.bin
+
+# The kernel test under AddressSanitizer + UndefinedBehaviorSanitizer (leaks too):
+# every kernel on every dispatch path, any finding fatal.
+test-kernels-sanitized:
+	@mkdir -p $(BUILD)/tests
+	$(PYTHON) Tests/c/gen_quant_vectors.py $(BUILD)/tests/quant_vectors.bin
+	clang -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -Xclang -fopenmp \
+	   -Wall -Wextra -I Sources/CRTXKernels/include Sources/CRTXKernels/*.c Tests/c/test_kernels.c \
+	   -o $(BUILD)/tests/test_kernels_sanitized -l:libomp.so.5 -lopenblas -llapacke -lm
+	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/tests/test_kernels_sanitized $(BUILD)/tests/quant_vectors.bin
 
 test-swift: models
 	RTX_TEST_MODEL=$(abspath $(MODEL)) $(SWIFT) test --no-parallel
