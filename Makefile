@@ -16,7 +16,7 @@ SWIFT_RELEASE := $(SWIFT) build -c release --scratch-path .build-release -Xswift
 LIB_LINK := -Xlinker --version-script=$(CURDIR)/scripts/exports.map -Xlinker -soname=librtx.so.$(SOVERSION)
 
 .PHONY: help setup models lib cli server build install run test test-kernels test-swift test-c test-python test-server clean
-.PHONY: test-package test-swift-dependency
+.PHONY: test-package test-swift-dependency test-kernels-sanitized test-c-sanitized
 
 help:
 	@echo "make run | test | build | lib | cli | server | install PREFIX=... | setup | models | clean"
@@ -79,18 +79,45 @@ test-kernels:
 	   -o $(BUILD)/tests/test_kernels -l:libomp.so.5 -lopenblas -llapacke -lm
 	$(BUILD)/tests/test_kernels $(BUILD)/tests/quant_vectors.bin
 
+# The kernel test under AddressSanitizer + UndefinedBehaviorSanitizer (leaks too):
+# every kernel on every dispatch path, any finding fatal.
+test-kernels-sanitized:
+	@mkdir -p $(BUILD)/tests
+	$(PYTHON) Tests/c/gen_quant_vectors.py $(BUILD)/tests/quant_vectors.bin
+	clang -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -Xclang -fopenmp \
+	   -Wall -Wextra -I Sources/CRTXKernels/include Sources/CRTXKernels/*.c Tests/c/test_kernels.c \
+	   -o $(BUILD)/tests/test_kernels_sanitized -l:libomp.so.5 -lopenblas -llapacke -lm
+	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/tests/test_kernels_sanitized $(BUILD)/tests/quant_vectors.bin
+
+# The C ABI test against a librtx built with AddressSanitizer (Swift -sanitize=address,
+# the C kernels -fsanitize=address), over the real model and both hostile corpora.
+ASAN_SCRATCH := .build-asan
+test-c-sanitized: models
+	$(SWIFT) build -c debug --scratch-path $(ASAN_SCRATCH) -Xswiftc -sanitize=address -Xcc -fsanitize=address \
+	   -Xcc -fno-omit-frame-pointer --product rtx $(LIB_LINK)
+	rm -rf $(BUILD)/asan && mkdir -p $(BUILD)/asan
+	cp $(ASAN_SCRATCH)/debug/librtx.so $(BUILD)/asan/librtx.so.$(SOVERSION) && ln -sf librtx.so.$(SOVERSION) $(BUILD)/asan/librtx.so
+	$(PYTHON) Tests/data/make_bad_gguf.py $(BUILD)/asan/bad > /dev/null
+	$(PYTHON) Tests/data/make_bad_hf.py $(BUILD)/asan/bad-hf > /dev/null
+	clang -std=c11 -g -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra -I include Tests/c/test_capi.c \
+	   -o $(BUILD)/asan/test_capi -L $(BUILD)/asan -lrtx -Wl,-rpath,$(abspath $(BUILD))/asan -lm -lpthread
+	# The debug library links the toolchain's Swift runtime; leaks are not checked (the runtime's caches).
+	ASAN_OPTIONS=detect_leaks=0 LD_LIBRARY_PATH=$$(dirname $$(dirname $$(command -v $(SWIFT))))/lib/swift/linux \
+	   $(BUILD)/asan/test_capi $(MODEL) $(BUILD)/asan/bad $(BUILD)/asan/bad-hf
+
 test-swift: models
 	RTX_TEST_MODEL=$(abspath $(MODEL)) $(SWIFT) test --no-parallel
 
 test-c: models
-	rm -rf $(BUILD)/install $(BUILD)/tests/bad
+	rm -rf $(BUILD)/install $(BUILD)/tests/bad $(BUILD)/tests/bad-hf
 	$(MAKE) install PREFIX=$(abspath $(BUILD))/install
 	$(PYTHON) Tests/data/make_bad_gguf.py $(BUILD)/tests/bad > /dev/null
+	$(PYTHON) Tests/data/make_bad_hf.py $(BUILD)/tests/bad-hf > /dev/null
 	PKG_CONFIG_PATH=$(abspath $(BUILD))/install/lib/pkgconfig; export PKG_CONFIG_PATH; \
 	cc -std=c11 -Wall -Wextra -o $(BUILD)/tests/test_capi Tests/c/test_capi.c $$(pkg-config --cflags --libs rtx) \
 	   -Wl,-rpath,$(abspath $(BUILD))/install/lib && \
 	$(MAKE) -C examples/c PKG_CONFIG_PATH=$$PKG_CONFIG_PATH
-	$(BUILD)/tests/test_capi $(MODEL) $(BUILD)/tests/bad
+	$(BUILD)/tests/test_capi $(MODEL) $(BUILD)/tests/bad $(BUILD)/tests/bad-hf
 
 test-python: models
 	PYTHONPATH=bindings/python RTX_LIBRARY=$(abspath $(LIBDIR))/librtx.so RTX_TEST_MODEL=$(abspath $(MODEL)) \
@@ -111,4 +138,4 @@ test-swift-dependency: models
 	PYTHON=$(PYTHON) SWIFT=$(SWIFT) Tests/packaging/test_swift_dependency.sh $(MODEL)
 
 clean:
-	rm -rf $(BUILD) .build .build-release bindings/python/build bindings/python/rtx.egg-info examples/c/simple
+	rm -rf $(BUILD) .build .build-release .build-asan bindings/python/build bindings/python/rtx.egg-info examples/c/simple

@@ -30,7 +30,11 @@
  *   output) has an explicit length; other strings (paths, prompts, roles,
  *   stop strings) are NUL-terminated.
  * - Size queries: where a function reports a needed size with
- *   RTX_ERR_BUFFER_TOO_SMALL, the buffer may be NULL when its capacity is 0.
+ *   RTX_ERR_BUFFER_TOO_SMALL, the buffer may be NULL when its capacity is 0
+ *   (and a call whose output is empty then succeeds, reporting size 0).
+ * - Counts: a size_t count must describe memory that exists; counts with a
+ *   stated limit (n_stop, n_oracle_loops) are refused above it, so a negative
+ *   count cast to size_t is RTX_ERR_INVALID_ARGUMENT, never a wild read.
  */
 #ifndef RTX_H
 #define RTX_H
@@ -202,6 +206,9 @@ typedef struct rtx_context_params {
     bool float_prompts;        /* prompt batches in float (dequantized weights + sgemm) instead of
                                   the integer GEMM over 8-bit activations (llama.cpp's numerics):
                                   slower, exact to float rounding (default false; added in 0.2) */
+    uint64_t max_memory;       /* bytes the KV cache and scratch may take; 0 = physical memory. A
+                                  context that would not fit fails with RTX_ERR_OUT_OF_MEMORY
+                                  before it allocates (default 0; added in 0.2) */
 } rtx_context_params;
 
 RTX_API void rtx_context_default_params(rtx_context_params *out);
@@ -280,7 +287,7 @@ typedef struct rtx_generate_params {
     int32_t max_tokens;              /* tokens to generate at most */
     rtx_sampling_params sampling;
     const char *const *stop;         /* stop strings (not included in the output) */
-    size_t n_stop;
+    size_t n_stop;                   /* at most 1024; stop and each stop[i] non-NULL when n_stop > 0 */
     bool add_bos;                    /* prepend BOS if the model asks for one (start of sequence only) */
     bool parse_special;              /* special-token text in the prompt becomes ids */
     bool stop_at_eos;                /* stop at EOS / end-of-turn tokens (default true) */
@@ -464,7 +471,7 @@ typedef struct rtx_exit_policy {
     int32_t min_loops;
     int32_t fixed_loops;
     const int32_t *oracle_loops;  /* copied at submit */
-    size_t n_oracle_loops;
+    size_t n_oracle_loops;        /* at most 2^24 */
 } rtx_exit_policy;
 
 typedef struct rtx_scheduler_params {
@@ -473,6 +480,10 @@ typedef struct rtx_scheduler_params {
     int32_t prefill_chunk;        /* prompt tokens a request brings into one step (default 32) */
     int32_t n_threads;            /* 0 = physical cores */
     bool batch_invariant;         /* per-row products: output independent of batching (default true) */
+    uint64_t max_memory;          /* bytes the scratch and the KV caches of all queued and running
+                                     requests may take; 0 = physical memory. rtx_scheduler_create or
+                                     a submit that would pass it fails with RTX_ERR_OUT_OF_MEMORY
+                                     before allocating (default 0; added in 0.2) */
 } rtx_scheduler_params;
 
 typedef struct rtx_request_params {
@@ -481,7 +492,7 @@ typedef struct rtx_request_params {
     rtx_sampling_params sampling; /* default greedy */
     rtx_exit_policy exit;         /* default full depth */
     const char *const *stop;      /* stop strings */
-    size_t n_stop;
+    size_t n_stop;                /* at most 1024, as in rtx_generate_params */
     bool stop_at_eos;             /* default true */
     bool add_bos;                 /* prepend BOS if the model asks for one (default true) */
     bool parse_special;           /* default true */

@@ -19,6 +19,10 @@ _Static_assert(offsetof(rtx_scheduler_stats, head_rows) == offsetof(rtx_schedule
                "rtx_scheduler_stats fields are only appended");
 _Static_assert(offsetof(rtx_generate_result, n_draft_rounds) == offsetof(rtx_generate_result, generate_seconds) + sizeof(double),
                "rtx_generate_result fields are only appended");
+/* max_memory was appended in 0.2: the structs before it end where the readers expect. */
+_Static_assert(offsetof(rtx_context_params, max_memory) == 40, "rtx_context_params fields are only appended");
+_Static_assert(offsetof(rtx_scheduler_params, batch_invariant) == 16 && offsetof(rtx_scheduler_params, max_memory) == 24,
+               "rtx_scheduler_params: 20 bytes before max_memory (SchedulerAPI.swift reads older structs)");
 
 size_t rtxabi_struct_size(const char *name) {
     if (!name) return 0;

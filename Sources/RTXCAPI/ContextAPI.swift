@@ -32,7 +32,7 @@ public func rtx_context_create(_ model: OpaquePointer?, _ params: UnsafePointer<
         guard p.n_threads >= 0 else { throw RTXError.invalid("n_threads \(p.n_threads) is negative") }
         let session = try Session(model: mh.model, options: .init(
             contextLength: Int(p.n_ctx), batchSize: p.n_batch == 0 ? Session.Options().batchSize : Int(p.n_batch), threads: Int(p.n_threads),
-            floatPrompts: p.float_prompts))
+            floatPrompts: p.float_prompts, maxMemory: Int(clamping: p.max_memory)))
         let handle = ContextHandle(session, mh)
         if let cb = p.abort {
             let user = p.abort_user_data

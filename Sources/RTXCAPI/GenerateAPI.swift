@@ -96,10 +96,7 @@ func generationOptions(_ params: UnsafePointer<rtx_generate_params>?) throws -> 
     }
     o.maxTokens = Int(p.max_tokens)
     o.sampling = try samplingParameters(p.sampling)
-    if p.n_stop > 0 {
-        let stops = try required(p.stop, "params.stop")
-        o.stop = try (0..<p.n_stop).map { String(cString: try required(stops[$0], "params.stop[\($0)]")) }
-    }
+    o.stop = try stopStrings(p.stop, p.n_stop, "params")
     o.addBOS = p.add_bos
     o.parseSpecial = p.parse_special
     o.stopAtEndOfGeneration = p.stop_at_eos

@@ -20,7 +20,8 @@ public func rtx_scheduler_default_params(_ out: UnsafeMutablePointer<rtx_schedul
     guard let out else { return }
     let d = SchedulerOptions()
     out.pointee = rtx_scheduler_params(struct_size: UInt32(MemoryLayout<rtx_scheduler_params>.size), max_rows: Int32(d.maxRows),
-                                       prefill_chunk: Int32(d.prefillChunk), n_threads: 0, batch_invariant: d.batchInvariant)
+                                       prefill_chunk: Int32(d.prefillChunk), n_threads: 0, batch_invariant: d.batchInvariant,
+                                       max_memory: UInt64(d.maxMemory))
 }
 
 @_cdecl("rtx_request_default_params")
@@ -47,12 +48,14 @@ public func rtx_scheduler_create(_ model: OpaquePointer?, _ params: UnsafePointe
         var p = rtx_scheduler_params()
         rtx_scheduler_default_params(&p)
         if let params {
-            try checkStructSize(params.pointee.struct_size, MemoryLayout<rtx_scheduler_params>.size, "rtx_scheduler_params")
-            p = params.pointee
+            // Headers before max_memory ended at batch_invariant: four 32-bit fields and a bool,
+            // padded to 20 bytes (Sources/CRTXABI/abi.c asserts the layout).
+            p = try readParams(params, declared: params.pointee.struct_size, minimum: 20, defaults: p, "rtx_scheduler_params")
         }
         guard p.n_threads >= 0 else { throw RTXError.invalid("n_threads \(p.n_threads) is negative") }
         let s = try Scheduler(model: mh.model, options: SchedulerOptions(
-            maxRows: Int(p.max_rows), prefillChunk: Int(p.prefill_chunk), threads: Int(p.n_threads), batchInvariant: p.batch_invariant))
+            maxRows: Int(p.max_rows), prefillChunk: Int(p.prefill_chunk), threads: Int(p.n_threads), batchInvariant: p.batch_invariant,
+            maxMemory: Int(clamping: p.max_memory)))
         out.pointee = box(SchedulerHandle(s, mh))
     }
 }
@@ -79,14 +82,15 @@ func requestOptions(_ params: UnsafePointer<rtx_request_params>?) throws -> (Req
     case Int32(RTX_EXIT_FIXED.rawValue): o.exitPolicy = .fixedLoops(Int(e.fixed_loops))
     case Int32(RTX_EXIT_ORACLE_MEASURE.rawValue): o.exitPolicy = .measureOracle
     case Int32(RTX_EXIT_ORACLE_REPLAY.rawValue):
+        // One entry per generated token, so at most a context's worth (a size_t near SIZE_MAX arrives negative).
+        guard e.n_oracle_loops >= 0, e.n_oracle_loops <= 1 << 24 else {
+            throw RTXError.invalid("exit.n_oracle_loops \(UInt(bitPattern: e.n_oracle_loops)) is over the limit of \(1 << 24)")
+        }
         let loops = e.n_oracle_loops == 0 ? [] : Array(UnsafeBufferPointer(start: try required(e.oracle_loops, "exit.oracle_loops"), count: e.n_oracle_loops))
         o.exitPolicy = .oracle(loops: loops.map(Int.init))
     default: throw RTXError.invalid("exit.kind \(e.kind) is not an rtx_exit_kind")
     }
-    if p.n_stop > 0 {
-        let stops = try required(p.stop, "params.stop")
-        o.stop = try (0..<p.n_stop).map { String(cString: try required(stops[$0], "params.stop[\($0)]")) }
-    }
+    o.stop = try stopStrings(p.stop, p.n_stop, "params")
     o.stopAtEndOfGeneration = p.stop_at_eos
     return (o, p.add_bos, p.parse_special)
 }

@@ -94,9 +94,25 @@ func copyOut(_ bytes: [UInt8], nulTerminate: Bool, _ buf: UnsafeMutablePointer<C
     guard size >= needed else {
         throw RTXError(.bufferTooSmall, "buffer of \(size) bytes is too small: \(needed) needed")
     }
+    guard needed > 0 else { return }  // nothing to write: buf may be NULL
     let buf = try required(buf, "buf")
     bytes.withUnsafeBytes { UnsafeMutableRawPointer(buf).copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(buf), byteCount: bytes.count) }
     if nulTerminate { buf[bytes.count] = 0 }
+}
+
+/// The most stop strings a generate or request params struct may list (rtx.h).
+let maxStopStrings = 1024
+
+/// The stop strings of a params struct: n_stop within 0...maxStopStrings (a size_t
+/// near SIZE_MAX arrives here negative), `stop` non-NULL when n_stop > 0, and every
+/// entry non-NULL.
+func stopStrings(_ stop: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int, _ owner: String) throws -> [String] {
+    guard n >= 0, n <= maxStopStrings else {
+        throw RTXError.invalid("\(owner).n_stop \(UInt(bitPattern: n)) is over the limit of \(maxStopStrings) stop strings")
+    }
+    guard n > 0 else { return [] }
+    let stops = try required(stop, "\(owner).stop")
+    return try (0..<n).map { String(cString: try required(stops[$0], "\(owner).stop[\($0)]")) }
 }
 
 /// Check a caller-declared struct_size against the library's.

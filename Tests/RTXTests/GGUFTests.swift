@@ -45,6 +45,34 @@ import Testing
         #expect(e2.code == .unsupported)
     }
 
+    /// Numeric arrays stay as the file's bytes: reading a large one allocates no
+    /// value per element, and every element type round-trips through the writer.
+    @Test func numericArraysAreKeptAsTheFilesBytesAndRoundTrip() throws {
+        var w = try TinyLlama(layers: 1).makeWriter()
+        let blob = (0..<(1 << 20)).map { GGUFValue.uint8(UInt8(truncatingIfNeeded: $0 &* 31)) }
+        w.set("general.blob", .array(.uint8, blob))
+        let samples: [(GGUFValueType, [GGUFValue])] = [
+            (.int8, [.int8(-128), .int8(127)]), (.uint16, [.uint16(65535)]), (.int16, [.int16(-2)]),
+            (.uint32, [.uint32(.max)]), (.int32, [.int32(.min)]), (.float32, [.float32(-0.5), .float32(3)]),
+            (.bool, [.bool(true), .bool(false)]), (.uint64, [.uint64(.max)]), (.int64, [.int64(.min)]),
+            (.float64, [.float64(1e300)]), (.string, [.string("a"), .string("ünï")]),
+        ]
+        for (t, items) in samples { w.set("test.\(t)", .array(t, items)) }
+        let path = temporaryPath("arrays.gguf")
+        try w.write(to: path)
+        let f = try GGUFFile(path: path)
+        let a = try #require(f.metadata["general.blob"]?.arrayValue)
+        #expect(a.count == 1 << 20 && a[12345] == .uint8(UInt8(truncatingIfNeeded: 12345 &* 31)))
+        let inMap = a.withBytes { $0.baseAddress! >= f.file.base && $0.baseAddress! + $0.count <= f.file.base + f.file.size }
+        #expect(inMap, "a numeric array is a slice of the file's map")
+        for (t, items) in samples {
+            #expect(f.metadata["test.\(t)"] == .array(t, items), "\(t)")
+        }
+        #expect(try f.intArray("test.i32") == [Int(Int32.min)])
+        #expect(throws: RTXError.self, "a u64 above Int.max is refused") { _ = try f.intArray("test.u64") }
+        #expect(throws: RTXError.self, "bools are not integers") { _ = try f.intArray("test.bool") }
+    }
+
     @Test func missingFileIsAnIOError() {
         let e = #expect(throws: RTXError.self) { _ = try GGUFFile(path: "/nonexistent/model.gguf") }
         #expect(e?.code == .io)

@@ -215,7 +215,7 @@ private func formatError(_ vocabulary: Vocabulary) -> RTXError? {
 private func words(_ text: String, _ name: String) -> [String] {
     let prepared = ScalarText(text)
     var ranges: [Range<Int>] = []
-    PreTokenizer(name: name).split(prepared, 0..<prepared.count, into: &ranges)
+    (try! PreTokenizer(name: name)).split(prepared, 0..<prepared.count, into: &ranges)
     return ranges.map {
         String(decoding: prepared.bytes[prepared.byteOffsets[$0.lowerBound]..<prepared.byteOffsets[$0.upperBound]],
                as: UTF8.self)
@@ -236,6 +236,14 @@ private func words(_ text: String, _ name: String) -> [String] {
 @Test func llama3PatternGroupsDigitsByThreeAndContractionsCaselessly() {
     #expect(words("I'LL  go\r\n\r\n 12345", "llama3") == ["I", "'LL", " ", " go", "\r\n\r\n", " ", "123", "45"])
     #expect(words("\tword ...\n", "llama3") == ["\tword", " ...\n"])
+    #expect(words("I'LL  go 12345", "qwen2") == ["I", "'LL", " ", " go", " ", "1", "2", "3", "4", "5"])
+}
+
+@Test func unknownPreTokenizerTypesAreRefusedByName() {
+    let e = #expect(throws: RTXError.self) { _ = try PreTokenizer(name: "qwen35") }
+    #expect(e?.code == .unsupported && e?.message.contains("'qwen35'") == true)
+    #expect(PreTokenizer.Pattern(regex: PreTokenizer.Pattern.qwen2.regex) == .qwen2)
+    #expect(PreTokenizer.Pattern(regex: "\\p{N}+") == nil)
 }
 
 @Test func whitespaceFollowsTheUnicodeWhiteSpaceProperty() {
@@ -296,4 +304,35 @@ You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>
     var plain = tinyVocabulary()
     plain.tokens[1] = "<s>"; plain.tokens[2] = "</s>"
     #expect(ChatFormat.detect(template: nil, vocabulary: plain) == .plain)
+}
+
+// MARK: - Regex-driven pre-tokenizer
+
+private func regexPieces(_ text: String, _ regexes: [String]) throws -> [String] {
+    let prepared = ScalarText(text)
+    var ranges: [Range<Int>] = []
+    try PreTokenizer(pattern: .regexes(regexes), isolateDigits: false, ignoreMerges: false)
+        .split(prepared, 0..<prepared.count, into: &ranges)
+    return ranges.map {
+        String(decoding: prepared.bytes[prepared.byteOffsets[$0.lowerBound]..<prepared.byteOffsets[$0.upperBound]], as: UTF8.self)
+    }
+}
+
+@Test func regexSplitsKeepMatchesAndTheTextBetweenThem() throws {
+    // Each regex splits every piece of the one before; unmatched text stays a piece.
+    #expect(try regexPieces("ab  12345 c!\n", [#"[\r\n]"#, #"\s?\p{L}+"#, #"\p{N}{1,3}"#])
+            == ["ab", "  ", "123", "45", " c", "!", "\n"])
+    #expect(try regexPieces("a \t x", [#"\s+(?!\S)|\s+"#]) == ["a", " \t", " ", "x"])
+    #expect(try regexPieces("x   ", [#"\s+$"#]) == ["x", "   "])
+    #expect(try regexPieces("don't", [#"'s|'t| ?\p{L}+"#]) == ["don", "'t"])
+}
+
+@Test func regexRunsInTimeLinearInLongRunsAndRefusesWhatItCannotRun() throws {
+    let long = String(repeating: " ", count: 200_000) + "x" + String(repeating: "y", count: 200_000)
+    let pieces = try regexPieces(long, [#"\s+$"#, #"\s?\p{L}+"#])
+    #expect(pieces.joined() == long)
+    for bad in ["(a", "a)", "[a-", "[z-a]", #"\p{Zs}"#, "a+?", "(?i:a)", "(ab)+", "a{2,1}", #"\q"#, "."] {
+        let e = #expect(throws: RTXError.self, "\(bad)") { _ = try SplitRegex(bad) }
+        #expect(e?.code == .unsupported, "\(bad)")
+    }
 }

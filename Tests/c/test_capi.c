@@ -9,9 +9,10 @@
  *   ./test_capi .models/SmolLM2-135M-Instruct.Q4_1.gguf /tmp/rtx-bad
  *
  * argv[1]: the real model (SmolLM2-135M-Instruct, any quantization).
- * argv[2]: a folder written by make_bad_gguf.py (its manifest.tsv lists
- *          filename<TAB>expected status name<TAB>description; a description
- *          containing "[warn]" also requires a warning in the log).
+ * argv[2...]: folders written by make_bad_gguf.py / make_bad_hf.py (each
+ *          manifest.tsv lists file or folder name<TAB>expected status
+ *          name<TAB>description; a description containing "[warn]" also
+ *          requires a warning in the log).
  * Prints one line per check, then exactly "capi: N passed, M failed";
  * exits 1 if any check failed. RTX_TEST_VERBOSE=1 echoes the library log.
  */
@@ -592,6 +593,162 @@ static void test_tokenizer(rtx_model *m) {
     EXPECT_INVALID(rtx_tokenize(m, NULL, 3, false, false, one, 1, &need));
 }
 
+/* Every count, size and NULL combination rtx.h allows or forbids for the
+ * tokenizer, metadata and chat calls: an allowed one succeeds (and reports the
+ * size it needs), a forbidden one is refused with its status and a message. */
+static void test_argument_matrix(rtx_model *m) {
+    const size_t HUGE = (size_t)-1;     /* SIZE_MAX: a negative count cast to size_t */
+    size_t len = 99, need = 99;
+    int32_t one[1] = {0};
+    char buf[64];
+
+    /* rtx_detokenize: empty output with buf NULL and size 0 is allowed */
+    expect_status(rtx_detokenize(m, NULL, 0, false, NULL, 0, &len), RTX_OK, "detokenize(no tokens, buf NULL, size 0)");
+    check(len == 0, "detokenize(no tokens) needs 0 bytes (%zu)", len);
+    int32_t control = 1; /* <|im_start|>: a control token, empty without render_special */
+    len = 99;
+    expect_status(rtx_detokenize(m, &control, 1, false, NULL, 0, &len), RTX_OK, "detokenize(control token, buf NULL, size 0)");
+    check(len == 0, "a control token renders to 0 bytes without render_special (%zu)", len);
+    len = 0;
+    expect_status(rtx_detokenize(m, &control, 1, true, NULL, 0, &len), RTX_ERR_BUFFER_TOO_SMALL,
+                  "detokenize(render_special, buf NULL, size 0)");
+    check(len == strlen("<|im_start|>"), "... and reports the %zu bytes it needs (12)", len);
+    EXPECT_INVALID(rtx_detokenize(m, NULL, 1, false, buf, sizeof buf, &len));
+    EXPECT_INVALID(rtx_detokenize(m, &control, HUGE, false, buf, sizeof buf, &len));
+    expect_status(rtx_detokenize(m, &control, 1, true, NULL, 64, &len), RTX_ERR_INVALID_ARGUMENT,
+                  "detokenize(output, buf NULL, size 64)");
+
+    /* rtx_tokenize: a NULL text is allowed only with text_len 0; tokens NULL only with nothing to write */
+    expect_status(rtx_tokenize(m, NULL, 0, false, false, NULL, 0, &need), RTX_OK, "tokenize(NULL text, 0 bytes, tokens NULL)");
+    check(need == 0, "tokenize(empty) needs 0 tokens (%zu)", need);
+    expect_status(rtx_tokenize(m, "hello", 5, false, false, NULL, 0, &need), RTX_ERR_BUFFER_TOO_SMALL,
+                  "tokenize(tokens NULL, capacity 0)");
+    check(need >= 1, "... and reports the %zu tokens it needs", need);
+    expect_status(rtx_tokenize(m, "hello", 5, false, false, NULL, 8, &need), RTX_ERR_INVALID_ARGUMENT,
+                  "tokenize(tokens NULL, capacity 8)");
+    EXPECT_INVALID(rtx_tokenize(m, "hello", HUGE, false, false, one, 1, &need));
+
+    /* rtx_model_meta: the NUL counts, so buf NULL and size 0 never suffice */
+    len = 0;
+    expect_status(rtx_model_meta(m, "general.architecture", NULL, 0, &len), RTX_ERR_BUFFER_TOO_SMALL,
+                  "model_meta(buf NULL, size 0)");
+    check(len == strlen("llama"), "... and reports the length %zu (5)", len);
+    expect_status(rtx_model_meta(m, "general.architecture", buf, 5, &len), RTX_ERR_BUFFER_TOO_SMALL,
+                  "model_meta(no room for the NUL)");
+    expect_status(rtx_model_meta(m, "general.architecture", buf, 6, NULL), RTX_OK, "model_meta(exact size, out_len NULL)");
+    check(strcmp(buf, "llama") == 0, "model_meta text \"%s\"", buf);
+    EXPECT_INVALID(rtx_model_meta(m, NULL, buf, sizeof buf, &len));
+    EXPECT_INVALID(rtx_model_meta(m, "no.such.key", buf, sizeof buf, &len));
+    expect_status(rtx_model_meta(m, "tokenizer.ggml.token_type", buf, sizeof buf, &len), RTX_OK,
+                  "model_meta(a numeric array)");
+    check(strcmp(buf, "[49152 items]") == 0, "a numeric array renders as its count (\"%s\")", buf);
+
+    /* rtx_model_tensor_f32 */
+    EXPECT_INVALID(rtx_model_tensor_f32(m, NULL, NULL, 0, &need));
+    EXPECT_INVALID(rtx_model_tensor_f32(m, "no.such.tensor", NULL, 0, &need));
+    expect_status(rtx_model_tensor_f32(m, "output_norm.weight", NULL, 0, &need), RTX_ERR_BUFFER_TOO_SMALL,
+                  "tensor_f32(out NULL, capacity 0)");
+    check(need == 576, "... and reports %zu elements (576)", need);
+    expect_status(rtx_model_tensor_f32(m, "output_norm.weight", NULL, 576, &need), RTX_ERR_INVALID_ARGUMENT,
+                  "tensor_f32(out NULL, capacity 576)");
+
+    /* rtx_chat_apply: no messages is allowed (the generation prompt alone) */
+    expect_status(rtx_chat_apply(m, NULL, 0, true, NULL, 0, &need), RTX_ERR_BUFFER_TOO_SMALL, "chat_apply(no messages, buf NULL)");
+    check(need > 0, "... and reports %zu bytes", need);
+    EXPECT_INVALID(rtx_chat_apply(m, NULL, 1, true, buf, sizeof buf, &need));
+    EXPECT_INVALID(rtx_chat_apply(m, NULL, HUGE, true, buf, sizeof buf, &need));
+    rtx_chat_message no_content = {"user", NULL};
+    EXPECT_INVALID(rtx_chat_apply(m, &no_content, 1, true, buf, sizeof buf, &need));
+
+    /* struct_size: 0, smaller than the first version, and larger than this header's */
+    rtx_model_info info; memset(&info, 0, sizeof info);
+    info.struct_size = 0;
+    EXPECT_INVALID(rtx_model_get_info(m, &info));
+    info.struct_size = (uint32_t)sizeof info + 8;
+    EXPECT_INVALID(rtx_model_get_info(m, &info));
+    EXPECT_INVALID(rtx_model_get_info(m, NULL));
+    rtx_context_params cp; rtx_context_default_params(&cp);
+    rtx_context *ctx = NULL;
+    uint32_t sizes[] = {0, 3, (uint32_t)sizeof cp + 8, 0xFFFFFFFFu};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        rtx_context_params bad = cp; bad.struct_size = sizes[i];
+        expect_status(rtx_context_create(m, &bad, &ctx), RTX_ERR_INVALID_ARGUMENT, "context_create(struct_size bad)");
+        check(ctx == NULL, "... leaves *out_ctx NULL (struct_size %u)", sizes[i]);
+    }
+    EXPECT_INVALID(rtx_context_create(m, &cp, NULL));
+
+    /* resource limits: refused before allocating, with RTX_ERR_OUT_OF_MEMORY */
+    rtx_context_params big = cp;
+    big.n_ctx = 1u << 20;   /* 30 positions x 2^20 tokens x 192 floats x K,V: 48 GiB */
+    big.max_memory = 1ull << 32;
+    expect_status(rtx_context_create(m, &big, &ctx), RTX_ERR_OUT_OF_MEMORY, "context_create(48 GiB KV cache, max_memory 4 GiB)");
+    check(ctx == NULL, "... leaves *out_ctx NULL");
+    rtx_context_params small = cp;
+    small.n_ctx = 64;
+    small.max_memory = 1u << 20;
+    expect_status(rtx_context_create(m, &small, &ctx), RTX_ERR_OUT_OF_MEMORY, "context_create(n_ctx 64, max_memory 1 MiB)");
+    small.max_memory = 1ull << 30;
+    if (expect_status(rtx_context_create(m, &small, &ctx), RTX_OK, "context_create(n_ctx 64, max_memory 1 GiB)")) rtx_context_free(ctx);
+    ctx = NULL;
+    rtx_context_params old = cp;
+    old.struct_size = (uint32_t)offsetof(rtx_context_params, max_memory);
+    old.max_memory = 1;  /* beyond the declared size: must be ignored */
+    if (expect_status(rtx_context_create(m, &old, &ctx), RTX_OK, "context_create(a 0.2 struct without max_memory)")) rtx_context_free(ctx);
+    ctx = NULL;
+
+    rtx_scheduler_params sp; rtx_scheduler_default_params(&sp);
+    rtx_scheduler *s = NULL;
+    rtx_scheduler_params tight = sp;
+    tight.max_memory = 4096;
+    expect_status(rtx_scheduler_create(m, &tight, &s), RTX_ERR_OUT_OF_MEMORY, "scheduler_create(max_memory 4 KiB)");
+    check(s == NULL, "... leaves *out_scheduler NULL");
+    rtx_scheduler_params old_sp = sp;
+    old_sp.struct_size = 20;  /* the struct before max_memory */
+    if (expect_status(rtx_scheduler_create(m, &old_sp, &s), RTX_OK, "scheduler_create(a struct without max_memory)")) rtx_scheduler_free(s);
+    s = NULL;
+    old_sp.struct_size = 12;
+    EXPECT_INVALID(rtx_scheduler_create(m, &old_sp, &s));
+    tight.max_memory = 64ull << 20;   /* the scratch fits; a request of 8004 tokens (369 MB of KV cache) does not */
+    if (expect_status(rtx_scheduler_create(m, &tight, &s), RTX_OK, "scheduler_create(max_memory 64 MiB)")) {
+        rtx_request_params rp; rtx_request_default_params(&rp);
+        rp.max_tokens = 8000;
+        int32_t id = -1, prompt[4] = {1, 2, 3, 4};
+        expect_status(rtx_scheduler_submit_tokens(s, prompt, 4, &rp, &id), RTX_ERR_OUT_OF_MEMORY,
+                      "submit_tokens(8004-token KV cache over max_memory)");
+        rp.max_tokens = 4;
+        expect_status(rtx_scheduler_submit_tokens(s, prompt, 4, &rp, &id), RTX_OK, "submit_tokens(8-token request within max_memory)");
+    }
+    rtx_scheduler_free(s);
+}
+
+/* Stop strings: n_stop > 0 needs a stop array of that many non-NULL strings, and
+ * n_stop is at most 1024 (SIZE_MAX, a negative count cast to size_t, is refused). */
+static void test_stop_arguments(rtx_context *ctx, const char *prompt) {
+    rtx_generate_params gp;
+    rtx_generate_default_params(&gp);
+    gp.max_tokens = 1;
+    const char *stops[2] = {"\n\n", NULL};
+    rtx_generate_params bad = gp;
+    bad.stop = stops; bad.n_stop = (size_t)-1;
+    expect_status(rtx_generate(ctx, prompt, &bad, NULL, NULL, NULL), RTX_ERR_INVALID_ARGUMENT, "generate(n_stop SIZE_MAX)");
+    bad.n_stop = 1025;
+    expect_status(rtx_generate(ctx, prompt, &bad, NULL, NULL, NULL), RTX_ERR_INVALID_ARGUMENT, "generate(n_stop 1025)");
+    bad.stop = NULL; bad.n_stop = 1;
+    expect_status(rtx_generate(ctx, prompt, &bad, NULL, NULL, NULL), RTX_ERR_INVALID_ARGUMENT, "generate(stop NULL, n_stop 1)");
+    bad.stop = stops; bad.n_stop = 2;
+    expect_status(rtx_generate(ctx, prompt, &bad, NULL, NULL, NULL), RTX_ERR_INVALID_ARGUMENT, "generate(stop[1] NULL)");
+    rtx_generator *gen = NULL;
+    expect_status(rtx_generator_create(ctx, prompt, &bad, &gen), RTX_ERR_INVALID_ARGUMENT, "generator_create(stop[1] NULL)");
+    check(gen == NULL, "... leaves *out_generator NULL");
+    bad.stop = NULL; bad.n_stop = 0;
+    rtx_context_reset(ctx);
+    expect_status(rtx_generate(ctx, prompt, &bad, NULL, NULL, NULL), RTX_OK, "generate(stop NULL, n_stop 0)");
+    bad.stop = stops; bad.n_stop = 1;
+    rtx_context_reset(ctx);
+    expect_status(rtx_generate(ctx, prompt, &bad, NULL, NULL, NULL), RTX_OK, "generate(one stop string)");
+    rtx_context_reset(ctx);
+}
+
 static char *chat_prompt(rtx_model *m, const char *user) {
     rtx_chat_message msgs[2] = {{"system", "You are a helpful assistant."}, {"user", user}};
     size_t need = 0;
@@ -821,6 +978,8 @@ static void test_generation(rtx_model *m, const char *prompt) {
     check(a == RTX_OK && b == RTX_OK && s1.n == 12 && same_tokens(s1.tokens, s1.n, s2.tokens, s2.n),
           "same seed, same sampled tokens (%zu)", s1.n);
 
+    rtx_context_reset(ctx);
+    test_stop_arguments(ctx, prompt);
     rtx_context_free(ctx);
     free(ptoks);
 }
@@ -978,6 +1137,7 @@ static void test_real_model(const char *path) {
 
     test_info_meta(m, path);
     test_tokenizer(m);
+    test_argument_matrix(m);
     char *prompt = chat_prompt(m, PROMPT_USER);
     if (prompt) {
         test_generation(m, prompt);
@@ -1017,6 +1177,10 @@ static void test_recursion_and_scheduler(const char *model_path) {
     bad.loops = 4;
     expect_status(rtx_convert(model_path, "/tmp/never.gguf", &bad), RTX_ERR_INVALID_ARGUMENT, "rtx_convert(loops 4 of 30 layers)");
     expect_status(rtx_convert(NULL, out, &cv), RTX_ERR_INVALID_ARGUMENT, "rtx_convert(NULL src)");
+    /* the output path is checked before any conversion work */
+    expect_status(rtx_convert(model_path, "/nonexistent-rtx-dir/out.gguf", &cv), RTX_ERR_IO, "rtx_convert(output folder missing)");
+    expect_status(rtx_convert(model_path, "/tmp", &cv), RTX_ERR_IO, "rtx_convert(output is a folder)");
+    EXPECT_INVALID(rtx_convert(model_path, NULL, &cv));
     expect_status(rtx_export_unrolled(NULL, out, NULL, NULL, NULL), RTX_ERR_INVALID_ARGUMENT, "rtx_export_unrolled(NULL src)");
 
     rtx_model *m = NULL;
@@ -1109,6 +1273,31 @@ static void test_recursion_and_scheduler(const char *model_path) {
     rp.exit.kind = RTX_EXIT_OURO;
     expect_status(rtx_scheduler_submit_tokens(s, prompt, 6, &rp, &(int32_t){0}), RTX_ERR_INVALID_ARGUMENT,
                   "RTX_EXIT_OURO on a model without exit gates");
+    {   /* counts in request params: stop strings and oracle loops */
+        const char *stops[1] = {NULL};
+        rtx_request_params bad = rp;
+        bad.exit.kind = RTX_EXIT_FULL_DEPTH;
+        bad.n_stop = (size_t)-1; bad.stop = stops;
+        expect_status(rtx_scheduler_submit_tokens(s, prompt, 6, &bad, &(int32_t){0}), RTX_ERR_INVALID_ARGUMENT,
+                      "submit_tokens(n_stop SIZE_MAX)");
+        bad.n_stop = 1;
+        expect_status(rtx_scheduler_submit_tokens(s, prompt, 6, &bad, &(int32_t){0}), RTX_ERR_INVALID_ARGUMENT,
+                      "submit_tokens(stop[0] NULL)");
+        bad.n_stop = 0;
+        bad.exit.kind = RTX_EXIT_ORACLE_REPLAY;
+        bad.exit.oracle_loops = (const int32_t[]){1};
+        bad.exit.n_oracle_loops = (size_t)-1;
+        expect_status(rtx_scheduler_submit_tokens(s, prompt, 6, &bad, &(int32_t){0}), RTX_ERR_INVALID_ARGUMENT,
+                      "submit_tokens(n_oracle_loops SIZE_MAX)");
+        bad.exit.oracle_loops = NULL;
+        bad.exit.n_oracle_loops = 1;
+        expect_status(rtx_scheduler_submit_tokens(s, prompt, 6, &bad, &(int32_t){0}), RTX_ERR_INVALID_ARGUMENT,
+                      "submit_tokens(oracle_loops NULL, n_oracle_loops 1)");
+        bad.exit.kind = RTX_EXIT_FULL_DEPTH;
+        EXPECT_INVALID(rtx_scheduler_submit_tokens(s, NULL, 6, &bad, &(int32_t){0}));
+        EXPECT_INVALID(rtx_scheduler_submit_tokens(s, prompt, (size_t)-1, &bad, &(int32_t){0}));
+        EXPECT_INVALID(rtx_scheduler_submit_tokens(s, prompt, 6, &bad, NULL));
+    }
     rp.exit.kind = RTX_EXIT_CONFIDENCE;
     int32_t ids[3];
     expect_status(rtx_scheduler_submit(s, "<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n", &rp, &ids[0]),
@@ -1158,8 +1347,8 @@ static void test_recursion_and_scheduler(const char *model_path) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s MODEL.gguf BAD_GGUF_DIR\n", argv[0]);
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s MODEL.gguf BAD_DIR [BAD_DIR...]\n", argv[0]);
         return 2;
     }
     const char *v = getenv("RTX_TEST_VERBOSE");
@@ -1171,8 +1360,10 @@ int main(int argc, char **argv) {
     printf("== NULL handles and bad arguments\n");
     test_null_arguments(argv[1]);
     test_thread_local_error();
-    printf("== hostile GGUF corpus (%s)\n", argv[2]);
-    test_bad_files(argv[2]);
+    for (int i = 2; i < argc; i++) {
+        printf("== hostile corpus (%s)\n", argv[i]);
+        test_bad_files(argv[i]);
+    }
     printf("== real model (%s)\n", argv[1]);
     test_real_model(argv[1]);
     printf("== conversion, loop stepping, scheduler\n");

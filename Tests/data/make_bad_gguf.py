@@ -579,6 +579,121 @@ def corruptions(spec: Spec, valid: bytes, lay: Layout) -> list[tuple[str, str, s
     return cases
 
 
+# --------------------------------------------------------------------------
+# The same tiny model in every other architecture RTX reads
+# --------------------------------------------------------------------------
+ARCHITECTURES = ["gemma", "gemma2", "gemma3", "gptneox"]
+
+
+def arch_spec(arch: str, seed: int = 99) -> Spec:
+    """The tiny model as `arch`: the Llama keys renamed to "{arch}.", and the tensors
+    that architecture adds (Gemma 2: post-norms; Gemma 3: q/k norms; GPT-NeoX: fused
+    Q/K/V, biases, LayerNorm epsilon, plain FFN, as many K/V heads as query heads)."""
+    rng = random.Random(seed)
+    base = tiny_spec()
+    s = _copy(base)
+    for kv in s.kvs:
+        if isinstance(kv.key, str) and kv.key.startswith("llama."):
+            kv.key = arch + "." + kv.key[len("llama."):]
+    s.kv("general.architecture").value = arch
+
+    def norm(name: str, n: int) -> Tensor:
+        return Tensor(name, [n], GGML_F32, f32_bytes([1.0 + rng.uniform(-0.05, 0.05) for _ in range(n)]))
+
+    def small(name: str, n: int) -> Tensor:
+        return Tensor(name, [n], GGML_F32, f32_bytes([rng.gauss(0.0, 0.02) for _ in range(n)]))
+
+    def linear(name: str, n_in: int, n_out: int) -> Tensor:
+        return Tensor(name, [n_in, n_out], GGML_Q8_0,
+                      q8_0_bytes([rng.gauss(0.0, 1.0 / math.sqrt(n_in)) for _ in range(n_in * n_out)]))
+
+    if arch in ("gemma2", "gemma3"):
+        for i in range(N_LAYER):
+            s.tensors += [norm(f"blk.{i}.post_attention_norm.weight", N_EMBD), norm(f"blk.{i}.post_ffw_norm.weight", N_EMBD)]
+    if arch == "gemma3":
+        for i in range(N_LAYER):
+            s.tensors += [norm(f"blk.{i}.attn_q_norm.weight", HEAD_DIM), norm(f"blk.{i}.attn_k_norm.weight", HEAD_DIM)]
+    if arch == "gptneox":
+        s.kv(arch + ".attention.head_count_kv").value = N_HEAD
+        eps = s.kv(arch + ".attention.layer_norm_rms_epsilon")
+        eps.key = arch + ".attention.layer_norm_epsilon"
+        s.kvs.append(KV(arch + ".use_parallel_residual", BOOL, True))
+        keep = ("token_embd.weight", "output_norm.weight")
+        s.tensors = [t for t in s.tensors if t.name in keep] + [small("output_norm.bias", N_EMBD)]
+        for i in range(N_LAYER):
+            p = f"blk.{i}."
+            s.tensors += [
+                norm(p + "attn_norm.weight", N_EMBD), small(p + "attn_norm.bias", N_EMBD),
+                linear(p + "attn_qkv.weight", N_EMBD, 3 * N_EMBD), small(p + "attn_qkv.bias", 3 * N_EMBD),
+                linear(p + "attn_output.weight", N_EMBD, N_EMBD), small(p + "attn_output.bias", N_EMBD),
+                norm(p + "ffn_norm.weight", N_EMBD), small(p + "ffn_norm.bias", N_EMBD),
+                linear(p + "ffn_up.weight", N_EMBD, N_FF), small(p + "ffn_up.bias", N_FF),
+                linear(p + "ffn_down.weight", N_FF, N_EMBD), small(p + "ffn_down.bias", N_EMBD),
+            ]
+    return s
+
+
+def count_and_id_cases(spec: Spec, arch: str) -> list[tuple[str, str, str, Callable[[], bytes]]]:
+    """Counts the readers allocate by and ids the runtime narrows to Int32, for one
+    architecture: each must be refused before any allocation or conversion."""
+    S = lambda s: serialize(s)[0]  # noqa: E731
+    k = arch + "."
+    raw_i32 = lambda v: _u32(I32) + struct.pack("<i", v)  # noqa: E731
+    raw_u64 = lambda v: _u32(U64) + _u64(v)  # noqa: E731
+    cases = [] if arch == "llama" else [  # llama: block_count_huge.gguf above
+        (f"{arch}_block_count_2e31.gguf", FORMAT, f"{k}block_count = 2^31", lambda: S(_set_kv(spec, k + "block_count", U32, 1 << 31))),
+    ]
+    cases += [
+        (f"{arch}_block_count_u64_huge.gguf", FORMAT, f"{k}block_count = 2^62 (u64)",
+         lambda: S(_raw_kv(spec, k + "block_count", raw_u64(BIG)))),
+        (f"{arch}_block_count_u64_max.gguf", FORMAT, f"{k}block_count = 2^64-1 (u64: past Int64)",
+         lambda: S(_raw_kv(spec, k + "block_count", raw_u64(-1)))),
+        (f"{arch}_block_count_negative.gguf", FORMAT, f"{k}block_count = -1 (i32)",
+         lambda: S(_raw_kv(spec, k + "block_count", raw_i32(-1)))),
+        (f"{arch}_block_count_4096.gguf", FORMAT, f"{k}block_count = 4096 (the limit; only {N_LAYER} layers of tensors)",
+         lambda: S(_set_kv(spec, k + "block_count", U32, 4096))),
+        (f"{arch}_embedding_length_huge.gguf", FORMAT, f"{k}embedding_length = 2^40 (u64)",
+         lambda: S(_raw_kv(spec, k + "embedding_length", raw_u64(1 << 40)))),
+        (f"{arch}_feed_forward_negative.gguf", FORMAT, f"{k}feed_forward_length = -128 (i32)",
+         lambda: S(_raw_kv(spec, k + "feed_forward_length", raw_i32(-128)))),
+        (f"{arch}_head_count_huge.gguf", FORMAT, f"{k}attention.head_count = 2^31",
+         lambda: S(_set_kv(spec, k + "attention.head_count", U32, 1 << 31))),
+        (f"{arch}_vocab_size_huge.gguf", FORMAT, f"{k}vocab_size = 2^40 (u64)",
+         lambda: S(_raw_kv(spec, k + "vocab_size", raw_u64(1 << 40)))),
+        (f"{arch}_bos_u64_huge.gguf", FORMAT, "tokenizer.ggml.bos_token_id = 2^40 (u64, past Int32)",
+         lambda: S(_raw_kv(spec, "tokenizer.ggml.bos_token_id", raw_u64(1 << 40)))),
+        (f"{arch}_eos_negative.gguf", FORMAT, "tokenizer.ggml.eos_token_id = -1 (i32)",
+         lambda: S(_raw_kv(spec, "tokenizer.ggml.eos_token_id", raw_i32(-1)))),
+        (f"{arch}_pad_u64_max.gguf", FORMAT, "tokenizer.ggml.padding_token_id = 2^64-1 (u64)",
+         lambda: S(_raw_kv(spec, "tokenizer.ggml.padding_token_id", raw_u64(-1)))),
+        (f"{arch}_token_type_u64_max.gguf", FORMAT, "tokenizer.ggml.token_type as u64 with one element 2^64-1",
+         lambda: S(_set_kv(spec, "tokenizer.ggml.token_type", ARRAY,
+                           (U64, spec.kv("tokenizer.ggml.token_type").value[1][:-1] + [(1 << 64) - 1])))),
+        # A numeric array is kept as the file's bytes: half a megabyte of u8 loads at no cost.
+        (f"{arch}_big_u8_array.gguf", OK, "a 512 KiB u8 metadata array (kept as the file's bytes, not one value per element)",
+         lambda: S(_raw_kv(spec, "general.blob", _u32(ARRAY) + _u32(U8) + _u64(1 << 19) + bytes(1 << 19), False))),
+        (f"{arch}_bool_array_2.gguf", FORMAT, "a bool array holding the byte 2",
+         lambda: S(_raw_kv(spec, "general.flags", _u32(ARRAY) + _u32(BOOL) + _u64(3) + b"\1\0\2", False))),
+    ]
+    if arch in ("gemma2", "gemma3"):
+        cases += [
+            (f"{arch}_sliding_window_pattern_huge.gguf", FORMAT, f"{k}attention.sliding_window_pattern = 2^32-1",
+             lambda: S(_set_kv(spec, k + "attention.sliding_window_pattern", U32, 0xFFFFFFFF))),
+            (f"{arch}_sliding_window_negative.gguf", FORMAT, f"{k}attention.sliding_window = -1 (i32)",
+             lambda: S(_raw_kv(spec, k + "attention.sliding_window", raw_i32(-1), False))),
+        ]
+    if arch == "gptneox":
+        cases += [
+            ("gptneox_head_count_kv_2.gguf", FORMAT,
+             "gptneox.attention.head_count_kv = 2 with 4 query heads (Q, K, V are equal thirds of attn_qkv)",
+             lambda: S(_set_kv(spec, k + "attention.head_count_kv", U32, 2))),
+            ("gptneox_qkv_short.gguf", FORMAT, "blk.0.attn_qkv.weight has 2·d rows instead of 3·d",
+             lambda: S(_edit_tensor(spec, "blk.0.attn_qkv.weight", dims=[N_EMBD, 2 * N_EMBD],
+                                    data=spec.tensor("blk.0.attn_qkv.weight").data[:len(spec.tensor("blk.0.attn_qkv.weight").data) * 2 // 3]))),
+        ]
+    return cases
+
+
 def make_all(out_dir: str) -> list[tuple[str, str, str]]:
     """Write valid_tiny.gguf and every corruption into out_dir, plus manifest.tsv.
     Returns [(filename, expected_status_name, description)], valid file first."""
@@ -590,11 +705,18 @@ def make_all(out_dir: str) -> list[tuple[str, str, str]]:
                 f"valid GGUF v3 tiny Llama: {N_LAYER} layers, n_embd {N_EMBD}, {N_HEAD} heads, {N_HEAD_KV} kv heads, "
                 f"ffn {N_FF}, vocab {n_vocab} (gpt2 BPE), F32 + Q8_0, alignment {ALIGNMENT}")]
     blobs = {"valid_tiny.gguf": valid}
-    for fname, status, desc, build in corruptions(spec, valid, lay):
+    generated = corruptions(spec, valid, lay) + count_and_id_cases(spec, "llama")
+    for arch in ARCHITECTURES:
+        a = arch_spec(arch)
+        a_valid = serialize(a)[0]
+        generated.append((f"valid_{arch}.gguf", OK, f"the tiny model as a valid {arch} GGUF", lambda b=a_valid: b))
+        generated += count_and_id_cases(a, arch)
+    for fname, status, desc, build in generated:
         assert fname not in blobs, fname
         data = build()
         assert data != valid, fname
         assert len(data) < 1 << 20, (fname, len(data))
+        assert data not in blobs.values(), f"{fname} repeats another file"
         blobs[fname] = data
         entries.append((fname, status, desc))
     for fname, data in blobs.items():

@@ -1,6 +1,7 @@
 # test_bad_gguf_python.py — every corrupted GGUF from Tests/data/make_bad_gguf.py
-# is refused through the Python API with the matching exception class and a
-# message, and never crashes the process.
+# and every hostile Hugging Face folder from Tests/data/make_bad_hf.py is refused
+# through the Python API with the matching exception class and a message, and
+# never crashes the process.
 #
 # Interface used: make_bad_gguf.make_all(out_dir) -> [(filename, expected_status_name,
 # description)], expected_status_name like "RTX_ERR_FORMAT" (or "RTX_OK" for
@@ -21,13 +22,12 @@ from rtx.errors import EXCEPTIONS_BY_NAME
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 sys.path.insert(0, str(DATA))
-try:
-    import make_bad_gguf
-except ImportError as exc:  # written by another engineer; skip until it exists
-    pytest.skip(f"Tests/data/make_bad_gguf.py not importable: {exc}", allow_module_level=True)
+import make_bad_gguf  # noqa: E402
+import make_bad_hf  # noqa: E402
 
 _OUT_DIR = Path(tempfile.mkdtemp(prefix="rtx_bad_gguf_"))
 CASES = [(Path(name).name, status, description) for name, status, description in make_bad_gguf.make_all(str(_OUT_DIR))]
+CASES += [(f"hf/{name}", status, description) for name, status, description in make_bad_hf.make_all(str(_OUT_DIR / "hf"))]
 
 _CHILD = textwrap.dedent("""
     import json, sys
@@ -51,6 +51,10 @@ def _file_path(name: str) -> Path:
     return path if path.is_absolute() else _OUT_DIR / name
 
 
+def _case_name(path: str) -> str:
+    return str(Path(path).relative_to(_OUT_DIR))
+
+
 @pytest.fixture(scope="module")
 def outcomes():
     """filename -> outcome dict; a file that started but never finished crashed the child."""
@@ -62,10 +66,10 @@ def outcomes():
         if record.get("started"):
             started = record["file"]
         else:
-            results[Path(record["file"]).name] = record
+            results[_case_name(record["file"])] = record
             started = None
     if started is not None:
-        results[Path(started).name] = {"crashed": True, "returncode": done.returncode,
+        results[_case_name(started)] = {"crashed": True, "returncode": done.returncode,
                                        "stderr": done.stderr[-2000:]}
     return results
 
@@ -74,7 +78,7 @@ def test_generator_produced_cases():
     assert CASES, "make_all returned no files"
     for name, status, _ in CASES:
         assert status in EXCEPTIONS_BY_NAME or status == "RTX_OK", f"{name}: unknown status {status}"
-        assert _file_path(name).is_file(), name
+        assert _file_path(name).exists(), name
 
 
 @pytest.mark.parametrize("name,expected,description", CASES, ids=[c[0] for c in CASES])

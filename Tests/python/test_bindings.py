@@ -344,6 +344,21 @@ def test_out_of_range_tokens(model):
         model.detokenize([model.info.n_vocab])
 
 
+def test_memory_budget_refuses_a_context_or_scheduler_before_allocating(model):
+    # SmolLM2's KV cache: 30 positions x 192 floats x K,V = 46,080 bytes a token.
+    with pytest.raises(rtx.OutOfMemoryError) as err:
+        model.context(n_ctx=64, max_memory=1 << 20)
+    assert "max_memory" in err.value.message and "64 tokens" in err.value.message
+    with model.context(n_ctx=64, max_memory=1 << 30) as ctx:
+        assert ctx.n_ctx == 64
+    with pytest.raises(rtx.OutOfMemoryError):
+        rtx.Scheduler(model, max_memory=4096)
+    with rtx.Scheduler(model, max_memory=64 << 20) as s:
+        with pytest.raises(rtx.OutOfMemoryError):
+            s.submit([1, 2, 3], max_tokens=8000)
+        s.submit([1, 2, 3], max_tokens=4)
+
+
 def test_context_full_names_the_capacity_and_appends_nothing(model):
     with model.context(n_ctx=8) as ctx:
         assert ctx.n_ctx == 8

@@ -49,7 +49,11 @@ public enum GPTNeoXArchitecture: Architecture {
     /// rotated fraction of each head; HF's GPT-NeoX has no head_dim and no grouped
     /// K/V heads, so those are derived there.
     public static let hyperKeys: [HyperKey] = [
-        inheritedKey(\.headCountKV) { $0.hf = [] },
+        // Q, K and V are thirds of one fused tensor: as many K/V heads as query heads.
+        inheritedKey(\.headCountKV) {
+            $0.hf = []
+            $0.check = .count(1...1024).and(.equal(\.headCount, "head_count (GPT-NeoX fuses Q, K and V in equal thirds)"))
+        },
         inheritedKey(\.headDim) { $0.hf = [] },
         inheritedKey(\.ropeDimensions) {
             $0.hf = [.init("rotary_pct", convert: rotaryDimensions), .init("partial_rotary_factor", convert: rotaryDimensions)]

@@ -155,7 +155,10 @@ extension HyperKey.Check {
         let first = failure, second = other.failure
         return Self { v, h in first(v, h) ?? second(v, h) }
     }
-    public static let even = Self { v, _ in Int(v) % 2 == 0 ? nil : "must be even" }
+    /// An even integer (a non-integral or out-of-range value is not, and does not trap).
+    public static let even = Self { v, _ in
+        v.rounded() == v && abs(v) < 9e15 && Int(v) % 2 == 0 ? nil : "must be an even integer"
+    }
 }
 
 // MARK: The keys every decoder shares
@@ -202,9 +205,13 @@ extension HyperKey.Check {
     /// An integer that divides the (earlier) field `other`.
     static func dividing(_ other: KeyPath<HyperParameters, Int>, _ name: String) -> Self {
         Self { v, h in
-            let n = Int(v)
-            return n > 0 && h[keyPath: other] % n == 0 ? nil : "must divide \(name) \(h[keyPath: other])"
+            guard v.rounded() == v, v >= 1, v <= Double(h[keyPath: other]) else { return "must divide \(name) \(h[keyPath: other])" }
+            return h[keyPath: other] % Int(v) == 0 ? nil : "must divide \(name) \(h[keyPath: other])"
         }
+    }
+    /// Equal to the (earlier) field `other`.
+    static func equal(_ other: KeyPath<HyperParameters, Int>, _ name: String) -> Self {
+        Self { v, h in v == Double(h[keyPath: other]) ? nil : "must equal \(name) \(h[keyPath: other])" }
     }
     /// At most the (earlier) field `other`.
     static func atMost(_ other: KeyPath<HyperParameters, Int>, _ name: String) -> Self {

@@ -1,12 +1,19 @@
 // GGUF.swift — the GGUF v3 reader: header, metadata, tensor table. Every count,
 // length, dimension, type and offset is validated here, before any tensor byte
 // is touched (README, "Hostile input"; Tests/data/make_bad_gguf.py is the corpus).
+// Numeric metadata arrays stay as the file's bytes (GGUFArray): what the metadata
+// costs in memory is bounded by a small multiple of the file's size.
 
-/// A metadata value. Arrays keep their element type for round-tripping.
-public indirect enum GGUFValue: Sendable, Equatable {
+/// A metadata value.
+public enum GGUFValue: Sendable, Equatable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case float32(Float), bool(Bool), string(String), uint64(UInt64), int64(Int64), float64(Double)
-    case array(GGUFValueType, [GGUFValue])
+    case array(GGUFArray)
+
+    /// An array built from values of `elementType` (writers; each item must be of that type).
+    public static func array(_ elementType: GGUFValueType, _ items: [GGUFValue]) -> GGUFValue {
+        .array(GGUFArray(elementType, items))
+    }
 
     /// Integer value of any integer type (nil for others or when out of Int range).
     public var intValue: Int? {
@@ -17,7 +24,7 @@ public indirect enum GGUFValue: Sendable, Equatable {
         case .int16(let v): return Int(v)
         case .uint32(let v): return Int(v)
         case .int32(let v): return Int(v)
-        case .uint64(let v): return v <= UInt64(Int.max) ? Int(v) : nil
+        case .uint64(let v): return Int(exactly: v)
         case .int64(let v): return Int(v)
         case .bool(let v): return v ? 1 : 0
         default: return nil
@@ -34,10 +41,11 @@ public indirect enum GGUFValue: Sendable, Equatable {
 
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    public var arrayValue: GGUFArray? { if case .array(let a) = self { return a } else { return nil } }
 
     public var typeName: String {
         switch self {
-        case .array(let t, _): return "array<\(t)>"
+        case .array(let a): return "array<\(a.elementType)>"
         default: return "\(valueType)"
         }
     }
@@ -64,12 +72,144 @@ public indirect enum GGUFValue: Sendable, Equatable {
     public var rendered: String {
         switch self {
         case .string(let s): return s
-        case .array(_, let items): return "[\(items.count) items]"
+        case .array(let a): return "[\(a.count) items]"
         case .bool(let b): return b ? "true" : "false"
         case .float32(let v): return "\(v)"
         case .float64(let v): return "\(v)"
         default: return "\(intValue ?? 0)"
         }
+    }
+}
+
+/// A metadata array. Numeric and bool elements are kept as packed little-endian
+/// bytes — a slice of the file's map when read, an owned buffer when built — and
+/// decoded on access; string elements are decoded once, at reading.
+public struct GGUFArray: @unchecked Sendable, Equatable {
+    public let elementType: GGUFValueType
+    private enum Storage {
+        /// `count` elements at `offset` in a mapped file (the reference keeps the map alive).
+        case mapped(MappedFile, offset: Int)
+        case owned([UInt8])
+        case strings([String])
+    }
+    private let storage: Storage
+    public let count: Int
+
+    /// Elements of a fixed-size type read in place: the caller checked that they lie inside `file`.
+    init(mapped file: MappedFile, offset: Int, elementType: GGUFValueType, count: Int) {
+        precondition(elementType != .string && elementType != .array, "GGUFArray(mapped:) holds fixed-size elements only")
+        self.elementType = elementType
+        self.storage = .mapped(file, offset: offset)
+        self.count = count
+    }
+
+    init(strings: [String]) {
+        self.elementType = .string
+        self.storage = .strings(strings)
+        self.count = strings.count
+    }
+
+    /// From values; each must be of `elementType` (a programming error otherwise).
+    public init(_ elementType: GGUFValueType, _ items: [GGUFValue]) {
+        self.elementType = elementType
+        self.count = items.count
+        if elementType == .string {
+            storage = .strings(items.map {
+                guard let s = $0.stringValue else { preconditionFailure("GGUFArray: \($0.typeName) in an array of strings") }
+                return s
+            })
+            return
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(items.count * elementType.minimumSize)
+        for item in items {
+            precondition(item.valueType == elementType, "GGUFArray: \(item.typeName) in an array of \(elementType)")
+            GGUFArray.append(item, to: &bytes)
+        }
+        storage = .owned(bytes)
+    }
+
+    /// The packed little-endian bytes of a fixed-size element array (empty for strings).
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch storage {
+        case .mapped(let file, let offset):
+            return try body(UnsafeRawBufferPointer(start: file.base + offset, count: count * elementType.minimumSize))
+        case .owned(let bytes): return try bytes.withUnsafeBytes(body)
+        case .strings: return try body(UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+    }
+
+    /// The elements of an array of strings (nil for other element types).
+    public var strings: [String]? { if case .strings(let s) = storage { return s } else { return nil } }
+
+    public subscript(i: Int) -> GGUFValue {
+        precondition(i >= 0 && i < count, "GGUFArray index \(i) out of 0..<\(count)")
+        if case .strings(let s) = storage { return .string(s[i]) }
+        let size = elementType.minimumSize
+        return withBytes { b in
+            func load<T: FixedWidthInteger>(_: T.Type) -> T { T(littleEndian: b.loadUnaligned(fromByteOffset: i * size, as: T.self)) }
+            switch elementType {
+            case .uint8: return .uint8(load(UInt8.self))
+            case .int8: return .int8(load(Int8.self))
+            case .uint16: return .uint16(load(UInt16.self))
+            case .int16: return .int16(load(Int16.self))
+            case .uint32: return .uint32(load(UInt32.self))
+            case .int32: return .int32(load(Int32.self))
+            case .float32: return .float32(Float(bitPattern: load(UInt32.self)))
+            case .bool: return .bool(load(UInt8.self) != 0)
+            case .uint64: return .uint64(load(UInt64.self))
+            case .int64: return .int64(load(Int64.self))
+            case .float64: return .float64(Double(bitPattern: load(UInt64.self)))
+            case .string, .array: preconditionFailure("unreachable: strings are stored decoded, arrays never nest")
+            }
+        }
+    }
+
+    /// Every element as a value (small arrays; large ones are read through withBytes or the typed accessors).
+    public var values: [GGUFValue] { (0..<count).map { self[$0] } }
+
+    /// Integer elements as Int (nil for non-integer types; a u64 above Int.max gives nil too).
+    public func ints() -> [Int]? {
+        switch elementType {
+        case .uint8, .int8, .uint16, .int16, .uint32, .int32, .int64:
+            return (0..<count).map { self[$0].intValue! }
+        case .uint64:
+            var out: [Int] = []
+            out.reserveCapacity(count)
+            for i in 0..<count { guard let v = self[i].intValue else { return nil }; out.append(v) }
+            return out
+        default: return nil
+        }
+    }
+
+    /// Real elements as Float (nil for other types).
+    public func floats() -> [Float]? {
+        guard elementType == .float32 || elementType == .float64 else { return nil }
+        return (0..<count).map { Float(self[$0].floatValue!) }
+    }
+
+    /// `v`'s packed little-endian bytes (fixed-size types only).
+    static func append(_ v: GGUFValue, to out: inout [UInt8]) {
+        switch v {
+        case .uint8(let x): out.append(x)
+        case .int8(let x): out.append(UInt8(bitPattern: x))
+        case .uint16(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+        case .int16(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+        case .uint32(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+        case .int32(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+        case .float32(let x): withUnsafeBytes(of: x.bitPattern.littleEndian) { out += $0 }
+        case .bool(let x): out.append(x ? 1 : 0)
+        case .uint64(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+        case .int64(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+        case .float64(let x): withUnsafeBytes(of: x.bitPattern.littleEndian) { out += $0 }
+        case .string, .array: preconditionFailure("GGUFArray.append: \(v.typeName) has no fixed size")
+        }
+    }
+
+    public static func == (a: GGUFArray, b: GGUFArray) -> Bool {
+        guard a.elementType == b.elementType, a.count == b.count else { return false }
+        if let x = a.strings { return x == b.strings }
+        return a.withBytes { x in b.withBytes { y in x.elementsEqual(y) } }
     }
 }
 
@@ -154,10 +294,12 @@ public struct GGUFFile: @unchecked Sendable {
         var c = ByteCursor(file.bytes, source: name)
         let header = try GGUFFile.readHeader(&c, fileSize: file.size, name: name)
         self.version = header.version
-        (self.keys, self.metadata) = try GGUFFile.readMetadata(&c, count: header.kvCount)
+        (self.keys, self.metadata) = try GGUFFile.readMetadata(&c, count: header.kvCount, file: file)
         self.alignment = try GGUFFile.alignment(metadata, name: name)
         let infos = try GGUFFile.readTensorInfos(&c, count: header.tensorCount, alignment: alignment, name: name)
-        self.dataOffset = try GGUFFile.dataSectionStart(c, alignment: alignment, fileSize: file.size, name: name)
+        // A file without tensors (a vocabulary-only GGUF) may end without the data section's padding.
+        self.dataOffset = infos.isEmpty ? min(c.offset + (alignment - c.offset % alignment) % alignment, file.size)
+                                        : try GGUFFile.dataSectionStart(c, alignment: alignment, fileSize: file.size, name: name)
         self.tensors = try GGUFFile.placeTensors(infos, dataOffset: dataOffset, fileSize: file.size, name: name)
         var index: [String: Int] = [:]
         for (i, t) in tensors.enumerated() { index[t.name] = i }
@@ -193,7 +335,7 @@ public struct GGUFFile: @unchecked Sendable {
     }
 
     /// The key-value section: keys in file order, and values by key.
-    static func readMetadata(_ c: inout ByteCursor, count: Int) throws -> (keys: [String], metadata: [String: GGUFValue]) {
+    static func readMetadata(_ c: inout ByteCursor, count: Int, file: MappedFile) throws -> (keys: [String], metadata: [String: GGUFValue]) {
         var keys: [String] = []
         var metadata: [String: GGUFValue] = [:]
         keys.reserveCapacity(count)
@@ -205,7 +347,7 @@ public struct GGUFFile: @unchecked Sendable {
             guard let type = GGUFValueType(rawValue: rawType) else {
                 throw c.fail("metadata '\(key)' has unknown value type \(rawType)")
             }
-            metadata[key] = try GGUFFile.readValue(&c, type: type, key: key, nested: false)
+            metadata[key] = try GGUFFile.readValue(&c, type: type, key: key, nested: false, file: file)
             keys.append(key)
         }
         return (keys, metadata)
@@ -300,7 +442,8 @@ public struct GGUFFile: @unchecked Sendable {
         return tensors
     }
 
-    static func readValue(_ c: inout ByteCursor, type: GGUFValueType, key: String, nested: Bool) throws -> GGUFValue {
+    /// One value of `type`; arrays of fixed-size elements stay in `file`'s map.
+    static func readValue(_ c: inout ByteCursor, type: GGUFValueType, key: String, nested: Bool, file: MappedFile) throws -> GGUFValue {
         switch type {
         case .uint8: return .uint8(try c.read(UInt8.self, key))
         case .int8: return .int8(try c.read(Int8.self, key))
@@ -328,10 +471,20 @@ public struct GGUFFile: @unchecked Sendable {
             guard count <= UInt64(c.remaining / et.minimumSize) else {
                 throw c.fail("array '\(key)' claims \(count) elements of \(et), more than the \(c.remaining) bytes left")
             }
-            var items: [GGUFValue] = []
-            items.reserveCapacity(Int(count))
-            for _ in 0..<Int(count) { items.append(try readValue(&c, type: et, key: key, nested: true)) }
-            return .array(et, items)
+            let n = Int(count)
+            if et == .string {
+                // At least 8 file bytes per string (checked above), at most ~3× that in memory.
+                var items: [String] = []
+                items.reserveCapacity(n)
+                for _ in 0..<n { items.append(try c.readString("string in '\(key)'", maxLength: GGUFFile.maxStringBytes)) }
+                return .array(GGUFArray(strings: items))
+            }
+            let start = c.offset
+            try c.skip(n * et.minimumSize, "array '\(key)'")
+            if et == .bool, let bad = c.bytes[start..<c.offset].first(where: { $0 > 1 }) {
+                throw c.fail("bool array '\(key)' holds the value \(bad)")
+            }
+            return .array(GGUFArray(mapped: file, offset: start, elementType: et, count: n))
         }
     }
 
@@ -378,28 +531,29 @@ public struct GGUFFile: @unchecked Sendable {
 
     public func stringArray(_ key: String) throws -> [String]? {
         guard let v = metadata[key] else { return nil }
-        guard case .array(.string, let items) = v else {
+        guard let items = v.arrayValue?.strings else {
             throw RTXError.format("\(fileName): '\(key)' must be an array of strings, found \(v.typeName)")
         }
-        return items.map { $0.stringValue! }
+        return items
     }
 
     public func intArray(_ key: String) throws -> [Int]? {
         guard let v = metadata[key] else { return nil }
-        guard case .array(let t, let items) = v, t != .string, t != .bool, t != .float32, t != .float64 else {
+        guard let a = v.arrayValue, a.elementType != .bool else {
             throw RTXError.format("\(fileName): '\(key)' must be an array of integers, found \(v.typeName)")
         }
-        return try items.map {
-            guard let i = $0.intValue else { throw RTXError.format("\(fileName): '\(key)' holds an out-of-range integer") }
-            return i
+        guard let items = a.ints() else {
+            if a.elementType == .uint64 { throw RTXError.format("\(fileName): '\(key)' holds an out-of-range integer") }
+            throw RTXError.format("\(fileName): '\(key)' must be an array of integers, found \(v.typeName)")
         }
+        return items
     }
 
     public func floatArray(_ key: String) throws -> [Float]? {
         guard let v = metadata[key] else { return nil }
-        guard case .array(let t, let items) = v, t == .float32 || t == .float64 else {
+        guard let items = v.arrayValue?.floats() else {
             throw RTXError.format("\(fileName): '\(key)' must be an array of floats, found \(v.typeName)")
         }
-        return items.map { Float($0.floatValue!) }
+        return items
     }
 }

@@ -59,21 +59,11 @@ public struct GGUFWriter {
         func str(_ s: String) { u64(UInt64(s.utf8.count)); out += s.utf8 }
         func value(_ v: GGUFValue) {
             switch v {
-            case .uint8(let x): out.append(x)
-            case .int8(let x): out.append(UInt8(bitPattern: x))
-            case .uint16(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
-            case .int16(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
-            case .uint32(let x): u32(x)
-            case .int32(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
-            case .float32(let x): u32(x.bitPattern)
-            case .bool(let x): out.append(x ? 1 : 0)
             case .string(let s): str(s)
-            case .uint64(let x): u64(x)
-            case .int64(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
-            case .float64(let x): u64(x.bitPattern)
-            case .array(let t, let items):
-                u32(t.rawValue); u64(UInt64(items.count))
-                for i in items { value(i) }
+            case .array(let a):
+                u32(a.elementType.rawValue); u64(UInt64(a.count))
+                if let strings = a.strings { strings.forEach(str) } else { a.withBytes { out += $0 } }
+            default: GGUFArray.append(v, to: &out)
             }
         }
         u32(GGUFFile.magic); u32(3); u64(UInt64(tensors.count))

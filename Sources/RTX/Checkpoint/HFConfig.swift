@@ -40,9 +40,10 @@ public struct HFConfig: Sendable {
         func fail(_ key: String, _ v: JSONValue, _ want: String) -> RTXError {
             RTXError.format("\(source): '\(key)' is a JSON \(v.kind) (\(v)), expected \(want)")
         }
-        func int(_ key: String) throws -> Int? {
-            guard let v = value(key) else { return nil }
-            guard case .int(let i) = v else { throw fail(key, v, "an integer") }
+        /// A token id: an integer that fits the Int32 ids of the runtime (the
+        /// vocabulary's range is checked once the tokenizer is read).
+        func tokenId(_ key: String, _ v: JSONValue) throws -> Int {
+            guard case .int(let i) = v, Int32(exactly: i) != nil else { throw fail(key, v, "a token id (an Int32 integer)") }
             return i
         }
         func bool(_ key: String) throws -> Bool? {
@@ -74,22 +75,13 @@ public struct HFConfig: Sendable {
         tieWordEmbeddings = try bool("tie_word_embeddings")
         hiddenAct = try string("hidden_activation") ?? string("hidden_act")
         attentionBias = try bool("attention_bias")
-        bosTokenId = try int("bos_token_id")
+        bosTokenId = try value("bos_token_id").map { try tokenId("bos_token_id", $0) }
         if let v = value("eos_token_id") {
-            if case .int(let i) = v {
-                eosTokenIds = [i]
-            } else if let items = v.arrayValue {
-                eosTokenIds = try items.map { item in
-                    guard case .int(let i) = item else { throw fail("eos_token_id", v, "an integer or a list of integers") }
-                    return i
-                }
-            } else {
-                throw fail("eos_token_id", v, "an integer or a list of integers")
-            }
+            eosTokenIds = try (v.arrayValue ?? [v]).map { try tokenId("eos_token_id", $0) }
         } else {
             eosTokenIds = []
         }
-        padTokenId = try int("pad_token_id")
+        padTokenId = try value("pad_token_id").map { try tokenId("pad_token_id", $0) }
         torchDtype = try string("torch_dtype") ?? string("dtype")
         var raw = top
         if let text {

@@ -195,7 +195,9 @@ private struct ModelBinder {
                 layer.norms[role] = try bind.vector(name, length: rows, offset: normOffset)
                 if biased { layer.biases[role] = try bind.vector(biasName(name), length: rows) }
             } else if let fused, let picked = fused.rows[role] {
-                guard picked.count == rows else { preconditionFailure("\(arch.name): fused \(role) has \(picked.count) rows, not \(rows)") }
+                guard picked.count == rows else {
+                    throw RTXError.format("\(header.tensors.sourceName): '\(fused.name)' gives \(role) \(picked.count) rows, but the hyper-parameters need \(rows)")
+                }
                 layer.linear[role] = try bind.matrix(fused.name, gathering: picked, columns: cols)
                 let total = fused.rows.values.reduce(0) { $0 + $1.count }
                 if biased { layer.biases[role] = try bind.vector(biasName(fused.name), gathering: picked, length: total) }

@@ -20,8 +20,12 @@ public struct SchedulerOptions: Sendable {
     /// Every product takes the per-row path, so a request's tokens do not depend
     /// on which other requests share its steps.
     public var batchInvariant = true
-    public init(maxRows: Int = 16, prefillChunk: Int = 32, threads: Int = 0, batchInvariant: Bool = true) {
+    /// Bytes the scratch and the KV caches of all queued and running requests may
+    /// take together (0: physical memory); a submit that would pass it is refused.
+    public var maxMemory = 0
+    public init(maxRows: Int = 16, prefillChunk: Int = 32, threads: Int = 0, batchInvariant: Bool = true, maxMemory: Int = 0) {
         self.maxRows = maxRows; self.prefillChunk = prefillChunk; self.threads = threads; self.batchInvariant = batchInvariant
+        self.maxMemory = maxMemory
     }
 }
 
@@ -134,11 +138,21 @@ public final class Scheduler: @unchecked Sendable {
         }
         guard options.maxRows >= 1, options.maxRows <= 4096 else { throw RTXError.invalid("max rows \(options.maxRows) must be in 1...4096") }
         guard options.prefillChunk >= 1 else { throw RTXError.invalid("prefill chunk \(options.prefillChunk) must be >= 1") }
+        guard options.maxMemory >= 0 else { throw RTXError.invalid("max memory \(options.maxMemory) is negative") }
+        let fillRows = FillQueue.rowsPerPass(model.plan) * options.maxRows
+        let scratch = MemoryBudget.scratchBytes(model.hyper, rows: options.maxRows + fillRows,
+                                                maxLoRARank: model.weights.maxLoRARank, logitRows: options.maxRows)
+        try MemoryBudget(limit: options.maxMemory).check(scratch, "a scheduler of \(options.maxRows) rows (scratch)")
         self.model = model
         self.options = options
+        self.scratchBytes = scratch ?? 0
         self.stats = SchedulerStats(exitHistogram: Array(repeating: 0, count: model.plan.loops))
-        self.core = LoopStep(model: model, rows: options.maxRows, fillRows: FillQueue.rowsPerPass(model.plan) * options.maxRows)
+        self.core = LoopStep(model: model, rows: options.maxRows, fillRows: fillRows)
     }
+
+    /// Bytes of the scratch (checked at creation) and of the KV caches of the queued and running requests.
+    private let scratchBytes: Int
+    private var heldBytes: Int { (queue + active).reduce(scratchBytes) { $0 + $1.cache.byteCount } }
 
     /// Queue a request; returns its id. The prompt must fit the model's context.
     @discardableResult
@@ -152,6 +166,9 @@ public final class Scheduler: @unchecked Sendable {
         guard capacity <= model.hyper.contextLength else {
             throw RTXError(.contextFull, "prompt (\(prompt.count)) + max_tokens (\(options.maxTokens)) exceeds the model's context \(model.hyper.contextLength)")
         }
+        try MemoryBudget(limit: self.options.maxMemory).check(
+            MemoryBudget.kvCacheBytes(positions: model.plan.positions, capacity: capacity, kvDim: model.hyper.kvDim),
+            used: heldBytes, "the KV cache of a request of \(capacity) tokens")
         let cache = try KVCache(positions: model.plan.positions, capacity: capacity, kvDim: model.hyper.kvDim, headDim: model.hyper.headDim)
         var sampler = try Sampler(options.sampling)
         for t in prompt.suffix(options.sampling.repeatLastN) { sampler.accept(t) }

@@ -22,10 +22,12 @@ public final class Session: @unchecked Sendable {
         /// Prompt chunks in float (dequantized weight tiles + sgemm) instead of the
         /// integer GEMM over 8-bit activations: slower, exact to float rounding.
         public var floatPrompts = Defaults.floatPrompts
+        /// Bytes the KV cache and scratch may take (0: physical memory); checked before allocating.
+        public var maxMemory = 0
         public init(contextLength: Int = Defaults.contextLength, batchSize: Int = Defaults.batchSize,
-                    threads: Int = Defaults.threads, floatPrompts: Bool = Defaults.floatPrompts) {
+                    threads: Int = Defaults.threads, floatPrompts: Bool = Defaults.floatPrompts, maxMemory: Int = 0) {
             self.contextLength = contextLength; self.batchSize = batchSize; self.threads = threads
-            self.floatPrompts = floatPrompts
+            self.floatPrompts = floatPrompts; self.maxMemory = maxMemory
         }
     }
 
@@ -88,14 +90,21 @@ public final class Session: @unchecked Sendable {
             throw RTXError.invalid("batch size \(options.batchSize) must be in 1...8192")
         }
         guard options.threads >= 0, options.threads <= 1024 else { throw RTXError.invalid("thread count \(options.threads) is invalid") }
+        guard options.maxMemory >= 0 else { throw RTXError.invalid("max memory \(options.maxMemory) is negative") }
+        let batch = min(options.batchSize, ctx)
+        let fillRows = FillQueue.rowsPerPass(model.plan)
+        let needed = MemoryBudget.sum(
+            MemoryBudget.kvCacheBytes(positions: model.plan.positions, capacity: ctx, kvDim: h.kvDim),
+            MemoryBudget.scratchBytes(h, rows: batch + fillRows, maxLoRARank: model.weights.maxLoRARank, logitRows: 1))
+        try MemoryBudget(limit: options.maxMemory).check(needed, "a context of \(ctx) tokens (KV cache and scratch)")
         self.model = model
         self.capacity = ctx
-        self.batchSize = min(options.batchSize, ctx)
+        self.batchSize = batch
         self.threads = KernelOptions(threads: options.threads).threads
         self.floatPrompts = options.floatPrompts
         self.kv = try KVCache(positions: model.plan.positions, capacity: ctx, kvDim: h.kvDim, headDim: h.headDim)
         // Room for a full batch plus the fill rows one pass can carry.
-        self.core = LoopStep(model: model, rows: self.batchSize, fillRows: FillQueue.rowsPerPass(model.plan))
+        self.core = LoopStep(model: model, rows: self.batchSize, fillRows: fillRows)
     }
 
     deinit {

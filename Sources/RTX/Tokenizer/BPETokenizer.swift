@@ -73,7 +73,7 @@ public struct BPETokenizer: Tokenizer {
         self.pieceOffsets = pieceOffsets
 
         specials = SpecialTokenMatcher(tokens: tokens, types: vocabulary.tokenTypes)
-        preTokenizer = PreTokenizer(name: vocabulary.preTokenizer)
+        preTokenizer = try PreTokenizer(name: vocabulary.preTokenizer)
 
         var wholeWords: [[UInt8]: Int32] = [:]
         if preTokenizer.ignoreMerges {

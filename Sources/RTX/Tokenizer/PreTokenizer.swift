@@ -1,6 +1,7 @@
 // PreTokenizer.swift — splits text into the words that BPE merges within, as data
-// chosen by the GGUF name (tokenizer.ggml.pre). The regexes of llama.cpp / HF
-// tokenizers are written out as hand scanners over Unicode scalars; no regex engine.
+// chosen by the GGUF name (tokenizer.ggml.pre) or tokenizer.json's Split regex. The
+// regexes of llama.cpp / HF tokenizers are written out as hand scanners over
+// Unicode scalars; no regex engine. A name or regex without a scanner is refused.
 
 /// Character classes the split patterns ask about (\p{L}, \p{N}, \s); a scalar is
 /// at most one of them, and "other" ([^\s\p{L}\p{N}]) when it is none.
@@ -71,9 +72,32 @@ public struct PreTokenizer: Sendable, Equatable {
         /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
         ///  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
         case llama3
+        /// Llama 3's pattern with `\p{N}` (one digit a word) for `\p{N}{1,3}` (Qwen 2).
+        case qwen2
+        /// Regexes applied in turn, each splitting every piece of the one before
+        /// (SplitRegex.swift): the patterns without a hand scanner.
+        case regexes([String])
+
+        /// The regex as tokenizer.json's Split writes it (Hugging Face syntax).
+        public var regex: String {
+            switch self {
+            case .gpt2: return #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+            case .llama3: return #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+            case .qwen2: return #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+            case .regexes(let list): return list.joined(separator: " then ")
+            }
+        }
+
+        /// The pattern whose regex is exactly `regex` (tokenizer.json Split), or nil.
+        public init?(regex: String) {
+            guard let p = [Pattern.gpt2, .llama3, .qwen2].first(where: { $0.regex == regex }) else { return nil }
+            self = p
+        }
     }
 
     public var pattern: Pattern
+    /// The compiled regexes of a `.regexes` pattern.
+    let splitRegexes: [SplitRegex]
     /// Split every \p{N} into its own word before the pattern runs
     /// (HF `Digits(individual_digits=true)`, llama.cpp's leading "\p{N}" regex).
     public var isolateDigits: Bool
@@ -81,24 +105,61 @@ public struct PreTokenizer: Sendable, Equatable {
     /// (HF `ignore_merges`, llama.cpp's llama3 vocabularies).
     public var ignoreMerges: Bool
 
-    public init(pattern: Pattern, isolateDigits: Bool, ignoreMerges: Bool) {
+    public init(pattern: Pattern, isolateDigits: Bool, ignoreMerges: Bool) throws {
         self.pattern = pattern; self.isolateDigits = isolateDigits; self.ignoreMerges = ignoreMerges
+        if case .regexes(let list) = pattern { splitRegexes = try list.map(SplitRegex.init) } else { splitRegexes = [] }
     }
 
     /// The pre-tokenizer for a GGUF `tokenizer.ggml.pre` name, as llama.cpp maps it
-    /// (src/llama-vocab.cpp). Names not listed get the GPT-2 pattern, as "default" does.
-    public init(name: String) {
+    /// (src/llama-vocab.cpp), for the names whose pattern RTX implements exactly
+    /// (Tests/RTXTests/VocabVectorTests.swift checks them on llama.cpp's test
+    /// vectors). Any other name is refused: a wrong split gives wrong tokens silently.
+    public init(name: String) throws {
         switch name {
-        case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva":
-            self.init(pattern: .gpt2, isolateDigits: true, ignoreMerges: false)
+        case "gpt2", "gpt-2", "phi-2", "mpt", "default":
+            try self.init(pattern: .gpt2, isolateDigits: false, ignoreMerges: false)
+        case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone":
+            try self.init(pattern: .gpt2, isolateDigits: true, ignoreMerges: false)
         case "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral":
-            self.init(pattern: .llama3, isolateDigits: false, ignoreMerges: true)
+            try self.init(pattern: .llama3, isolateDigits: false, ignoreMerges: true)
         case "dbrx", "smaug-bpe":
-            self.init(pattern: .llama3, isolateDigits: false, ignoreMerges: false)
-        default: // "gpt2", "default", "mpt", "olmo", "jais", ...
-            self.init(pattern: .gpt2, isolateDigits: false, ignoreMerges: false)
+            try self.init(pattern: .llama3, isolateDigits: false, ignoreMerges: false)
+        case "qwen2", "deepseek-r1-qwen":
+            try self.init(pattern: .qwen2, isolateDigits: false, ignoreMerges: false)
+        case "deepseek-llm", "deepseek-coder", "falcon":
+            try self.init(pattern: .regexes(PreTokenizer.llamaCppRegexes[name]!), isolateDigits: false, ignoreMerges: false)
+        default:
+            throw RTXError.unsupported("pre-tokenizer type '\(name)' (tokenizer.ggml.pre) is not supported (RTX knows: \(PreTokenizer.knownNames.joined(separator: ", ")))")
         }
     }
+
+    public static let knownNames = ["gpt2", "gpt-2", "phi-2", "mpt", "default", "smollm", "starcoder", "refact", "command-r",
+                                    "codeshell", "exaone", "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral", "dbrx",
+                                    "smaug-bpe", "qwen2", "deepseek-r1-qwen", "deepseek-llm", "deepseek-coder", "falcon"]
+
+    /// llama.cpp's regex lists (src/llama-vocab.cpp) for the names run by SplitRegex.
+    static let llamaCppRegexes: [String: [String]] = [
+        "deepseek-llm": [
+            "[\u{D}\u{A}]",
+            "\\s?[A-Za-z\u{B5}\u{C0}-\u{D6}\u{D8}-\u{F6}\u{F8}-\u{1BA}\u{1BC}-\u{1BF}\u{1C4}-\u{293}\u{295}-\u{2AF}\u{370}-\u{373}\u{376}\u{377}\u{37B}-\u{37D}\u{37F}\u{386}\u{388}-\u{38A}\u{38C}\u{38E}-\u{3A1}\u{3A3}-\u{3F5}\u{3F7}-\u{481}\u{48A}-\u{52F}\u{531}-\u{556}\u{10A0}-\u{10C5}\u{13A0}-\u{13F5}\u{13F8}-\u{13FD}\u{1C90}-\u{1CBA}\u{1CBD}-\u{1CBF}\u{1D00}-\u{1D2B}\u{1D6B}-\u{1D77}\u{1D79}-\u{1D9A}\u{1E00}-\u{1F15}\u{1F18}-\u{1F1D}\u{1F20}-\u{1F45}\u{1F48}-\u{1F4D}\u{1F50}-\u{1F57}\u{1F59}\u{1F5B}\u{1F5D}\u{1F5F}-\u{1F7D}\u{1F80}-\u{1FB4}\u{1FB6}-\u{1FBC}\u{1FBE}\u{1FC2}-\u{1FC4}\u{1FC6}-\u{1FCC}\u{1FD0}-\u{1FD3}\u{1FD6}-\u{1FDB}\u{1FE0}-\u{1FEC}\u{1FF2}-\u{1FF4}\u{1FF6}-\u{1FFC}\u{2102}\u{2107}\u{210A}-\u{2113}\u{2115}\u{2119}-\u{211D}\u{2124}\u{2126}\u{2128}\u{212A}-\u{212D}\u{212F}-\u{2134}\u{2139}\u{213C}-\u{213F}\u{2145}-\u{2149}\u{214E}\u{2183}\u{2184}\u{2C00}-\u{2C7B}\u{2C7E}-\u{2CE4}\u{2CEB}-\u{2CEE}\u{2CF2}\u{2CF3}\u{A640}-\u{A66D}\u{A680}-\u{A69B}\u{A722}-\u{A76F}\u{A771}-\u{A787}\u{A78B}-\u{A78E}\u{AB70}-\u{ABBF}\u{FB00}-\u{FB06}\u{FB13}-\u{FB17}\u{FF21}-\u{FF3A}\u{FF41}-\u{FF5A}\u{10400}-\u{1044F}\u{104B0}-\u{104D3}\u{104D8}-\u{104FB}\u{10C80}-\u{10CB2}\u{10CC0}-\u{10CF2}\u{118A0}-\u{118DF}\u{1E900}-\u{1E943}]+",
+            "\\s?[!-/:-~\u{FF01}-\u{FF0F}\u{FF1A}-\u{FF5E}\u{2018}-\u{201F}\u{3000}-\u{3002}]+",
+            "\\s+$",
+            "[\u{4E00}-\u{9FA5}\u{800}-\u{4E00}\u{AC00}-\u{D7FF}]+",
+            "\\p{N}+",
+        ],
+        "deepseek-coder": [
+            "[\u{D}\u{A}]",
+            "\\s?\\p{L}+",
+            "\\s?\\p{P}+",
+            "[\u{4E00}-\u{9FA5}\u{800}-\u{4E00}\u{AC00}-\u{D7FF}]+",
+            "\\p{N}",
+        ],
+        "falcon": [
+            "[\\p{P}\\$\\+<=>\\^~\\|`]+",
+            "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
+            "[0-9][0-9][0-9]",
+        ],
+    ]
 
     /// Appends the words of `text.scalars[range]` to `words` as scalar ranges,
     /// in order and covering the whole range.
@@ -116,7 +177,16 @@ public struct PreTokenizer: Sendable, Equatable {
     private func splitPattern(_ text: ScalarText, _ range: Range<Int>, into words: inout [Range<Int>]) {
         switch pattern {
         case .gpt2: splitGPT2(text.scalars, text.classes, range, &words)
-        case .llama3: splitLlama3(text.scalars, text.classes, range, &words)
+        case .llama3: splitLlama3(text.scalars, text.classes, range, maxDigits: 3, &words)
+        case .qwen2: splitLlama3(text.scalars, text.classes, range, maxDigits: 1, &words)
+        case .regexes:
+            var pieces = [range]
+            for regex in splitRegexes {
+                var next: [Range<Int>] = []
+                for piece in pieces { regex.split(text.scalars, text.classes, piece, into: &next) }
+                pieces = next
+            }
+            words += pieces
         }
     }
 }
@@ -184,7 +254,8 @@ private func splitGPT2(_ s: [UInt32], _ c: [UInt8], _ range: Range<Int>, _ words
     }
 }
 
-private func splitLlama3(_ s: [UInt32], _ c: [UInt8], _ range: Range<Int>, _ words: inout [Range<Int>]) {
+/// Llama 3's pattern, and Qwen 2's (`maxDigits` 1: `\p{N}` for `\p{N}{1,3}`).
+private func splitLlama3(_ s: [UInt32], _ c: [UInt8], _ range: Range<Int>, maxDigits: Int, _ words: inout [Range<Int>]) {
     let end = range.upperBound
     var i = range.lowerBound
     while i < end {
@@ -201,9 +272,9 @@ private func splitLlama3(_ s: [UInt32], _ c: [UInt8], _ range: Range<Int>, _ wor
             // `[^\r\n\p{L}\p{N}]?\p{L}+` with one prefix scalar (space, tab, punctuation).
             next = runEnd(c, i + 1, end, ScalarClass.letter)
         } else if cls == ScalarClass.number {
-            // `\p{N}{1,3}`
+            // `\p{N}{1,3}` (Qwen 2: `\p{N}`)
             next = i + 1
-            while next < end && next < i + 3 && c[next] == ScalarClass.number { next += 1 }
+            while next < end && next < i + maxDigits && c[next] == ScalarClass.number { next += 1 }
         } else if cls == ScalarClass.other
                     || (s[i] == space && i + 1 < end && c[i + 1] == ScalarClass.other) {
             // ` ?[^\s\p{L}\p{N}]+[\r\n]*`

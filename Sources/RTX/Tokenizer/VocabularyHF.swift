@@ -103,7 +103,7 @@ extension Vocabulary {
     private static func tokenizerKind(_ json: JSONValue, model: JSONObject, byteFallback: Bool,
                                       source f: String) throws -> (kind: String, pre: String) {
         if hasComponent("ByteLevel", in: json["pre_tokenizer"]) || hasComponent("ByteLevel", in: json["decoder"]) {
-            return ("gpt2", byteLevelPreTokenizer(json, model: model))
+            return ("gpt2", try byteLevelPreTokenizer(json, model: model, source: f))
         }
         if byteFallback || hasComponent("ByteFallback", in: json["decoder"]) || hasComponent("Metaspace", in: json["pre_tokenizer"])
             || components("Replace", in: json["normalizer"]).contains(where: { $0["content"]?.stringValue == "▁" }) {
@@ -112,17 +112,36 @@ extension Vocabulary {
         throw RTXError.unsupported("\(f): a BPE tokenizer that is neither byte-level nor SentencePiece-style is not supported")
     }
 
-    /// A byte-level tokenizer's pre-tokenizer name, from its digit splitting: single
-    /// digits (SmolLM), runs of up to three (Llama 3, or DBRX without ignore_merges), or GPT-2's.
-    private static func byteLevelPreTokenizer(_ json: JSONValue, model: JSONObject) -> String {
-        let splits = components("Split", in: json["pre_tokenizer"]).compactMap { $0["pattern"]?["Regex"]?.stringValue }
-        if components("Digits", in: json["pre_tokenizer"]).contains(where: { $0["individual_digits"]?.boolValue == true }) {
-            return "smollm"
+    /// A byte-level tokenizer's pre-tokenizer name: its Split regex, which must be one
+    /// RTX has a scanner for (PreTokenizer.Pattern, compared exactly; any other is
+    /// refused, naming it), else ByteLevel's own GPT-2 regex, with single digits
+    /// split first when a Digits(individual_digits) step says so (SmolLM).
+    private static func byteLevelPreTokenizer(_ json: JSONValue, model: JSONObject, source f: String) throws -> String {
+        let splitSteps = components("Split", in: json["pre_tokenizer"])
+        let splits = splitSteps.map { $0["pattern"]?["Regex"]?.stringValue ?? "\($0)" }
+        let digits = components("Digits", in: json["pre_tokenizer"]).contains { $0["individual_digits"]?.boolValue == true }
+        // ByteLevel splits with GPT-2's regex itself unless use_regex is false.
+        let byteLevelSplits = components("ByteLevel", in: json["pre_tokenizer"]).contains { $0["use_regex"]?.boolValue ?? true }
+        guard let regex = splits.first else {
+            guard byteLevelSplits else {
+                throw RTXError.unsupported("\(f): a byte-level tokenizer whose pre_tokenizer splits by no regex is not supported")
+            }
+            return digits ? "smollm" : "gpt2"
         }
-        if splits.contains(where: { $0.contains("\\p{N}{1,3}") }) {
-            return model["ignore_merges"]?.boolValue == true ? "llama3" : "dbrx"
+        let isolated = splitSteps.allSatisfy {
+            $0["behavior"]?.stringValue?.lowercased() == "isolated" && $0["invert"]?.boolValue != true
         }
-        return "gpt2"
+        guard splits.count == 1, !digits, isolated, !byteLevelSplits, let pattern = PreTokenizer.Pattern(regex: regex) else {
+            throw RTXError.unsupported("\(f): pre-tokenizer Split \(splits.map(\.debugDescription).joined(separator: ", "))"
+                                       + "\(digits ? " with Digits" : "")\(byteLevelSplits ? " before ByteLevel's own regex" : "")"
+                                       + " is not supported (RTX has scanners for one isolated Split by the GPT-2, Llama 3 or Qwen 2 regex)")
+        }
+        switch pattern {
+        case .gpt2: return "gpt2"
+        case .llama3: return model["ignore_merges"]?.boolValue == true ? "llama3" : "dbrx"
+        case .qwen2: return "qwen2"
+        case .regexes: preconditionFailure("Pattern(regex:) gives only the scanned patterns")
+        }
     }
 
     /// model.merges as "left right" strings; newer tokenizers write [left, right] pairs.

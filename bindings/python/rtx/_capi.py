@@ -172,6 +172,7 @@ class rtx_context_params(Structure):
         ("abort", rtx_abort_callback),
         ("abort_user_data", c_void_p),
         ("float_prompts", c_bool),
+        ("max_memory", c_uint64),
     ]
 
 
@@ -431,6 +432,7 @@ class rtx_scheduler_params(Structure):
         ("prefill_chunk", c_int32),
         ("n_threads", c_int32),
         ("batch_invariant", c_bool),
+        ("max_memory", c_uint64),
     ]
 
 

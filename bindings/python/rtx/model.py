@@ -270,13 +270,16 @@ class Model(_Handle):
 
     # -- contexts and generation ----------------------------------------------
     def context(self, n_ctx: Optional[int] = None, n_batch: Optional[int] = None, n_threads: Optional[int] = None,
-                abort: Optional[Callable[[], bool]] = None, float_prompts: Optional[bool] = None) -> "Context":
+                abort: Optional[Callable[[], bool]] = None, float_prompts: Optional[bool] = None,
+                max_memory: Optional[int] = None) -> "Context":
         """A new KV cache over this model (n_ctx 0 = min(n_ctx_train, 4096)). Prompt
         batches run the integer GEMM over 8-bit activations (llama.cpp's numerics);
         float_prompts=True computes them in float instead (slower, exact to float rounding).
+        max_memory: bytes the KV cache and scratch may take (0 = physical memory); a
+        context that would not fit raises OutOfMemoryError before allocating.
         Arguments left None take rtx_context_default_params' values."""
         return Context(self, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, abort=abort,
-                       float_prompts=float_prompts)
+                       float_prompts=float_prompts, max_memory=max_memory)
 
     def generate(self, prompt: str, max_tokens: Optional[int] = None, temperature: Optional[float] = None,
                  top_k: Optional[int] = None, top_p: Optional[float] = None, min_p: Optional[float] = None,
@@ -319,12 +322,12 @@ class Context(_Handle):
 
     def __init__(self, model: Model, n_ctx: Optional[int] = None, n_batch: Optional[int] = None,
                  n_threads: Optional[int] = None, abort: Optional[Callable[[], bool]] = None,
-                 float_prompts: Optional[bool] = None):
+                 float_prompts: Optional[bool] = None, max_memory: Optional[int] = None):
         self.model = model  # keeps the model alive at least as long as this context
         params = _capi.sized(_capi.rtx_context_params)
         lib.rtx_context_default_params(ctypes.byref(params))
         _override(params, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads,
-                  float_prompts=None if float_prompts is None else bool(float_prompts))
+                  float_prompts=None if float_prompts is None else bool(float_prompts), max_memory=max_memory)
         # The parameters it was created with (n_ctx 0 and n_threads 0 as given; n_ctx resolves them).
         self.params: Dict[str, Any] = _fields(params, _CONTEXT_FIELDS)
         self._abort = AbortCallback(abort) if abort is not None else None

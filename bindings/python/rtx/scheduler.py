@@ -93,13 +93,16 @@ class Scheduler(_Handle):
     _kind = "scheduler"
 
     def __init__(self, model: Model, max_rows: Optional[int] = None, prefill_chunk: Optional[int] = None,
-                 n_threads: Optional[int] = None, batch_invariant: Optional[bool] = None):
-        """Arguments left None take rtx_scheduler_default_params' values."""
+                 n_threads: Optional[int] = None, batch_invariant: Optional[bool] = None,
+                 max_memory: Optional[int] = None):
+        """Arguments left None take rtx_scheduler_default_params' values. max_memory:
+        bytes the scratch and the KV caches of all queued and running requests may
+        take (0 = physical memory); creating or submitting past it raises OutOfMemoryError."""
         self.model = model
         params = _capi.sized(_capi.rtx_scheduler_params)
         lib.rtx_scheduler_default_params(ctypes.byref(params))
         _override(params, max_rows=max_rows, prefill_chunk=prefill_chunk, n_threads=n_threads,
-                  batch_invariant=batch_invariant)
+                  batch_invariant=batch_invariant, max_memory=max_memory)
         handle = _capi.rtx_scheduler_p()
         check(lib.rtx_scheduler_create(model._h(), ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle.value
