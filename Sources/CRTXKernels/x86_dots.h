@@ -397,16 +397,26 @@ K __m256 FN(exp8)(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+// Every element through the vector code (a tail of fewer than 8 padded with zeros),
+// so an element's value never depends on where a thread's share or the array ends
+// (batch invariance: ops.c splits m rows' values as one array).
+K __m256 FN(gated8)(__m256 g, __m256 u, float k, int cubic) {
+    __m256 a = g;
+    if (cubic) a = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(g, g), g), _mm256_set1_ps(RTXK_GELU_CUBIC), g);
+    const __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), FN(exp8)(_mm256_mul_ps(_mm256_set1_ps(k), a)));
+    return _mm256_mul_ps(_mm256_div_ps(g, den), u);
+}
 K void FN(gated)(float *out, const float *gate, const float *up, int64_t n, float k, int cubic) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 g = _mm256_loadu_ps(gate + i);
-        __m256 a = g;
-        if (cubic) a = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(g, g), g), _mm256_set1_ps(RTXK_GELU_CUBIC), g);
-        const __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), FN(exp8)(_mm256_mul_ps(_mm256_set1_ps(k), a)));
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, den), _mm256_loadu_ps(up + i)));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, FN(gated8)(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i), k, cubic));
+    if (i < n) {
+        float g[8] = { 0 }, u[8] = { 0 }, o[8];
+        memcpy(g, gate + i, (size_t)(n - i) * sizeof(float));
+        memcpy(u, up + i, (size_t)(n - i) * sizeof(float));
+        _mm256_storeu_ps(o, FN(gated8)(_mm256_loadu_ps(g), _mm256_loadu_ps(u), k, cubic));
+        memcpy(out + i, o, (size_t)(n - i) * sizeof(float));
     }
-    rtxk_gated_scalar(out + i, gate + i, up + i, n - i, k, cubic);
 }
 static __attribute__((target(TARGET))) void FN(silu_mul)(float *out, const float *gate, const float *up, int64_t n) {
     FN(gated)(out, gate, up, n, RTXK_SILU_K, 0);
