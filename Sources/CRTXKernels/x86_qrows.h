@@ -27,14 +27,16 @@ KR __m256i FN(qr_hsum4)(const __m256i p[4]) {
 
 // Σ u·x of one block's codes with the 4 rows' codes at byte offset `off`; Q8_0's signed
 // codes via |w|·(x with w's sign), the same integer as (q + 128)·x − 128·Σx.
-KR __m256i FN(qr_dot4)(const int type, __m256i u, const int8_t *const xs[4], int64_t off) {
+// Only the first MR rows are real: the other lanes repeat the last one's sums.
+KR __m256i FN(qr_dot4)(const int type, const int MR, __m256i u, const int8_t *const xs[4], int64_t off) {
     __m256i p[4];
     if (type == RTXK_Q8_0) {
         const __m256i a = _mm256_sign_epi8(u, u);
-        for (int q = 0; q < 4; q++) p[q] = FN(mul_sum_us8)(a, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xs[q] + off)), u));
+        for (int q = 0; q < MR; q++) p[q] = FN(mul_sum_us8)(a, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xs[q] + off)), u));
     } else {
-        for (int q = 0; q < 4; q++) p[q] = FN(mul_sum_us8)(u, _mm256_loadu_si256((const __m256i *)(xs[q] + off)));
+        for (int q = 0; q < MR; q++) p[q] = FN(mul_sum_us8)(u, _mm256_loadu_si256((const __m256i *)(xs[q] + off)));
     }
+    for (int q = MR; q < 4; q++) p[q] = p[MR - 1];
     return FN(qr_hsum4)(p);
 }
 
@@ -67,15 +69,81 @@ KR __m128 FN(qr_fold)(__m128 f, __m128i isum, float S, __m128 dx, const float *O
     return f;
 }
 
+// NW weight rows (row_stride apart; interleaved: NW independent fma chains) against MR
+// (1..4) activation rows xs, whose fold operands the panel holds.
+KR void FN(qrows_group)(const int type, const int MR, const int NW, float *y, int64_t ldy, const int8_t *const xs[4],
+                        const uint8_t *w, size_t row_stride, int64_t cols, const uint8_t *panel, int accumulate) {
+    const int64_t nb = cols / 32;
+    const int z = type == RTXK_Q8_0 ? 0 : rtxk_iprod_z(type), asym = rtxk_iprod_z(type) == 0;
+    const float *dx = (const float *)panel, *sx = dx + 4 * nb;
+    const int32_t *zs = (const int32_t *)(sx + 4 * nb);
+    __m128 f[4];
+    for (int v = 0; v < NW; v++) f[v] = _mm_setzero_ps();
+    if (type == RTXK_Q6_K) {
+        for (int64_t sbk = 0; sbk < cols / QK_K; sbk++)
+            for (int half = 0; half < 2; half++) {
+                __m256i q[4][4];
+                float d[4];
+                const block_q6_K *blk[4];
+                for (int v = 0; v < NW; v++) {
+                    blk[v] = (const block_q6_K *)(w + (size_t)v * row_stride) + sbk;
+                    d[v] = FN(f16)(blk[v]->d);
+                    FN(q6_codes)(q[v], blk[v]->ql + 64 * half, blk[v]->qh + 32 * half);
+                }
+                for (int gq = 0; gq < 4; gq++) {
+                    const int64_t b = 8 * sbk + 4 * half + gq, k = 2 * b;  // 32-block, its first 16-sub-block
+                    const int sub = 8 * half + 2 * gq;
+                    const __m128 dxb = _mm_load_ps(dx + 4 * b);
+                    const __m128i zlo = _mm_load_si128((const __m128i *)(zs + 4 * k)), zhi = _mm_load_si128((const __m128i *)(zs + 4 * k + 4));
+                    for (int v = 0; v < NW; v++) {
+                        const __m256i s = FN(qr_dot4)(type, MR, q[v][gq], xs, 32 * b);
+                        const __m128i lo = _mm_sub_epi32(_mm256_castsi256_si128(s), zlo), hi = _mm_sub_epi32(_mm256_extracti128_si256(s, 1), zhi);
+                        f[v] = FN(qr_fold)(f[v], lo, d[v] * (float)blk[v]->scales[sub], dxb, NULL, dxb);
+                        f[v] = FN(qr_fold)(f[v], hi, d[v] * (float)blk[v]->scales[sub + 1], dxb, NULL, dxb);
+                    }
+                }
+            }
+    } else {
+        for (int64_t b = 0; b < nb; b++) {
+            const __m128 dxb = _mm_load_ps(dx + 4 * b), sxb = _mm_load_ps(sx + 4 * b);
+            const __m128i zb = z ? _mm_load_si128((const __m128i *)(zs + 4 * b)) : _mm_setzero_si128();
+            for (int v = 0; v < NW; v++) {
+                float S, O;
+                const __m256i u = FN(qr_codes)(type, w + (size_t)v * row_stride, b, &S, &O);
+                const __m256i s = FN(qr_dot4)(type, MR, u, xs, 32 * b);
+                __m128i isum = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+                if (z) isum = _mm_sub_epi32(isum, zb);
+                f[v] = FN(qr_fold)(f[v], isum, S, dxb, asym ? &O : NULL, sxb);
+            }
+        }
+    }
+    for (int v = 0; v < NW; v++) {
+        float out[4];
+        _mm_storeu_ps(out, f[v]);
+        for (int q = 0; q < MR; q++) {
+            float *yo = y + q * ldy + v;
+            *yo = accumulate ? out[q] + *yo : out[q];
+        }
+    }
+}
+
+// MR activation rows against all nr weight rows, 4 at a time.
+KR void FN(qrows_mr)(const int type, const int MR, float *y, int64_t ldy, const int8_t *const xs[4], const uint8_t *w,
+                     size_t row_stride, int nr, int64_t cols, const uint8_t *panel, int accumulate) {
+    int r = 0;
+    for (; r + 4 <= nr; r += 4) FN(qrows_group)(type, MR, 4, y + r, ldy, xs, w + (size_t)r * row_stride, row_stride, cols, panel, accumulate);
+    for (; r < nr; r++) FN(qrows_group)(type, MR, 1, y + r, ldy, xs, w + (size_t)r * row_stride, row_stride, cols, panel, accumulate);
+}
+
 KR void FN(qrows)(const int type, float *y, int64_t ldy, const int8_t *x, size_t xrow, int64_t m, const uint8_t *w,
                   size_t row_stride, int nr, int64_t cols, uint8_t *panel, int accumulate) {
     const int64_t nb = cols / 32, nsub = cols / rtxk_iprod_kb(type);
-    const int z = type == RTXK_Q8_0 ? 0 : rtxk_iprod_z(type), asym = rtxk_iprod_z(type) == 0;
+    const int z = type == RTXK_Q8_0 ? 0 : rtxk_iprod_z(type);
     float *dx = (float *)panel, *sx = dx + 4 * nb;
     int32_t *zs = (int32_t *)(sx + 4 * nb);
     for (int64_t i = 0; i < m; i += 4) {
         const int mr = m - i < 4 ? (int)(m - i) : 4;
-        // Rows past m repeat the last one (their lanes are never stored).
+        // Lanes past m repeat the last row (never stored).
         const int8_t *xs[4];
         for (int q = 0; q < 4; q++) {
             xs[q] = x + (size_t)(i + (q < mr ? q : mr - 1)) * xrow;
@@ -84,44 +152,12 @@ KR void FN(qrows)(const int type, float *y, int64_t ldy, const int8_t *x, size_t
             for (int64_t b = 0; b < nb; b++) { dx[4 * b + q] = d[b]; sx[4 * b + q] = s[b]; }
             for (int64_t k = 0; k < nsub; k++) zs[4 * k + q] = z * (nsub == nb ? sum32[k] : sum16[k]);
         }
-        for (int r = 0; r < nr; r++) {
-            const uint8_t *wr = w + (size_t)r * row_stride;
-            __m128 f = _mm_setzero_ps();
-            if (type == RTXK_Q6_K) {
-                const block_q6_K *blk = (const block_q6_K *)wr;
-                for (int64_t sbk = 0; sbk < cols / QK_K; sbk++) {
-                    const float d = FN(f16)(blk[sbk].d);
-                    for (int half = 0; half < 2; half++) {
-                        __m256i q[4];
-                        FN(q6_codes)(q, blk[sbk].ql + 64 * half, blk[sbk].qh + 32 * half);
-                        for (int gq = 0; gq < 4; gq++) {
-                            const int64_t b = 8 * sbk + 4 * half + gq, k = 2 * b;  // 32-block, first 16-sub-block
-                            const __m256i s = FN(qr_dot4)(type, q[gq], xs, 32 * b);
-                            const __m128 dxb = _mm_load_ps(dx + 4 * b);
-                            const __m128i lo = _mm_sub_epi32(_mm256_castsi256_si128(s), _mm_load_si128((const __m128i *)(zs + 4 * k)));
-                            const __m128i hi = _mm_sub_epi32(_mm256_extracti128_si256(s, 1), _mm_load_si128((const __m128i *)(zs + 4 * k + 4)));
-                            const int sub = 8 * half + 2 * gq;
-                            f = FN(qr_fold)(f, lo, d * (float)blk[sbk].scales[sub], dxb, NULL, dxb);
-                            f = FN(qr_fold)(f, hi, d * (float)blk[sbk].scales[sub + 1], dxb, NULL, dxb);
-                        }
-                    }
-                }
-            } else {
-                for (int64_t b = 0; b < nb; b++) {
-                    float S, O;
-                    const __m256i u = FN(qr_codes)(type, wr, b, &S, &O);
-                    const __m256i s = FN(qr_dot4)(type, u, xs, 32 * b);
-                    __m128i isum = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-                    if (z) isum = _mm_sub_epi32(isum, _mm_load_si128((const __m128i *)(zs + 4 * b)));
-                    f = FN(qr_fold)(f, isum, S, _mm_load_ps(dx + 4 * b), asym ? &O : NULL, _mm_load_ps(sx + 4 * b));
-                }
-            }
-            float out[4];
-            _mm_storeu_ps(out, f);
-            for (int q = 0; q < mr; q++) {
-                float *yo = y + (i + q) * ldy + r;
-                *yo = accumulate ? out[q] + *yo : out[q];
-            }
+        float *yi = y + i * ldy;
+        switch (mr) {
+        case 1: FN(qrows_mr)(type, 1, yi, ldy, xs, w, row_stride, nr, cols, panel, accumulate); break;
+        case 2: FN(qrows_mr)(type, 2, yi, ldy, xs, w, row_stride, nr, cols, panel, accumulate); break;
+        case 3: FN(qrows_mr)(type, 3, yi, ldy, xs, w, row_stride, nr, cols, panel, accumulate); break;
+        default: FN(qrows_mr)(type, 4, yi, ldy, xs, w, row_stride, nr, cols, panel, accumulate); break;
         }
     }
 }
