@@ -125,6 +125,8 @@ public final class Scheduler: @unchecked Sendable {
     private let core: LoopStep
     private var nextID = 1
     private var logits: [Float] = []
+    /// Sees every logits row a token is taken from, with its request (tests: batch invariance).
+    var logitsTap: ((Int, UnsafeBufferPointer<Float>) -> Void)?
     private var gateValues: [Float] = []
 
     public init(model: Model, options: SchedulerOptions = SchedulerOptions()) throws {
@@ -366,6 +368,7 @@ public final class Scheduler: @unchecked Sendable {
     /// Sample (or force) the request's next token from exit-head logits row `logitsRow`.
     private func emit(_ r: Request, logitsRow row: Int, loops: Int, trajectory: [Int32] = []) -> [SchedulerEvent] {
         let logits = logitsRow(row)
+        logitsTap?(r.id, logits)
         let forced = r.options.forcedTokens
         let token: Int32
         if r.generated.count < forced.count {
