@@ -17,8 +17,10 @@ public struct SchedulerOptions: Sendable {
     public var prefillChunk = 32
     /// OpenMP threads (0: physical cores).
     public var threads = 0
-    /// Every product takes the per-row path, so a request's tokens do not depend
-    /// on which other requests share its steps.
+    /// A request's logits do not depend, bit for bit, on which other requests
+    /// share its steps (KernelOptions.Products.rowwise: the integer product at
+    /// every row count). false: the fast products (GEMV below 8 rows, block
+    /// attention for prompt chunks), whose rounding depends on the batch.
     public var batchInvariant = true
     public init(maxRows: Int = 16, prefillChunk: Int = 32, threads: Int = 0, batchInvariant: Bool = true) {
         self.maxRows = maxRows; self.prefillChunk = prefillChunk; self.threads = threads; self.batchInvariant = batchInvariant
