@@ -140,6 +140,9 @@ uint16_t rtxk_fp32_to_bf16(float f);
 // activation row (float for F32/F16/BF16, block_q8x for 32-block quants,
 // block_q8k for K-quants).
 typedef float (*rtxk_dot_fn)(const void *w, const void *x, int64_t n);
+// out[q] = dot(w, x + q·xstride bytes, n) for q < 4, bit for bit: float weights
+// (F32/F16/BF16) against 4 float activation rows, the weight loads shared.
+typedef void (*rtxk_dot4_fn)(float *out, const void *w, const void *x, size_t xstride, int64_t n);
 
 // First cache row a query at position p sees (sliding window of `window` rows; 0: all).
 static inline int64_t rtxk_window_lo(int64_t p, int64_t window) { return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0; }
@@ -206,6 +209,7 @@ typedef void (*rtxk_attend_block_fn)(float *out, const float *q, int64_t q_strid
 
 typedef struct {
     rtxk_dot_fn dot[RTXK_MAX_TYPE + 1];
+    rtxk_dot4_fn dot4[RTXK_MAX_TYPE + 1];  // float types; NULL: dot row by row
     // Multi-row kernels (NULL where the path has none: then dot is used row by row).
     rtxk_rows4_fn rows4[RTXK_MAX_TYPE + 1];
     void (*quantize_q8p)(int8_t *y, const float *x, int64_t n);

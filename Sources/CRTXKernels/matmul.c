@@ -446,13 +446,20 @@ static void matmul_gemv(const float *x, int64_t ldx, int64_t m, int64_t cols,
             const rtxk_matmul_out *o = &outs[j];
             const rtxk_dot_fn dot = k->dot[o->type];
             const rtxk_rows4_fn rows4 = k->rows4[o->type];
+            const rtxk_dot4_fn dot4 = prep == PREP_FLOAT ? k->dot4[o->type] : NULL;
             const int64_t r0 = lo > base ? lo - base : 0, r1 = hi - base < o->rows ? hi - base : o->rows;
             float *y = o->y;
             const int64_t ldy = o->ldy;
             for (int64_t r = r0; r < r1; r++) {
                 const void *wr = (const char *)o->w + (size_t)r * o->row_stride;
                 for (int64_t i = 0; i < m4; i += 4) rows4(y + i * ldy + r, ldy, wr, (const int8_t *)(xq + i * pbytes), pbytes, cols, acc);
-                for (int64_t i = m4; i < m; i++) {
+                int64_t i = m4;
+                for (; dot4 && i + 4 <= m; i += 4) {  // float weights: 4 rows per pass, the dot's values
+                    float v[4];
+                    dot4(v, wr, xp + (size_t)(i - m4) * xbytes, xbytes, cols);
+                    for (int q = 0; q < 4; q++) y[(i + q) * ldy + r] = acc ? y[(i + q) * ldy + r] + v[q] : v[q];
+                }
+                for (; i < m; i++) {
                     const float v = dot(wr, xp + (size_t)(i - m4) * xbytes, cols);
                     y[i * ldy + r] = acc ? y[i * ldy + r] + v : v;
                 }
