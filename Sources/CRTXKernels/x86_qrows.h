@@ -6,7 +6,8 @@
 // rows' integer sums of a sub-block are reduced into one vector, and the fold
 // f = fma((float)I, S·d_x, f) (+ fma(O, s_x, f)) runs on 4 lanes, one per activation
 // row: the same operations as every lane of the VNNI GEMM tile (x86_qgemm512.h), so a
-// row's output does not depend on m, on its neighbours, or on which kernel ran.
+// row's output does not depend on m, on its neighbours, or on which kernel ran. A
+// single activation row (decode) puts weight rows in the lanes instead (qrows_one).
 // Included by kernels_x86.c after x86_dots.h (FN, TARGET, mul_sum_us8 defined).
 
 #define KR static inline __attribute__((target(TARGET), always_inline))
@@ -127,10 +128,80 @@ KR void FN(qrows_group)(const int type, const int MR, const int NW, float *y, in
     }
 }
 
-// MR activation rows against all nr weight rows, 4 at a time.
+// One activation row (lane 0 of the panel's operands) against 4·NQ weight rows, one
+// weight row per lane (NQ independent fma chains): the same fold per (row, weight
+// row) as qrows_group, without 3 of its 4 lanes idle.
+KR void FN(qrows_one)(const int type, const int NQ, float *y, const int8_t *const xs[4], const uint8_t *w,
+                      size_t row_stride, int64_t cols, const uint8_t *panel, int accumulate) {
+    const int64_t nb = cols / 32;
+    const int z = type == RTXK_Q8_0 ? 0 : rtxk_iprod_z(type), asym = rtxk_iprod_z(type) == 0;
+    const float *dx = (const float *)panel, *sx = dx + 4 * nb;
+    const int32_t *zs = (const int32_t *)(sx + 4 * nb);
+    const int8_t *const x1[4] = { xs[0], xs[0], xs[0], xs[0] };
+    __m128 f[2];
+    for (int g = 0; g < NQ; g++) f[g] = _mm_setzero_ps();
+    if (type == RTXK_Q6_K) {
+        for (int64_t sbk = 0; sbk < cols / QK_K; sbk++)
+            for (int half = 0; half < 2; half++)
+                for (int g = 0; g < NQ; g++) {
+                    __m256i q[4][4];
+                    float d[4];
+                    const block_q6_K *blk[4];
+                    for (int v = 0; v < 4; v++) {
+                        blk[v] = (const block_q6_K *)(w + (size_t)(4 * g + v) * row_stride) + sbk;
+                        d[v] = FN(f16)(blk[v]->d);
+                        FN(q6_codes)(q[v], blk[v]->ql + 64 * half, blk[v]->qh + 32 * half);
+                    }
+                    for (int gq = 0; gq < 4; gq++) {
+                        const int64_t b = 8 * sbk + 4 * half + gq, k = 2 * b;
+                        const int sub = 8 * half + 2 * gq;
+                        __m256i p[4];
+                        for (int v = 0; v < 4; v++) p[v] = FN(mul_sum_us8)(q[v][gq], _mm256_loadu_si256((const __m256i *)(x1[v] + 32 * b)));
+                        const __m256i s = FN(qr_hsum4)(p);
+                        const __m128 dxb = _mm_set1_ps(dx[4 * b]);
+                        const __m128i lo = _mm_sub_epi32(_mm256_castsi256_si128(s), _mm_set1_epi32(zs[4 * k]));
+                        const __m128i hi = _mm_sub_epi32(_mm256_extracti128_si256(s, 1), _mm_set1_epi32(zs[4 * k + 4]));
+                        float sl[4], sh[4];  // S of the two 16-element sub-blocks, per weight row
+                        for (int v = 0; v < 4; v++) { sl[v] = d[v] * (float)blk[v]->scales[sub]; sh[v] = d[v] * (float)blk[v]->scales[sub + 1]; }
+                        f[g] = _mm_fmadd_ps(_mm_cvtepi32_ps(lo), _mm_mul_ps(_mm_loadu_ps(sl), dxb), f[g]);
+                        f[g] = _mm_fmadd_ps(_mm_cvtepi32_ps(hi), _mm_mul_ps(_mm_loadu_ps(sh), dxb), f[g]);
+                    }
+                }
+    } else {
+        for (int64_t b = 0; b < nb; b++) {
+            const __m128 dxb = _mm_set1_ps(dx[4 * b]), sxb = _mm_set1_ps(sx[4 * b]);
+            const __m128i zb = _mm_set1_epi32(z ? zs[4 * b] : 0);
+            for (int g = 0; g < NQ; g++) {
+                float S[4], O[4];
+                __m256i p[4];
+                for (int v = 0; v < 4; v++) {
+                    const __m256i u = FN(qr_codes)(type, w + (size_t)(4 * g + v) * row_stride, b, &S[v], &O[v]);
+                    const __m256i xv = _mm256_loadu_si256((const __m256i *)(x1[v] + 32 * b));
+                    p[v] = type == RTXK_Q8_0 ? FN(mul_sum_us8)(_mm256_sign_epi8(u, u), _mm256_sign_epi8(xv, u)) : FN(mul_sum_us8)(u, xv);
+                }
+                const __m256i s = FN(qr_hsum4)(p);
+                const __m128i isum = _mm_sub_epi32(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)), zb);
+                f[g] = _mm_fmadd_ps(_mm_cvtepi32_ps(isum), _mm_mul_ps(_mm_loadu_ps(S), dxb), f[g]);
+                if (asym) f[g] = _mm_fmadd_ps(_mm_loadu_ps(O), sxb, f[g]);
+            }
+        }
+    }
+    for (int g = 0; g < NQ; g++) {
+        float out[4];
+        _mm_storeu_ps(out, f[g]);
+        for (int v = 0; v < 4; v++) y[4 * g + v] = accumulate ? out[v] + y[4 * g + v] : out[v];
+    }
+}
+
+// MR activation rows against all nr weight rows, 4 at a time (one row: 8 or 4 weight
+// rows in lanes, qrows_one).
 KR void FN(qrows_mr)(const int type, const int MR, float *y, int64_t ldy, const int8_t *const xs[4], const uint8_t *w,
                      size_t row_stride, int nr, int64_t cols, const uint8_t *panel, int accumulate) {
     int r = 0;
+    if (MR == 1) {
+        for (; r + 8 <= nr; r += 8) FN(qrows_one)(type, 2, y + r, xs, w + (size_t)r * row_stride, row_stride, cols, panel, accumulate);
+        for (; r + 4 <= nr; r += 4) FN(qrows_one)(type, 1, y + r, xs, w + (size_t)r * row_stride, row_stride, cols, panel, accumulate);
+    }
     for (; r + 4 <= nr; r += 4) FN(qrows_group)(type, MR, 4, y + r, ldy, xs, w + (size_t)r * row_stride, row_stride, cols, panel, accumulate);
     for (; r < nr; r++) FN(qrows_group)(type, MR, 1, y + r, ldy, xs, w + (size_t)r * row_stride, row_stride, cols, panel, accumulate);
 }
