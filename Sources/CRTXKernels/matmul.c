@@ -1,7 +1,9 @@
 // matmul.c — Y = X·Wᵀ with W in its stored format: quantized GEMV for small m
 // (activations quantized to 8 bits, integer dots); for large m the path's integer GEMM
-// (x86_qgemm512.h: 8-bit activations, VNNI) or dequantized tiles + sgemm (float);
-// plus the scalar (portable, reference) dot kernels and activation quantizers.
+// (x86_qgemm512.h: 8-bit activations, VNNI) or dequantized tiles + sgemm (float).
+// Row-wise (batch-invariant) products of quantized weights take the integer product
+// (internal.h) at every m. Plus the scalar (portable, reference) dot kernels, the
+// integer product's portable row kernel and the activation quantizers.
 #include "internal.h"
 
 #include <cblas.h>
