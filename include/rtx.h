@@ -479,7 +479,7 @@ typedef struct rtx_scheduler_params {
     int32_t max_rows;             /* rows in flight per step (default 16) */
     int32_t prefill_chunk;        /* prompt tokens a request brings into one step (default 32) */
     int32_t n_threads;            /* 0 = physical cores */
-    bool batch_invariant;         /* per-row products: output independent of batching (default true) */
+    bool batch_invariant;         /* output independent of batching, bit for bit (default true) */
     uint64_t max_memory;          /* bytes the scratch and the KV caches of all queued and running
                                      requests may take; 0 = physical memory. rtx_scheduler_create or
                                      a submit that would pass it fails with RTX_ERR_OUT_OF_MEMORY

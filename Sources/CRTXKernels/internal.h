@@ -93,8 +93,8 @@ static const float rtxk_exp_poly[6] = { 1.9875691500e-4f, 1.3981999507e-3f, 8.33
 
 // Gated activations out = g / (1 + e^(k·a(g))) · up, a(g) = g (SiLU: k = −1) or
 // g + 0.044715 g³ (GELU, tanh form: k = −2√(2/π), since 0.5 (1 + tanh u) =
-// sigmoid(2u)); out may alias gate. The scalar loop (ops.c) serves the scalar path
-// and the SIMD paths' tails.
+// sigmoid(2u)); out may alias gate. The scalar loop (ops.c) serves the scalar path;
+// the SIMD paths run every element through their vector code (x86_dots.h's gated).
 #define RTXK_SILU_K (-1.0f)
 #define RTXK_GELU_K (-2.0f * 0.7978845608028654f)
 #define RTXK_GELU_CUBIC 0.044715f
@@ -140,6 +140,9 @@ uint16_t rtxk_fp32_to_bf16(float f);
 // activation row (float for F32/F16/BF16, block_q8x for 32-block quants,
 // block_q8k for K-quants).
 typedef float (*rtxk_dot_fn)(const void *w, const void *x, int64_t n);
+// out[q] = dot(w, x + q·xstride bytes, n) for q < 4, bit for bit: float weights
+// (F32/F16/BF16) against 4 float activation rows, the weight loads shared.
+typedef void (*rtxk_dot4_fn)(float *out, const void *w, const void *x, size_t xstride, int64_t n);
 
 // First cache row a query at position p sees (sliding window of `window` rows; 0: all).
 static inline int64_t rtxk_window_lo(int64_t p, int64_t window) { return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0; }
@@ -167,9 +170,36 @@ static inline size_t rtxk_q8g_row_bytes(int64_t n) { return ((size_t)n + (size_t
 
 // Y[0:m, 0:nr] (=, or += when accumulate) X·Wᵀ for nr <= 48 weight rows (row_stride
 // apart) against m prepared activation rows (rtxk_q8g_row_bytes(cols) apart); panel is
-// the caller's scratch of qgemm_panel_bytes(type, cols).
+// the caller's scratch of qgemm_panel_bytes(type, cols) (qrows: qrows_panel_bytes).
 typedef void (*rtxk_qgemm_fn)(float *y, int64_t ldy, const int8_t *x, size_t xrow, int64_t m, const void *w,
                               size_t row_stride, int nr, int64_t cols, void *panel, int accumulate);
+
+// The integer product (every quantized type, every path). Each weight row stores, per
+// sub-block k of KB elements (32; Q6_K 16), unsigned codes q with w = S_k·q + O_k:
+// symmetric types (Q4_0 z=8, Q5_0 z=16, Q8_0 z=128 after +128, Q6_K z=32) have
+// O_k = −z·S_k, asymmetric ones (Q4_1, Q5_1: O = m; Q4_K: S = d·sc, O = −dmin·mn)
+// store it. Against an activation row in the GEMM's 8-bit format (codes x, per
+// 32-block scale d_x and s_x = d_x·Σx), a weight row's output is the fold
+//     f = 0;  for each sub-block k in order (b: its 32-block):
+//         I = Σ q·x − z·Σx                     (exact: an int32)
+//         f = fma((float)I, S_k·d_x[b], f);    then, asymmetric types only,
+//         f = fma(O_k, s_x[b], f);
+//     y = f  (accumulating: y + f).
+// Every kernel that implements it (the VNNI GEMM tile, x86_qgemm512.h; the row
+// kernels qrows, x86_qrows.h and matmul.c's portable one) performs exactly these
+// float operations per (activation row, weight row), so the output of an activation
+// row is the same bit for bit whichever kernel ran, however many rows shared the call
+// and whoever they were: the batch-invariant products of RTXK_PRODUCTS_ROWWISE.
+static inline int rtxk_iprod_kb(int type) { return type == RTXK_Q6_K ? 16 : 32; }
+static inline int rtxk_iprod_z(int type) {
+    switch (type) {
+    case RTXK_Q4_0: return 8;
+    case RTXK_Q5_0: return 16;
+    case RTXK_Q8_0: return 128;
+    case RTXK_Q6_K: return 32;
+    default: return 0;  // Q4_1, Q5_1, Q4_K
+    }
+}
 
 // Attention of nq query tokens (positions pos0..) × nh query heads sharing one KV
 // head, nq·nh <= 16 (x86_attend512.h); q/out rows q_stride apart, heads hd apart.
@@ -179,6 +209,7 @@ typedef void (*rtxk_attend_block_fn)(float *out, const float *q, int64_t q_strid
 
 typedef struct {
     rtxk_dot_fn dot[RTXK_MAX_TYPE + 1];
+    rtxk_dot4_fn dot4[RTXK_MAX_TYPE + 1];  // float types; NULL: dot row by row
     // Multi-row kernels (NULL where the path has none: then dot is used row by row).
     rtxk_rows4_fn rows4[RTXK_MAX_TYPE + 1];
     void (*quantize_q8p)(int8_t *y, const float *x, int64_t n);
@@ -196,6 +227,12 @@ typedef struct {
     size_t (*qgemm_panel_bytes)(int type, int64_t cols);
     void (*quantize_q8g)(int8_t *y, const float *x, int64_t n);
     int32_t (*int8_peak)(int64_t iters);  // iters × 12 × 64 multiply-adds, register-resident
+    // Whether FAST products of many rows take qgemm rather than dequantized tiles + sgemm.
+    int qgemm_for_prompts;
+    // The integer product row by row (every path, every quantized type; the same
+    // fold as qgemm, without its packing: cheaper for a few rows), and its scratch.
+    rtxk_qgemm_fn qrows[RTXK_MAX_TYPE + 1];
+    size_t (*qrows_panel_bytes)(int type, int64_t cols);
     // nb blocks -> floats, bit-identical with formats.c (NULL: formats.c's scalar loop).
     void (*dequant[RTXK_MAX_TYPE + 1])(float *y, const void *x, int64_t nb);
 } rtxk_kernel_table;

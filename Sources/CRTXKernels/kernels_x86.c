@@ -1,4 +1,5 @@
-// kernels_x86.c — the AVX2 (+FMA, F16C) and AVX-512 (VL, BW, VNNI; + multi-row GEMV) kernel paths,
+// kernels_x86.c — the AVX2 (+FMA, F16C) and AVX-512 (VL, BW, VNNI; + multi-row GEMV and
+// integer GEMM) kernel paths, both with the integer product's row kernels (x86_qrows.h),
 // compiled for the portable baseline and selected at run time by threads.c.
 #include "internal.h"
 
@@ -15,6 +16,7 @@ __attribute__((target(TARGET))) static inline __m256i mul_sum_us8_avx2(__m256i u
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 #include "x86_dots.h"
+#include "x86_qrows.h"
 #undef TARGET
 #undef FN
 
@@ -25,15 +27,20 @@ __attribute__((target(TARGET))) static inline __m256i mul_sum_us8_avx512(__m256i
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
 #include "x86_dots.h"
+#include "x86_qrows.h"
 #include "x86_rows512.h"
 #include "x86_qgemm512.h"
 #include "x86_attend512.h"
 #undef TARGET
 #undef FN
 
-void rtxk_fill_avx2(rtxk_kernel_table *t) { fill_avx2(t); }
+void rtxk_fill_avx2(rtxk_kernel_table *t) {
+    fill_avx2(t);
+    fill_qrows_avx2(t);
+}
 void rtxk_fill_avx512(rtxk_kernel_table *t) {
     fill_avx512(t);
+    fill_qrows_avx512(t);
     fill_rows_avx512(t);
     fill_qgemm_avx512(t);
     t->attend_block = attend_block_avx512;

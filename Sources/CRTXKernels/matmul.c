@@ -1,17 +1,32 @@
 // matmul.c — Y = X·Wᵀ with W in its stored format: quantized GEMV for small m
 // (activations quantized to 8 bits, integer dots); for large m the path's integer GEMM
-// (x86_qgemm512.h: 8-bit activations, VNNI) or dequantized tiles + sgemm (float);
-// plus the scalar (portable, reference) dot kernels and activation quantizers.
+// (x86_qgemm512.h: 8-bit activations, VNNI) or dequantized tiles + sgemm (float).
+// Row-wise (batch-invariant) products of quantized weights take the integer product
+// (internal.h) at every m. Plus the scalar (portable, reference) dot kernels, the
+// integer product's portable row kernel and the activation quantizers.
 #include "internal.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
-// The path's integer GEMM for `type`, unless the caller asked for float products.
+// The path's integer GEMM for `type`, for FAST products of many rows (where the path
+// prefers it to dequantized tiles + sgemm).
 static int has_qgemm(int type, rtxk_exec ex) {
-    return ex.products != RTXK_PRODUCTS_FLOAT && rtxk_kernels()->qgemm[type] != NULL;
+    const rtxk_kernel_table *k = rtxk_kernels();
+    return ex.products == RTXK_PRODUCTS_FAST && k->qgemm_for_prompts && k->qgemm[type] != NULL;
 }
+
+// Row-wise products of a quantized weight take the integer product (internal.h) for
+// every m: 8-bit activations, the path's GEMM tile from ROWWISE_TILE_M rows, its row
+// kernel below, both with the same fold, so a row's output never depends on m.
+static int iprod(int type, rtxk_exec ex) {
+    return ex.products == RTXK_PRODUCTS_ROWWISE && rtxk_kernels()->qrows[type] != NULL;
+}
+
+// From this many rows the VNNI tile (which packs each weight once per call) beats the
+// row kernel (which decodes each weight block once per 4 rows).
+#define ROWWISE_TILE_M 8
 
 // Below gemv_max_m(type) activation rows the GEMV wins (it reads W once, its cost
 // grows with m); from there the GEMM is faster. Against the integer GEMM (which
@@ -30,13 +45,16 @@ static int64_t gemv_max_m(int type, rtxk_exec ex) {
     }
 }
 
-// Row-wise products take the GEMV path, whose result for an activation row does
-// not depend on the other rows of the call.
+// Row-wise products of float weights take the GEMV's per-row dot, whose result for an
+// activation row does not depend on the other rows of the call.
 int rtxk_matmul_uses_gemv(int type, int64_t m, rtxk_exec ex) {
-    return ex.products == RTXK_PRODUCTS_ROWWISE || m < gemv_max_m(type, ex);
+    if (ex.products == RTXK_PRODUCTS_ROWWISE) return !iprod(type, ex);
+    return m < gemv_max_m(type, ex);
 }
 
-static int uses_qgemm(int type, int64_t m, rtxk_exec ex) { return has_qgemm(type, ex) && !rtxk_matmul_uses_gemv(type, m, ex); }
+static int uses_qgemm(int type, int64_t m, rtxk_exec ex) {
+    return iprod(type, ex) || (has_qgemm(type, ex) && !rtxk_matmul_uses_gemv(type, m, ex));
+}
 
 int rtxk_matmul_quantizes(int type, int64_t m, rtxk_exec ex) {
     if (type == RTXK_F32 || type == RTXK_F16 || type == RTXK_BF16) return 0;
@@ -76,6 +94,126 @@ static void quantize_q8k_scalar(block_q8k *y, const float *x, int64_t n) {
         y[i].d = d;
     }
 }
+
+// ---------------------------------------------------------------------------
+// The integer product (internal.h) in plain C: the scalar path's activation rows
+// (rtxk_q8g_row_bytes, as x86_qgemm512.h's quantize_q8g: codes rounded to nearest
+// even) and row kernel, the reference of the SIMD ones. fmaf rounds once, as their fma.
+// ---------------------------------------------------------------------------
+static void quantize_q8g_scalar(int8_t *y, const float *x, int64_t n) {
+    const int64_t nb = n / 32;
+    float *d = (float *)(y + n), *s = d + nb;
+    int32_t *sum32 = (int32_t *)(s + nb), *sum16 = sum32 + nb;
+    for (int64_t i = 0; i < nb; i++, x += 32) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float di = amax / 127.0f, id = di ? 1.0f / di : 0.0f;
+        int half[2] = { 0, 0 };
+        for (int j = 0; j < 32; j++) {
+            const int q = (int)rintf(x[j] * id);
+            y[32 * i + j] = (int8_t)q;
+            half[j / 16] += q;
+        }
+        d[i] = di;
+        s[i] = di * (float)(half[0] + half[1]);
+        sum32[i] = half[0] + half[1];
+        sum16[2 * i] = half[0];
+        sum16[2 * i + 1] = half[1];
+    }
+}
+
+// One weight row's unsigned codes q[cols] and per sub-block scale S and offset O
+// (internal.h's w = S·q + O; O unused for symmetric types).
+static void iprod_decode_row(int type, uint8_t *q, float *S, float *O, const uint8_t *w, int64_t cols) {
+    if (type == RTXK_Q4_K || type == RTXK_Q6_K) {
+        for (int64_t i = 0; i < cols / QK_K; i++, q += QK_K) {
+            if (type == RTXK_Q4_K) {
+                const block_q4_K *b = (const block_q4_K *)w + i;
+                for (int j = 0; j < 8; j++) {
+                    uint8_t sc, mn;
+                    rtxk_scale_min_k4(j, b->scales, &sc, &mn);
+                    S[8 * i + j] = rtxk_half_to_float(b->d) * (float)sc;
+                    O[8 * i + j] = -rtxk_half_to_float(b->dmin) * (float)mn;
+                    for (int l = 0; l < 32; l++) q[32 * j + l] = (b->qs[32 * (j / 2) + l] >> (4 * (j & 1))) & 0x0F;
+                }
+            } else {
+                const block_q6_K *b = (const block_q6_K *)w + i;
+                for (int e = 0; e < QK_K; e++) {  // half e/128, group of 32 (e%128)/32, element l
+                    const int half = e / 128, gq = (e % 128) / 32, l = e % 32;
+                    const uint8_t lo = b->ql[64 * half + 32 * (gq & 1) + l];
+                    q[e] = (uint8_t)(((gq >= 2 ? lo >> 4 : lo) & 0x0F) | (((b->qh[32 * half + l] >> (2 * gq)) & 3) << 4));
+                }
+                for (int k = 0; k < 16; k++) S[16 * i + k] = rtxk_half_to_float(b->d) * (float)b->scales[k];
+            }
+        }
+        return;
+    }
+    const size_t bs = rtxk_block32_bytes(type);
+    for (int64_t i = 0; i < cols / 32; i++, q += 32) {
+        const uint8_t *b = w + (size_t)i * bs;
+        uint16_t h[2];
+        memcpy(h, b, 4);
+        S[i] = rtxk_half_to_float(h[0]);
+        O[i] = rtxk_block32_has_min(type) ? rtxk_half_to_float(h[1]) : 0.0f;
+        if (type == RTXK_Q8_0) {
+            for (int j = 0; j < 32; j++) q[j] = (uint8_t)(((const block_q8_0 *)b)->qs[j] + 128);
+            continue;
+        }
+        const uint8_t *qs = b + bs - 16;  // the nibbles end every 32-block quant but Q8_0
+        uint32_t qh = 0;
+        if (type == RTXK_Q5_0 || type == RTXK_Q5_1) memcpy(&qh, b + bs - 20, 4);
+        for (int j = 0; j < 16; j++) {
+            q[j] = (uint8_t)((qs[j] & 0x0F) | (((qh >> j) & 1) << 4));
+            q[j + 16] = (uint8_t)((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+        }
+    }
+}
+
+// Panel: the decoded row's codes, then S[nsub], O[nsub].
+static size_t qrows_panel_bytes_scalar(int type, int64_t cols) {
+    return (size_t)cols + 2 * sizeof(float) * (size_t)(cols / rtxk_iprod_kb(type));
+}
+
+static void qrows_scalar(int type, float *y, int64_t ldy, const int8_t *x, size_t xrow, int64_t m, const void *w,
+                         size_t row_stride, int nr, int64_t cols, void *panel, int accumulate) {
+    const int kb = rtxk_iprod_kb(type), z = rtxk_iprod_z(type);
+    const int64_t nb = cols / 32, nsub = cols / kb;
+    uint8_t *q = panel;
+    float *S = (float *)(q + cols), *O = S + nsub;
+    for (int r = 0; r < nr; r++) {
+        iprod_decode_row(type, q, S, O, (const uint8_t *)w + (size_t)r * row_stride, cols);
+        for (int64_t i = 0; i < m; i++) {
+            const int8_t *xi = x + (size_t)i * xrow;
+            const float *d = (const float *)(xi + cols), *s = d + nb;
+            const int32_t *sum32 = (const int32_t *)(s + nb), *sum16 = sum32 + nb;
+            float f = 0.0f;
+            for (int64_t k = 0; k < nsub; k++) {
+                const int64_t b = k * kb / 32;
+                int32_t isum = 0;
+                for (int j = 0; j < kb; j++) isum += q[k * kb + j] * xi[k * kb + j];
+                isum -= z * (kb == 32 ? sum32[k] : sum16[k]);
+                f = fmaf((float)isum, S[k] * d[b], f);
+                if (!z) f = fmaf(O[k], s[b], f);
+            }
+            float *yo = y + i * ldy + r;
+            *yo = accumulate ? f + *yo : f;
+        }
+    }
+}
+
+#define QROWS_SCALAR(T, NAME)                                                                                  \
+    static void NAME(float *y, int64_t ldy, const int8_t *x, size_t xrow, int64_t m, const void *w, size_t rs, \
+                     int nr, int64_t cols, void *panel, int acc) {                                             \
+        qrows_scalar(T, y, ldy, x, xrow, m, w, rs, nr, cols, panel, acc);                                      \
+    }
+QROWS_SCALAR(RTXK_Q4_0, qrows_q4_0_scalar)
+QROWS_SCALAR(RTXK_Q4_1, qrows_q4_1_scalar)
+QROWS_SCALAR(RTXK_Q5_0, qrows_q5_0_scalar)
+QROWS_SCALAR(RTXK_Q5_1, qrows_q5_1_scalar)
+QROWS_SCALAR(RTXK_Q8_0, qrows_q8_0_scalar)
+QROWS_SCALAR(RTXK_Q4_K, qrows_q4_K_scalar)
+QROWS_SCALAR(RTXK_Q6_K, qrows_q6_K_scalar)
+#undef QROWS_SCALAR
 
 // ---------------------------------------------------------------------------
 // Scalar dot kernels: one weight row (n elements) · one prepared activation row
@@ -243,6 +381,15 @@ void rtxk_fill_scalar(rtxk_kernel_table *t) {
     t->quantize_q8x = quantize_q8x_scalar;
     t->quantize_q8k = quantize_q8k_scalar;
     t->attend = rtxk_attend_scalar;
+    t->quantize_q8g = quantize_q8g_scalar;
+    t->qrows[RTXK_Q4_0] = qrows_q4_0_scalar;
+    t->qrows[RTXK_Q4_1] = qrows_q4_1_scalar;
+    t->qrows[RTXK_Q5_0] = qrows_q5_0_scalar;
+    t->qrows[RTXK_Q5_1] = qrows_q5_1_scalar;
+    t->qrows[RTXK_Q8_0] = qrows_q8_0_scalar;
+    t->qrows[RTXK_Q4_K] = qrows_q4_K_scalar;
+    t->qrows[RTXK_Q6_K] = qrows_q6_K_scalar;
+    t->qrows_panel_bytes = qrows_panel_bytes_scalar;
 }
 
 // ---------------------------------------------------------------------------
@@ -301,13 +448,20 @@ static void matmul_gemv(const float *x, int64_t ldx, int64_t m, int64_t cols,
             const rtxk_matmul_out *o = &outs[j];
             const rtxk_dot_fn dot = k->dot[o->type];
             const rtxk_rows4_fn rows4 = k->rows4[o->type];
+            const rtxk_dot4_fn dot4 = prep == PREP_FLOAT ? k->dot4[o->type] : NULL;
             const int64_t r0 = lo > base ? lo - base : 0, r1 = hi - base < o->rows ? hi - base : o->rows;
             float *y = o->y;
             const int64_t ldy = o->ldy;
             for (int64_t r = r0; r < r1; r++) {
                 const void *wr = (const char *)o->w + (size_t)r * o->row_stride;
                 for (int64_t i = 0; i < m4; i += 4) rows4(y + i * ldy + r, ldy, wr, (const int8_t *)(xq + i * pbytes), pbytes, cols, acc);
-                for (int64_t i = m4; i < m; i++) {
+                int64_t i = m4;
+                for (; dot4 && i + 4 <= m; i += 4) {  // float weights: 4 rows per pass, the dot's values
+                    float v[4];
+                    dot4(v, wr, xp + (size_t)(i - m4) * xbytes, xbytes, cols);
+                    for (int q = 0; q < 4; q++) y[(i + q) * ldy + r] = acc ? y[(i + q) * ldy + r] + v[q] : v[q];
+                }
+                for (; i < m; i++) {
                     const float v = dot(wr, xp + (size_t)(i - m4) * xbytes, cols);
                     y[i * ldy + r] = acc ? y[i * ldy + r] + v : v;
                 }
@@ -350,10 +504,16 @@ static void matmul_gemm(float *y, int64_t ldy, const float *x, int64_t ldx,
     }
 }
 
-// Large m where the path has an integer GEMM: X quantized once (8 bits per 32, as the
-// GEMV does), then each thread takes an even share of the 16-row weight groups of
-// all `n` products of this X, packs them 48 rows at a time into an integer panel
-// (L1/L2-resident) and runs the register tile over all m activation rows.
+// The integer product (internal.h): X quantized once (8 bits per 32), then each thread
+// takes an even share of the 16-row weight groups of all `n` products of this X and
+// runs them 48 rows at a time through the path's kernel: the VNNI GEMM tile (packs
+// the rows into an L1/L2-resident integer panel, then a register tile over all m
+// activation rows) for FAST products of many rows and row-wise ones from
+// ROWWISE_TILE_M rows, else the row kernel (W read in place).
+static rtxk_qgemm_fn iprod_kernel(const rtxk_kernel_table *k, int type, int64_t m, rtxk_exec ex) {
+    return k->qgemm[type] && (ex.products != RTXK_PRODUCTS_ROWWISE || m >= ROWWISE_TILE_M) ? k->qgemm[type] : k->qrows[type];
+}
+
 static void matmul_qgemm(const float *x, int64_t ldx, int64_t m, int64_t cols,
                          const rtxk_matmul_out *outs, int n, int acc, rtxk_exec ex) {
     const rtxk_kernel_table *k = rtxk_kernels();
@@ -362,7 +522,8 @@ static void matmul_qgemm(const float *x, int64_t ldx, int64_t m, int64_t cols,
     size_t pbytes = 0;
     int64_t groups = 0, rows = 0;
     for (int j = 0; j < n; j++) {
-        const size_t b = k->qgemm_panel_bytes(outs[j].type, cols);
+        const int t = outs[j].type;
+        const size_t b = iprod_kernel(k, t, m, ex) == k->qgemm[t] ? k->qgemm_panel_bytes(t, cols) : k->qrows_panel_bytes(t, cols);
         if (b > pbytes) pbytes = b;
         groups += (outs[j].rows + 15) / 16;
         rows += outs[j].rows;
@@ -381,7 +542,7 @@ static void matmul_qgemm(const float *x, int64_t ldx, int64_t m, int64_t cols,
             for (int64_t g = lo; g < hi; g += 3) {
                 const int64_t r0 = 16 * g, r1 = 16 * (g + 3 < hi ? g + 3 : hi);
                 const int nr = (int)((r1 < o->rows ? r1 : o->rows) - r0);
-                k->qgemm[o->type](o->y + r0, o->ldy, xq, xrow, m, (const char *)o->w + (size_t)r0 * o->row_stride,
+                iprod_kernel(k, o->type, m, ex)(o->y + r0, o->ldy, xq, xrow, m, (const char *)o->w + (size_t)r0 * o->row_stride,
                                   o->row_stride, nr, cols, panel, acc);
             }
             base += ng;

@@ -86,6 +86,57 @@ K float FN(dot_bf16)(const void *w, const void *x, int64_t n) {
     return sum;
 }
 
+// Four activation rows (x + q·xstride bytes, q < 4) against one weight row: out[q]
+// equals the per-row dot above with x + q·xstride, bit for bit (the same operations
+// per row), with the weight loads and conversions shared and 4× the independent FMA
+// chains (the per-row dot waits on its two). STEP elements per iteration, W(i) the 8
+// weights at i as floats, TAIL(i) weight i as a float.
+#define DOT4_FLOAT(STEP, W, TAIL)                                                               \
+    const float *b[4];                                                                          \
+    for (int q = 0; q < 4; q++) b[q] = (const float *)((const char *)x + (size_t)q * xstride);  \
+    __m256 s0[4], s1[4];                                                                        \
+    for (int q = 0; q < 4; q++) s0[q] = s1[q] = _mm256_setzero_ps();                            \
+    int64_t i = 0;                                                                              \
+    for (; i + STEP <= n; i += STEP) {                                                          \
+        const __m256 w0 = W(i);                                                                 \
+        for (int q = 0; q < 4; q++) s0[q] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(b[q] + i), s0[q]); \
+        if (STEP == 16) {                                                                       \
+            const __m256 w1 = W(i + 8);                                                         \
+            for (int q = 0; q < 4; q++) s1[q] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(b[q] + i + 8), s1[q]); \
+        }                                                                                       \
+    }                                                                                           \
+    for (int q = 0; q < 4; q++) {                                                               \
+        float sum = FN(hsum)(STEP == 16 ? _mm256_add_ps(s0[q], s1[q]) : s0[q]);                 \
+        for (int64_t j = i; j < n; j++) sum += TAIL(j) * b[q][j];                               \
+        out[q] = sum;                                                                           \
+    }
+
+#define W_F32(i) _mm256_loadu_ps(a + (i))
+#define W_F16(i) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + (i))))
+#define W_BF16(i) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(a + (i)))), 16))
+#define T_F32(j) a[j]
+#define T_F16(j) FN(f16)(a[j])
+#define T_BF16(j) rtxk_bf16_to_fp32(a[j])
+static __attribute__((target(TARGET))) void FN(dot4_f32)(float *out, const void *w, const void *x, size_t xstride, int64_t n) {
+    const float *a = w;
+    DOT4_FLOAT(16, W_F32, T_F32)
+}
+static __attribute__((target(TARGET))) void FN(dot4_f16)(float *out, const void *w, const void *x, size_t xstride, int64_t n) {
+    const uint16_t *a = w;
+    DOT4_FLOAT(16, W_F16, T_F16)
+}
+static __attribute__((target(TARGET))) void FN(dot4_bf16)(float *out, const void *w, const void *x, size_t xstride, int64_t n) {
+    const uint16_t *a = w;
+    DOT4_FLOAT(8, W_BF16, T_BF16)
+}
+#undef W_F32
+#undef W_F16
+#undef W_BF16
+#undef T_F32
+#undef T_F16
+#undef T_BF16
+#undef DOT4_FLOAT
+
 // ---------------------------------------------------------------------------
 // 32-block quants · block_q8x. Unsigned weight codes q times int8 y, then the
 // zero point via s = d_x Σy:  Q4_0: d(d_x Σqy − 8s); Q4_1: d d_x Σqy + m s; etc.
@@ -397,16 +448,26 @@ K __m256 FN(exp8)(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+// Every element through the vector code (a tail of fewer than 8 padded with zeros),
+// so an element's value never depends on where a thread's share or the array ends
+// (batch invariance: ops.c splits m rows' values as one array).
+K __m256 FN(gated8)(__m256 g, __m256 u, float k, int cubic) {
+    __m256 a = g;
+    if (cubic) a = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(g, g), g), _mm256_set1_ps(RTXK_GELU_CUBIC), g);
+    const __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), FN(exp8)(_mm256_mul_ps(_mm256_set1_ps(k), a)));
+    return _mm256_mul_ps(_mm256_div_ps(g, den), u);
+}
 K void FN(gated)(float *out, const float *gate, const float *up, int64_t n, float k, int cubic) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 g = _mm256_loadu_ps(gate + i);
-        __m256 a = g;
-        if (cubic) a = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(g, g), g), _mm256_set1_ps(RTXK_GELU_CUBIC), g);
-        const __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), FN(exp8)(_mm256_mul_ps(_mm256_set1_ps(k), a)));
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, den), _mm256_loadu_ps(up + i)));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, FN(gated8)(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i), k, cubic));
+    if (i < n) {
+        float g[8] = { 0 }, u[8] = { 0 }, o[8];
+        memcpy(g, gate + i, (size_t)(n - i) * sizeof(float));
+        memcpy(u, up + i, (size_t)(n - i) * sizeof(float));
+        _mm256_storeu_ps(o, FN(gated8)(_mm256_loadu_ps(g), _mm256_loadu_ps(u), k, cubic));
+        memcpy(out + i, o, (size_t)(n - i) * sizeof(float));
     }
-    rtxk_gated_scalar(out + i, gate + i, up + i, n - i, k, cubic);
 }
 static __attribute__((target(TARGET))) void FN(silu_mul)(float *out, const float *gate, const float *up, int64_t n) {
     FN(gated)(out, gate, up, n, RTXK_SILU_K, 0);
@@ -426,6 +487,9 @@ static void FN(fill)(rtxk_kernel_table *t) {
     t->dot[RTXK_F32] = FN(dot_f32);
     t->dot[RTXK_F16] = FN(dot_f16);
     t->dot[RTXK_BF16] = FN(dot_bf16);
+    t->dot4[RTXK_F32] = FN(dot4_f32);
+    t->dot4[RTXK_F16] = FN(dot4_f16);
+    t->dot4[RTXK_BF16] = FN(dot4_bf16);
     t->dot[RTXK_Q4_0] = FN(dot_q4_0);
     t->dot[RTXK_Q4_1] = FN(dot_q4_1);
     t->dot[RTXK_Q5_0] = FN(dot_q5_0);

@@ -13,22 +13,15 @@
 //              s·d_x·Σ q·x + o·(d_x·Σx).
 // The register tile is MR activation rows × NG·16 weight rows (4 × 48): per 4 k, NG
 // panel loads, MR broadcasts and MR·NG vpdpbusd; per sub-block one convert and two
-// float ops per accumulator. Exact integer sums; the float rounding differs from the
-// GEMV's, so a row's result may depend (in rounding only) on which path ran.
+// float ops per accumulator: the integer product's fold (internal.h), lane by lane,
+// so a row's result equals the row kernels' (x86_qrows.h) bit for bit; the float
+// rounding differs from the GEMV's.
 
 #define KQ static inline __attribute__((target(TARGET), always_inline))
 
 // Sub-block size, zero point (0: asymmetric, offsets stored) of a type's panel.
-KQ int FN(qg_kb)(int type) { return type == RTXK_Q6_K ? 16 : 32; }
-KQ int FN(qg_z)(int type) {
-    switch (type) {
-    case RTXK_Q4_0: return 8;
-    case RTXK_Q5_0: return 16;
-    case RTXK_Q8_0: return 128;
-    case RTXK_Q6_K: return 32;
-    default: return 0;  // Q4_1, Q5_1, Q4_K
-    }
-}
+KQ int FN(qg_kb)(int type) { return rtxk_iprod_kb(type); }
+KQ int FN(qg_z)(int type) { return rtxk_iprod_z(type); }
 // Bytes of one group's sub-block: codes, scales, offsets when asymmetric.
 KQ size_t FN(qg_sb_bytes)(int type) { return (size_t)FN(qg_kb)(type) * 16 + (FN(qg_z)(type) ? 64 : 128); }
 
@@ -317,6 +310,7 @@ static __attribute__((target(TARGET))) void FN(fill_qgemm)(rtxk_kernel_table *t)
     t->qgemm[RTXK_Q4_K] = FN(qgemm_q4_K);
     t->qgemm[RTXK_Q6_K] = FN(qgemm_q6_K);
     t->qgemm_panel_bytes = FN(qgemm_panel_bytes);
+    t->qgemm_for_prompts = 1;
     t->quantize_q8g = FN(quantize_q8g);
 }
 

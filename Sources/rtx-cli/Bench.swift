@@ -21,6 +21,8 @@ struct BenchThroughput: ParsableCommand {
     @Option(help: "Repetitions (the median is reported).") var reps: Int = 5
     @Option(help: "Batched decode: sequences (at most 32) with 128-token prompts, prefilled together, then generating --tg tokens each in lockstep through the scheduler (0 = skip).") var parallel: Int = 0
     @Flag(name: .customLong("no-limits"), help: "Skip measuring the machine's bandwidth and sgemm limits.") var noLimits = false
+    @Flag(help: "With --parallel: also decode in the scheduler's batch-invariant mode (its default), each repetition right after the lockstep one, and print its ratio to it.")
+    var invariant = false
 
     func run() throws {
         guard (0...32).contains(parallel) else { throw CLIError("--parallel must be in 0...32 (got \(parallel))") }
@@ -62,12 +64,11 @@ struct BenchThroughput: ParsableCommand {
                 print("tg\(tg): \(fixed(median(Array(rates.dropFirst())), 1)) tokens/s  (runs: \(rates.dropFirst().map { fixed($0, 1) }.joined(separator: " ")))")
             }
             if parallel > 0 {
-                var rates: [Double] = []
-                for _ in 0..<max(reps / 2, 1) {
-                    // llama-batched-bench's shape: every 128-token prompt prefilled together
-                    // (rows for all of them), then the sequences decode in lockstep.
+                // llama-batched-bench's shape: every 128-token prompt prefilled together
+                // (rows for all of them), then the sequences decode in lockstep; tokens/s of the decode.
+                func batched(invariant: Bool) throws -> Double {
                     let sched = try Scheduler(model: model, options: .init(maxRows: parallel * 128, prefillChunk: 128,
-                                                                           threads: common.threads, batchInvariant: false))
+                                                                           threads: common.threads, batchInvariant: invariant))
                     for _ in 0..<parallel {
                         try sched.submit(prompt: randomTokens(128), options: .init(maxTokens: tg, stopAtEndOfGeneration: false))
                     }
@@ -79,9 +80,18 @@ struct BenchThroughput: ParsableCommand {
                     let before = sched.stats.generatedTokens
                     let t0 = monotonicSeconds()
                     _ = try sched.runToCompletion()
-                    rates.append(Double(sched.stats.generatedTokens - before) / (monotonicSeconds() - t0))
+                    return Double(sched.stats.generatedTokens - before) / (monotonicSeconds() - t0)
+                }
+                var rates: [Double] = [], invariantRates: [Double] = []
+                for _ in 0..<max(reps / 2, 1) {
+                    rates.append(try batched(invariant: false))
+                    if invariant { invariantRates.append(try batched(invariant: true)) }
                 }
                 print("batched\(parallel): \(fixed(median(rates), 1)) tokens/s  (decode of \(parallel) sequences, runs: \(rates.map { fixed($0, 1) }.joined(separator: " ")))")
+                if invariant {
+                    let ratios = zip(invariantRates, rates).map { $0 / $1 }
+                    print("batched\(parallel) batch-invariant: \(fixed(median(invariantRates), 1)) tokens/s, \(fixed(median(ratios), 2))× lockstep  (runs: \(invariantRates.map { fixed($0, 1) }.joined(separator: " ")))")
+                }
             }
             if !noLimits { printLimits(model, session.threads, ppRate: ppMedian, tgRate: tgMedian) }
         } catch let e as RTXError { throw CLIError(e.message) }

@@ -34,6 +34,8 @@ struct BenchServe: ParsableCommand {
     var ouro: String?
     @Option(name: .customLong("ppl-tokens"), help: "Teacher-forced tokens per perplexity request.") var pplTokens: Int = 128
     @Option(name: [.short, .long], help: "Threads (0 = physical cores).") var threads: Int = 0
+    @Flag(name: .customLong("no-batch-invariant"), help: "The scheduler's fast products (batch_invariant = false) instead of its batch-invariant default.")
+    var noBatchInvariant = false
 
     struct Outcome {
         var name: String
@@ -54,7 +56,7 @@ struct BenchServe: ParsableCommand {
         let stride = max(promptTokens + pplTokens + 1, corpus.count / max(requests, 1))
         guard corpus.count >= requests * (promptTokens + 1) else { throw CLIError("\(text) is too short for \(requests) requests") }
         let prompts = (0..<requests).map { i in Array(corpus[(i * stride % max(corpus.count - promptTokens, 1))...].prefix(promptTokens)) }
-        let options = SchedulerOptions(maxRows: rows, prefillChunk: 32, threads: threads, batchInvariant: true)
+        let options = SchedulerOptions(maxRows: rows, prefillChunk: 32, threads: threads, batchInvariant: !noBatchInvariant)
         let gateTaus = try gateThresholds(recursiveModel)
         let ouroQs = try ouroThresholds(recursiveModel)
 

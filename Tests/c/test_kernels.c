@@ -353,27 +353,52 @@ static void check_matmul(int type, int64_t m, int64_t cols, int64_t rows, int pa
     free(w); free(x); free(xr); free(y); free(y0); free(wd);
 }
 
-// Row-wise mode: each activation row's products equal its m = 1 call bit for bit,
-// whatever rows share the call (the scheduler's batch-invariant mode).
+// Row-wise mode (the scheduler's batch invariance): a row's products are bit-identical
+// whatever the number of rows (1, 3 and 16: on AVX-512 the row kernel and the GEMM
+// tile) and whoever its neighbours, plain and accumulating (LoRA's B); for quantized
+// weights (the integer product, internal.h) also equal to the scalar path's.
 static void test_matmul_rowwise(void) {
-    const int64_t cols = 800, rows = 37, m = 13;
+    const int64_t cols = 800, rows = 37, M = 16, ms[] = { 1, 3, 16 };
+    const rtxk_exec rowwise = { ex.threads, RTXK_PRODUCTS_ROWWISE };
+    const int path = rtxk_active_path();
     for (int ti = 0; ti < N_TYPES; ti++) {
         const int type = types[ti];
         const int64_t c = rtxk_block_elems(type) == 256 ? 1280 : cols;
         const size_t rb = row_bytes(type, c);
         uint8_t *w = malloc(rb * rows);
-        float *x = malloc(m * c * 4), *y = malloc(m * rows * 4), *y1 = malloc(rows * 4);
+        // Row 0 of the pool is the row under test; the others are its neighbours.
+        float *pool = malloc(2 * M * c * 4), *x = malloc(M * c * 4), *y = malloc(M * rows * 4);
+        float *ref = malloc(rows * 4), *ref_acc = malloc(rows * 4), *init = malloc(rows * 4);
         for (int64_t r = 0; r < rows; r++) random_row(w + r * rb, type, c);
-        fill_normal(x, m * c, 1.0f);
-        const rtxk_exec rowwise = { ex.threads, RTXK_PRODUCTS_ROWWISE };
-        rtxk_matmul(y, rows, x, c, w, type, rb, m, c, rows, rowwise);
-        int64_t diff = 0;
-        for (int64_t i = 0; i < m; i++) {
-            rtxk_matmul(y1, rows, x + i * c, c, w, type, rb, 1, c, rows, rowwise);
-            diff += memcmp(y1, y + i * rows, rows * 4) != 0;
+        for (int64_t i = 0; i < 2 * M; i++) fill_normal(pool + i * c, c, 0.1f + (float)i);
+        fill_normal(init, rows, 1.0f);
+        rtxk_matmul(ref, rows, pool, c, w, type, rb, 1, c, rows, rowwise);
+        memcpy(ref_acc, init, rows * 4);
+        rtxk_matmul_acc(ref_acc, rows, pool, c, w, type, rb, 1, c, rows, rowwise);
+        int64_t diff = 0, tried = 0;
+        for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+            for (int64_t pos = 0; pos < ms[mi]; pos += ms[mi] > 1 ? ms[mi] - 1 : 1)
+                for (int acc = 0; acc < 2; acc++, tried++) {
+                    const int64_t m = ms[mi];
+                    for (int64_t i = 0; i < m; i++) {  // neighbours differ with m, pos and acc
+                        const int64_t src = i == pos ? 0 : 1 + (i + 3 * pos + 5 * acc + m) % (2 * M - 1);
+                        memcpy(x + i * c, pool + src * c, c * 4);
+                        memcpy(y + i * rows, init, rows * 4);
+                    }
+                    if (acc) rtxk_matmul_acc(y, rows, x, c, w, type, rb, m, c, rows, rowwise);
+                    else rtxk_matmul(y, rows, x, c, w, type, rb, m, c, rows, rowwise);
+                    diff += memcmp(y + pos * rows, acc ? ref_acc : ref, rows * 4) != 0;
+                }
+        CHECK(diff == 0, "rowwise %s: %lld of %lld placements (m = 1, 3, 16) differ from the row alone", rtxk_type_name(type),
+              (long long)diff, (long long)tried);
+        if (rtxk_matmul_quantizes(type, 1, rowwise) && path != RTXK_PATH_SCALAR) {
+            rtxk_force_path(RTXK_PATH_SCALAR);
+            rtxk_matmul(y, rows, pool, c, w, type, rb, 1, c, rows, rowwise);
+            rtxk_force_path(path);
+            CHECK(memcmp(y, ref, rows * 4) == 0, "rowwise %s: the %s path's integer product differs from the scalar path's",
+                  rtxk_type_name(type), rtxk_path_name(path));
         }
-        CHECK(diff == 0, "rowwise %s: %lld of %lld rows differ from their m=1 call", rtxk_type_name(type), (long long)diff, (long long)m);
-        free(w); free(x); free(y); free(y1);
+        free(w); free(pool); free(x); free(y); free(ref); free(ref_acc); free(init);
     }
 }
 
@@ -907,6 +932,16 @@ static void bench(void) {
                        bench_one(type, mm[j], 1536, 576, 15) * 1e6 / mm[j]);
             printf("\n");
         }
+        // The same in row-wise (batch-invariant) mode: the integer product's row kernel,
+        // then (AVX-512) its GEMM tile.
+        ex.products = RTXK_PRODUCTS_ROWWISE;
+        for (size_t i = 0; i < 4; i++) {
+            printf("  %-5s 576x1536 row-wise per row, us:", rtxk_type_name(bt[i]));
+            const int64_t mm[] = { 1, 2, 4, 8, 16, 32, 64 };
+            for (size_t j = 0; j < 7; j++) printf(" %lld %.1f", (long long)mm[j], bench_one(bt[i], mm[j], 1536, 576, 15) * 1e6 / mm[j]);
+            printf("\n");
+        }
+        ex.products = RTXK_PRODUCTS_FAST;
         for (size_t i = 0; i < 3; i++) {
             const int type = bt[i == 2 ? 4 : i];
             const double s = bench_one(type, 512, 1536, 576, 7);

@@ -61,9 +61,11 @@ enum {
     /// Large m always takes dequantized tiles + sgemm (float activations, exact to
     /// float rounding) instead of the integer GEMM.
     RTXK_PRODUCTS_FLOAT = 1,
-    /// Batch-invariant: every product takes the per-row GEMV and attention the
-    /// per-token kernel, so a row's result is bit-identical whatever other rows
-    /// share the call (depth-wise batching relies on it).
+    /// Batch-invariant: a row's result is bit-identical whatever other rows share
+    /// the call (depth-wise batching relies on it). Quantized weights take the
+    /// integer product for every m (8-bit activations; the VNNI GEMM tile from 8
+    /// rows, a row kernel below, the same float operations per row), float weights
+    /// the per-row GEMV dot, attention the per-token kernel.
     RTXK_PRODUCTS_ROWWISE = 2,
 };
 

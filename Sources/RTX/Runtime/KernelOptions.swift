@@ -10,8 +10,11 @@ public struct KernelOptions: Sendable, Equatable {
         case fast
         /// Large products in float (dequantized tiles + sgemm): exact prompts.
         case float
-        /// Every product and attention per row: a row's result never depends on
-        /// the rows beside it (the scheduler's batch invariance).
+        /// Batch-invariant: a row's result never depends on the rows beside it (the
+        /// scheduler's default). Quantized products take the integer product at
+        /// every m (the GEMM tile from 8 rows, a row kernel below: one fold per row,
+        /// Sources/CRTXKernels/internal.h), float ones the per-row dot, attention the
+        /// per-token kernel.
         case rowwise
     }
 

@@ -17,8 +17,10 @@ public struct SchedulerOptions: Sendable {
     public var prefillChunk = 32
     /// OpenMP threads (0: physical cores).
     public var threads = 0
-    /// Every product takes the per-row path, so a request's tokens do not depend
-    /// on which other requests share its steps.
+    /// A request's logits do not depend, bit for bit, on which other requests
+    /// share its steps (KernelOptions.Products.rowwise: the integer product at
+    /// every row count). false: the fast products (GEMV below 8 rows, block
+    /// attention for prompt chunks), whose rounding depends on the batch.
     public var batchInvariant = true
     /// Bytes the scratch and the KV caches of all queued and running requests may
     /// take together (0: physical memory); a submit that would pass it is refused.
@@ -130,6 +132,8 @@ public final class Scheduler: @unchecked Sendable {
     private let core: LoopStep
     private var nextID = 1
     private var logits: [Float] = []
+    /// Sees every logits row a token is taken from, with its request (tests: batch invariance).
+    var logitsTap: ((Int, UnsafeBufferPointer<Float>) -> Void)?
     private var gateValues: [Float] = []
 
     public init(model: Model, options: SchedulerOptions = SchedulerOptions()) throws {
@@ -398,6 +402,7 @@ public final class Scheduler: @unchecked Sendable {
     /// Sample (or force) the request's next token from exit-head logits row `logitsRow`.
     private func emit(_ r: Request, logitsRow row: Int, loops: Int, trajectory: [Int32] = []) -> [SchedulerEvent] {
         let logits = logitsRow(row)
+        logitsTap?(r.id, logits)
         let forced = r.options.forcedTokens
         let token: Int32
         if r.generated.count < forced.count {
