@@ -16,7 +16,7 @@ SWIFT_RELEASE := $(SWIFT) build -c release --scratch-path .build-release -Xswift
 LIB_LINK := -Xlinker --version-script=$(CURDIR)/scripts/exports.map -Xlinker -soname=librtx.so.$(SOVERSION)
 
 .PHONY: help setup models lib cli build install run test test-kernels test-swift test-c test-python clean
-.PHONY: test-package test-swift-dependency
+.PHONY: test-package test-swift-dependency fuzz test-fuzz test-sanitizers
 
 help:
 	@echo "make run | test | build | lib | cli | install PREFIX=... | setup | models | clean"
@@ -63,7 +63,7 @@ run: setup models cli
 
 # ---- tests ------------------------------------------------------------------
 test: setup models build
-	$(MAKE) test-kernels test-swift test-c test-python test-package test-swift-dependency
+	$(MAKE) test-kernels test-swift test-c test-python test-package test-swift-dependency test-fuzz test-sanitizers
 
 test-kernels:
 	@mkdir -p $(BUILD)/tests
@@ -98,6 +98,21 @@ test-package: models
 # and pinned to a version (refused: unsafeFlags).
 test-swift-dependency: models
 	PYTHON=$(PYTHON) SWIFT=$(SWIFT) Tests/packaging/test_swift_dependency.sh $(MODEL)
+
+# ---- hardening (Tests/hardening) --------------------------------------------------
+# libFuzzer targets with AddressSanitizer; FUZZ_SECONDS per target. A long run:
+#   make fuzz FUZZ_SECONDS=3600
+FUZZ_SECONDS ?= 60
+fuzz: models
+	SWIFT=$(SWIFT) PYTHON=$(PYTHON) RTX_CLI=$(abspath $(BUILD))/bin/rtx Tests/hardening/run-fuzz.sh $(FUZZ_SECONDS)
+
+# CI's short run of every target (and every committed regression input).
+test-fuzz: models
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+# ASan + UBSan librtx.so under the C ABI test and a Python subset; TSan stress.
+test-sanitizers: models
+	SWIFT=$(SWIFT) PYTHON=$(PYTHON) Tests/hardening/run-sanitizers.sh $(MODEL)
 
 clean:
 	rm -rf $(BUILD) .build .build-release bindings/python/build bindings/python/rtx.egg-info examples/c/simple
