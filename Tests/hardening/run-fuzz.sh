@@ -39,7 +39,8 @@ for t in $TARGETS; do
         replayed=${#regressions[@]}
     fi
     # -rss_limit_mb: a model that loads is small; more is an amplification finding.
-    "$BIN/fuzz-$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=20 -rss_limit_mb=3072 -max_len=400000 \
+    case $t in tokenizer) max_len=4096 ;; json) max_len=65536 ;; *) max_len=400000 ;; esac
+    "$BIN/fuzz-$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=20 -rss_limit_mb=3072 -max_len=$max_len \
         -print_final_stats=1 -artifact_prefix="$OUT/findings/$t/" -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
         "$OUT/corpus/$t" "$OUT/seeds/$t" >"$log" 2>&1 || true
     execs=$(awk '/stat::number_of_executed_units/ {n += $2} END {print n + 0}' "$log" fuzz-*.log 2>/dev/null)
