@@ -16,7 +16,7 @@ SWIFT_RELEASE := $(SWIFT) build -c release --scratch-path .build-release -Xswift
 LIB_LINK := -Xlinker --version-script=$(CURDIR)/scripts/exports.map -Xlinker -soname=librtx.so.$(SOVERSION)
 
 .PHONY: help setup models lib cli server build install run test test-kernels test-swift test-c test-python test-server clean
-.PHONY: test-package test-swift-dependency test-kernels-sanitized test-c-sanitized
+.PHONY: test-package test-swift-dependency test-kernels-sanitized fuzz test-fuzz test-sanitizers
 
 help:
 	@echo "make run | test | build | lib | cli | server | install PREFIX=... | setup | models | clean"
@@ -69,7 +69,7 @@ run: setup models cli
 
 # ---- tests ------------------------------------------------------------------
 test: setup models build
-	$(MAKE) test-kernels test-swift test-c test-python test-server test-package test-swift-dependency
+	$(MAKE) test-kernels test-swift test-c test-python test-server test-package test-swift-dependency test-fuzz test-sanitizers
 
 test-kernels:
 	@mkdir -p $(BUILD)/tests
@@ -88,22 +88,6 @@ test-kernels-sanitized:
 	   -Wall -Wextra -I Sources/CRTXKernels/include Sources/CRTXKernels/*.c Tests/c/test_kernels.c \
 	   -o $(BUILD)/tests/test_kernels_sanitized -l:libomp.so.5 -lopenblas -llapacke -lm
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/tests/test_kernels_sanitized $(BUILD)/tests/quant_vectors.bin
-
-# The C ABI test against a librtx built with AddressSanitizer (Swift -sanitize=address,
-# the C kernels -fsanitize=address), over the real model and both hostile corpora.
-ASAN_SCRATCH := .build-asan
-test-c-sanitized: models
-	$(SWIFT) build -c debug --scratch-path $(ASAN_SCRATCH) -Xswiftc -sanitize=address -Xcc -fsanitize=address \
-	   -Xcc -fno-omit-frame-pointer --product rtx $(LIB_LINK)
-	rm -rf $(BUILD)/asan && mkdir -p $(BUILD)/asan
-	cp $(ASAN_SCRATCH)/debug/librtx.so $(BUILD)/asan/librtx.so.$(SOVERSION) && ln -sf librtx.so.$(SOVERSION) $(BUILD)/asan/librtx.so
-	$(PYTHON) Tests/data/make_bad_gguf.py $(BUILD)/asan/bad > /dev/null
-	$(PYTHON) Tests/data/make_bad_hf.py $(BUILD)/asan/bad-hf > /dev/null
-	clang -std=c11 -g -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra -I include Tests/c/test_capi.c \
-	   -o $(BUILD)/asan/test_capi -L $(BUILD)/asan -lrtx -Wl,-rpath,$(abspath $(BUILD))/asan -lm -lpthread
-	# The debug library links the toolchain's Swift runtime; leaks are not checked (the runtime's caches).
-	ASAN_OPTIONS=detect_leaks=0 LD_LIBRARY_PATH=$$(dirname $$(dirname $$(command -v $(SWIFT))))/lib/swift/linux \
-	   $(BUILD)/asan/test_capi $(MODEL) $(BUILD)/asan/bad $(BUILD)/asan/bad-hf
 
 test-swift: models
 	RTX_TEST_MODEL=$(abspath $(MODEL)) $(SWIFT) test --no-parallel
@@ -136,6 +120,21 @@ test-package: models
 # and pinned to a version (refused: unsafeFlags).
 test-swift-dependency: models
 	PYTHON=$(PYTHON) SWIFT=$(SWIFT) Tests/packaging/test_swift_dependency.sh $(MODEL)
+
+# ---- hardening (Tests/hardening) --------------------------------------------------
+# libFuzzer targets with AddressSanitizer; FUZZ_SECONDS per target. A long run:
+#   make fuzz FUZZ_SECONDS=3600
+FUZZ_SECONDS ?= 60
+fuzz: models
+	SWIFT=$(SWIFT) PYTHON=$(PYTHON) RTX_CLI=$(abspath $(BUILD))/bin/rtx Tests/hardening/run-fuzz.sh $(FUZZ_SECONDS)
+
+# CI's short run of every target (and every committed regression input).
+test-fuzz: models
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+# ASan + UBSan librtx.so under the C ABI test and a Python subset; TSan stress.
+test-sanitizers: models test-kernels-sanitized
+	SWIFT=$(SWIFT) PYTHON=$(PYTHON) Tests/hardening/run-sanitizers.sh $(MODEL)
 
 clean:
 	rm -rf $(BUILD) .build .build-release .build-asan bindings/python/build bindings/python/rtx.egg-info examples/c/simple

@@ -24,7 +24,7 @@ import numpy as np  # before rtx
 import pytest
 
 torch = pytest.importorskip("torch")
-from gguf import GGUFReader, GGUFValueType, GGUFWriter  # noqa: E402
+from gguf import GGUFReader  # noqa: E402
 
 import gguf_files  # noqa: E402
 import rtx  # noqa: E402
@@ -41,64 +41,7 @@ PROMPT = [{"role": "user", "content": "Count from 1 to 30, separated by commas."
 SENTENCE = "The quick brown fox jumps over the lazy dog, and then it runs far away into the forest."
 
 
-# -- tiny models ---------------------------------------------------------------------
-def _cut_tokenizer(reader: GGUFReader, n_vocab: int):
-    """Tokenizer fields of `reader` restricted to its first n_vocab tokens (BPE
-    merges kept only when both parts and the result survive)."""
-    tokens = reader.fields["tokenizer.ggml.tokens"].contents()[:n_vocab]
-    kept = set(tokens)
-    cut = {"tokenizer.ggml.tokens": tokens}
-    for key in ("tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
-        if key in reader.fields:
-            cut[key] = reader.fields[key].contents()[:n_vocab]
-    if "tokenizer.ggml.merges" in reader.fields:
-        cut["tokenizer.ggml.merges"] = [m for m in reader.fields["tokenizer.ggml.merges"].contents()
-                                        if all(p in kept for p in m.split(" ")) and m.replace(" ", "") in kept]
-    return cut
-
-
-def write_tiny(source, path, arch, n_vocab, layers=4, embd=32, heads=4, heads_kv=2, head_dim=8, ff=64, seed=0,
-               extra=()):
-    """A random vanilla GGUF of `arch` with `source`'s tokenizer (cut to n_vocab)."""
-    reader = GGUFReader(str(source))
-    rng = np.random.default_rng(seed)
-    w = GGUFWriter(str(path), arch)
-    cut = _cut_tokenizer(reader, n_vocab)
-    for f in reader.fields.values():
-        if f.name.startswith(("GGUF.", arch + ".")) or f.name in ("general.architecture", "general.alignment"):
-            continue
-        value = cut.get(f.name, f.contents())
-        if f.types[0] == GGUFValueType.ARRAY:
-            w.add_key_value(f.name, value, f.types[0], sub_type=f.types[-1])
-        else:
-            w.add_key_value(f.name, value, f.types[0])
-    for key, value in [("block_count", layers), ("embedding_length", embd), ("feed_forward_length", ff),
-                       ("attention.head_count", heads), ("attention.head_count_kv", heads_kv),
-                       ("attention.key_length", head_dim), ("attention.value_length", head_dim),
-                       ("context_length", 256), *extra]:
-        (w.add_float32 if isinstance(value, float) else w.add_uint32)(f"{arch}.{key}", value)
-    w.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)
-    q, kv = heads * head_dim, heads_kv * head_dim
-    mat = lambda *s: (rng.standard_normal(s) / np.sqrt(s[-1])).astype(np.float32)   # noqa: E731
-    gain = lambda n: (1 + 0.1 * rng.standard_normal(n)).astype(np.float32)          # noqa: E731
-    w.add_tensor("token_embd.weight", (rng.standard_normal((n_vocab, embd)) * 0.5).astype(np.float32))
-    w.add_tensor("output_norm.weight", gain(embd))
-    for i in range(layers):
-        block = {"attn_norm": gain(embd), "attn_q": mat(q, embd), "attn_k": mat(kv, embd), "attn_v": mat(kv, embd),
-                 "attn_output": mat(embd, q), "ffn_norm": gain(embd), "ffn_gate": mat(ff, embd),
-                 "ffn_up": mat(ff, embd), "ffn_down": mat(embd, ff)}
-        if arch == "gemma3":
-            block.update(attn_q_norm=gain(head_dim), attn_k_norm=gain(head_dim), post_attention_norm=gain(embd),
-                         post_ffw_norm=gain(embd))
-        for role, values in block.items():
-            w.add_tensor(f"blk.{i}.{role}.weight", values)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
-
-
+# -- tiny models: gguf_files.write_tiny -------------------------------------------
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("train")
@@ -106,7 +49,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_llama(model_path, workdir):
-    return write_tiny(model_path, workdir / "tiny-llama.gguf", "llama", n_vocab=1024)
+    return gguf_files.write_tiny(model_path, workdir / "tiny-llama.gguf", "llama", n_vocab=1024)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +58,7 @@ def tiny_gemma(workdir):
         pytest.skip(f"Gemma 3 model not found: {GEMMA}")
     # Window 4 and pattern 4 over 4 layers with B = 2: stored layer 1 runs position 1
     # (local, base 100) and position 3 (global, base 10^6), so attributes must follow the position.
-    return write_tiny(GEMMA, workdir / "tiny-gemma.gguf", "gemma3", n_vocab=4096, heads=4, heads_kv=1, head_dim=16,
+    return gguf_files.write_tiny(GEMMA, workdir / "tiny-gemma.gguf", "gemma3", n_vocab=4096, heads=4, heads_kv=1, head_dim=16,
                       extra=[("attention.sliding_window", 4), ("attention.sliding_window_pattern", 4),
                              ("rope.freq_base_swa", 100.0), ("rope.freq_base", 1e6)])
 
