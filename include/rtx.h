@@ -303,6 +303,10 @@ typedef struct rtx_generate_params {
                                         followed (0 = off); tried before loop drafts */
     float draft_gate;                /* models with exit gates: stop drafting once the gate after
                                         loop draft_loops is below this (default 0.5; 0 = never) */
+    bool batch_invariant;            /* every pass of this generation, prompt included, with
+                                        batch-invariant products (the scheduler's mode): tokens and
+                                        cache are bit for bit what speculative decoding produces.
+                                        Drafts imply it; it stays on for the context (default false) */
 } rtx_generate_params;
 
 RTX_API void rtx_generate_default_params(rtx_generate_params *out);

@@ -69,6 +69,7 @@ public func rtx_generate_default_params(_ out: UnsafeMutablePointer<rtx_generate
     out.pointee.draft_len = Int32(d.draft.length)
     out.pointee.lookup_ngram = Int32(d.draft.lookupNGram)
     out.pointee.draft_gate = d.draft.gateThreshold
+    out.pointee.batch_invariant = d.batchInvariant
 }
 
 /// sizeof(rtx_generate_params) before the speculative fields were appended (0.2):
@@ -93,6 +94,7 @@ func generationOptions(_ params: UnsafePointer<rtx_generate_params>?) throws -> 
     if Int(declared) < MemoryLayout<rtx_generate_params>.size {
         p.draft_loops = defaults.draft_loops; p.draft_len = defaults.draft_len
         p.lookup_ngram = defaults.lookup_ngram; p.draft_gate = defaults.draft_gate
+        p.batch_invariant = defaults.batch_invariant
     }
     o.maxTokens = Int(p.max_tokens)
     o.sampling = try samplingParameters(p.sampling)
@@ -102,6 +104,7 @@ func generationOptions(_ params: UnsafePointer<rtx_generate_params>?) throws -> 
     o.stopAtEndOfGeneration = p.stop_at_eos
     o.draft = DraftOptions(loops: Int(p.draft_loops), length: Int(p.draft_len), lookupNGram: Int(p.lookup_ngram),
                            gateThreshold: p.draft_gate)
+    o.batchInvariant = p.batch_invariant
     return o
 }
 

@@ -38,6 +38,8 @@ struct Generate: ParsableCommand {
     var lookup = 0
     @Option(name: .customLong("draft-gate"), help: "Models with exit gates: stop drafting once the gate after the draft's last loop is below this (0 = never).")
     var draftGate = Defaults.draftGateThreshold
+    @Flag(name: .customLong("batch-invariant"), help: "Batch-invariant products for every pass (drafts imply it): plain decoding that speculative decoding equals bit for bit.")
+    var batchInvariant = false
 
     @Flag(name: .customLong("print-params"), help: "Print the sampling, generation and context parameters this run would use, as JSON with the C API's field names, and exit without loading the model.")
     var printParams = false
@@ -50,6 +52,7 @@ struct Generate: ParsableCommand {
                                               seed: seed ?? Defaults.seed)
         options.stop = stop
         options.draft = DraftOptions(loops: draftLoops, length: draftLen, lookupNGram: lookup, gateThreshold: draftGate)
+        options.batchInvariant = batchInvariant
         return options
     }
 
@@ -116,7 +119,7 @@ func parametersJSON(_ g: GenerationOptions, _ s: Session.Options) -> String {
         ("max_tokens", "\(g.maxTokens)"), ("add_bos", "\(g.addBOS)"), ("parse_special", "\(g.parseSpecial)"),
         ("stop_at_eos", "\(g.stopAtEndOfGeneration)"),
         ("draft_loops", "\(g.draft.loops)"), ("draft_len", "\(g.draft.length)"), ("lookup_ngram", "\(g.draft.lookupNGram)"),
-        ("draft_gate", "\(g.draft.gateThreshold)"),
+        ("draft_gate", "\(g.draft.gateThreshold)"), ("batch_invariant", "\(g.batchInvariant)"),
         ("n_ctx", "\(s.contextLength)"), ("n_batch", "\(s.batchSize)"), ("n_threads", "\(s.threads)"),
         ("float_prompts", "\(s.floatPrompts)"),
     ]

@@ -75,7 +75,8 @@ func tinyQuantizedRecursive(loops: Int, strategy: RecursionPlan.Strategy = .cycl
 @Suite struct SpeculativeTests {
     func generate(_ model: Model, _ prompt: String, _ draft: DraftOptions, sampling: SamplingParameters = .greedy,
                   maxTokens: Int = 24, context: Int = 128, stop: [String] = []) throws -> (tokens: [Int32], history: [Int32], stats: SpeculativeStats, reason: StopReason, session: Session) {
-        let s = try Session(model: model, options: .init(contextLength: context))
+        // Plain decoding in a batch-invariant session is the reference (drafts turn it on).
+        let s = try Session(model: model, options: .init(contextLength: context, batchInvariant: true))
         var o = GenerationOptions()
         o.maxTokens = maxTokens; o.sampling = sampling; o.draft = draft; o.stopAtEndOfGeneration = false; o.stop = stop
         let g = try Generator(session: s, prompt: prompt, options: o)
@@ -181,7 +182,7 @@ func tinyQuantizedRecursive(loops: Int, strategy: RecursionPlan.Strategy = .cycl
         // often finds x1 there and drafts what followed it.
         let prompt = String((33...126).map { Character(UnicodeScalar(UInt8($0))) }) + " the cat"
         // Exact joint distribution of (x1, x2).
-        let s = try Session(model: model, options: .init(contextLength: 128))
+        let s = try Session(model: model, options: .init(contextLength: 128, batchInvariant: true))
         let promptTokens = model.tokenizer.encode(prompt, addBOS: false, parseSpecial: true)
         try s.evaluate(promptTokens)
         var sampler = try Sampler(sampling)

@@ -1089,6 +1089,7 @@ static void test_prompt_lookup(rtx_model *m) {
           "rtx_generate_default_params: drafts off (draft_len %d, draft_gate %.2f)", gp.draft_len, gp.draft_gate);
     rtx_context *ctx = new_context(m, 256, NULL);
     if (!ctx) return;
+    gp.batch_invariant = true;   /* plain decoding as drafts run it: the reference, bit for bit */
     expect_status(rtx_generate(ctx, prompt, &gp, on_token, &plain, NULL), RTX_OK, "rtx_generate (plain)");
     rtx_context_reset(ctx);
     gp.lookup_ngram = 3;
@@ -1239,6 +1240,7 @@ static void test_recursion_and_scheduler(const char *model_path) {
         collector plain = {0}, spec = {0};
         rtx_generate_params gp;
         default_gen(&gp, 16);
+        gp.batch_invariant = true;   /* the reference drafts equal bit for bit */
         expect_status(rtx_generate(g, text, &gp, on_token, &plain, NULL), RTX_OK, "rtx_generate (B=2, plain)");
         rtx_context_reset(g);
         gp.draft_loops = 1;

@@ -19,7 +19,7 @@ from rtx.scheduler import Scheduler
 REPO = Path(__file__).resolve().parents[2]
 SAMPLING = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed")
 GENERATION = ("max_tokens", "add_bos", "parse_special", "stop_at_eos")
-DRAFT = ("draft_loops", "draft_len", "lookup_ngram", "draft_gate")   # rtx_generate_params only
+DRAFT = ("draft_loops", "draft_len", "lookup_ngram", "draft_gate", "batch_invariant")   # rtx_generate_params only
 CONTEXT = ("n_ctx", "n_batch", "n_threads", "float_prompts")
 
 
@@ -61,7 +61,8 @@ def test_c_defaults_are_llama_cpps():
         "repeat_last_n": 64, "seed": _capi.RTX_SEED_RANDOM,
         "max_tokens": 128, "add_bos": True, "parse_special": True, "stop_at_eos": True,
         # Speculative decoding off; its draft length and gate threshold (Runtime/Defaults.swift).
-        "draft_loops": 0, "draft_len": 3, "lookup_ngram": 0, "draft_gate": 0.5})
+        "draft_loops": 0, "draft_len": 3, "lookup_ngram": 0, "draft_gate": 0.5,
+        "batch_invariant": False})
     assert same(c_context_defaults(), {"n_ctx": 0, "n_batch": 512, "n_threads": 0, "float_prompts": False})
     sampling = fields(c_defaults(_capi.rtx_sampling_params, _capi.lib.rtx_sampling_default_params), SAMPLING)
     assert same(sampling, {k: v for k, v in c_generate_defaults().items() if k in SAMPLING})

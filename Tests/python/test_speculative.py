@@ -22,7 +22,8 @@ def recursive(model_path, tmp_path_factory):
 
 
 def greedy(model, prompt, n, **kw):
-    g = model.generate(prompt, max_tokens=n, temperature=0, stop_at_eos=False, **kw)
+    # Plain decoding in batch-invariant mode is the reference (drafts imply the mode).
+    g = model.generate(prompt, max_tokens=n, temperature=0, stop_at_eos=False, batch_invariant=True, **kw)
     text = "".join(g)
     return g.tokens, text, g.result
 

@@ -27,6 +27,10 @@ public struct GenerationOptions: Sendable {
     /// Speculative decoding (off by default): same greedy tokens, same sampling
     /// distribution. Drafts are verified at full depth: only with `exitPolicy` full depth.
     public var draft = DraftOptions()
+    /// Every pass of this generation, prompt included, with batch-invariant
+    /// products (Session.batchInvariant, which stays on): plain decoding that
+    /// equals speculative decoding bit for bit. Drafts imply it.
+    public var batchInvariant = false
     public init() {}
 }
 
@@ -84,6 +88,10 @@ public final class Generator {
         guard !options.draft.isEnabled || options.exitPolicy == .fullDepth else {
             throw RTXError.invalid("speculative drafts are verified at full depth: they need the full-depth exit policy")
         }
+        // The verification pass equals one-token decodes only with row-wise products,
+        // so drafts run the whole generation (prompt included) batch-invariant; the
+        // session keeps that mode (Session.batchInvariant).
+        if options.draft.isEnabled || options.batchInvariant { session.batchInvariant = true }
         self.speculative = options.draft.isEnabled ? SpeculativeDecoder(session: session, options: options.draft) : nil
         let tokenizer = session.model.tokenizer
         // BOS only at the start of a sequence and only if the model asks for it

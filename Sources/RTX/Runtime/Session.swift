@@ -24,10 +24,17 @@ public final class Session: @unchecked Sendable {
         public var floatPrompts = Defaults.floatPrompts
         /// Bytes the KV cache and scratch may take (0: physical memory); checked before allocating.
         public var maxMemory = 0
+        /// Every product row-wise (KernelOptions.Products.rowwise): a token's numbers
+        /// do not depend on how many tokens a pass evaluates with it, so a k-token
+        /// verification pass writes the K/V and logits of k one-token decodes, bit for
+        /// bit. Speculative decoding turns it on (Generator); plain decoding with it on
+        /// is the reference its output equals. Overrides floatPrompts.
+        public var batchInvariant = false
         public init(contextLength: Int = Defaults.contextLength, batchSize: Int = Defaults.batchSize,
-                    threads: Int = Defaults.threads, floatPrompts: Bool = Defaults.floatPrompts, maxMemory: Int = 0) {
+                    threads: Int = Defaults.threads, floatPrompts: Bool = Defaults.floatPrompts, maxMemory: Int = 0,
+                    batchInvariant: Bool = false) {
             self.contextLength = contextLength; self.batchSize = batchSize; self.threads = threads
-            self.floatPrompts = floatPrompts; self.maxMemory = maxMemory
+            self.floatPrompts = floatPrompts; self.maxMemory = maxMemory; self.batchInvariant = batchInvariant
         }
     }
 
@@ -52,8 +59,12 @@ public final class Session: @unchecked Sendable {
     public var threads: Int
     /// See Options.floatPrompts.
     public var floatPrompts: Bool
+    /// See Options.batchInvariant.
+    public var batchInvariant: Bool
     /// How this session's kernels run, handed to every pass.
-    var kernels: KernelOptions { KernelOptions(threads: threads, products: floatPrompts ? .float : .fast) }
+    var kernels: KernelOptions {
+        KernelOptions(threads: threads, products: batchInvariant ? .rowwise : floatPrompts ? .float : .fast)
+    }
     /// Polled between layers; return true to abort the evaluation.
     public var shouldAbort: (() -> Bool)?
 
@@ -102,6 +113,7 @@ public final class Session: @unchecked Sendable {
         self.batchSize = batch
         self.threads = KernelOptions(threads: options.threads).threads
         self.floatPrompts = options.floatPrompts
+        self.batchInvariant = options.batchInvariant
         self.kv = try KVCache(positions: model.plan.positions, capacity: ctx, kvDim: h.kvDim, headDim: h.headDim)
         // Room for a full batch plus the fill rows one pass can carry.
         self.core = LoopStep(model: model, rows: self.batchSize, fillRows: fillRows)

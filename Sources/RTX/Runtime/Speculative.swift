@@ -12,8 +12,11 @@
 //                      decoding; training-free, any model, vanilla included)
 //
 // Exactness: the verification pass runs `.rowwise` products (KernelOptions), so
-// each row's logits equal those of a one-token `evaluate`, which is what plain
-// decoding runs: greedy output is identical token for token. The draft's K/V (its
+// each row's logits equal those of a one-token `evaluate` in a batch-invariant
+// session (Session.batchInvariant, which the Generator turns on with drafts), and
+// that is what plain decoding runs in such a session: greedy output is identical
+// token for token. (Fast-mode plain decoding folds a row's block sums in another
+// order: the same tokens but for near-ties, not the same bits.) The draft's K/V (its
 // loops' slots at the drafted positions) are all overwritten by the verification
 // pass, which recomputes every loop for the k + 1 rows, and the rejected rows are
 // truncated: afterwards the cache is exactly plain decoding's.

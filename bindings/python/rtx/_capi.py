@@ -267,6 +267,7 @@ class rtx_generate_params(Structure):
         ("draft_len", c_int32),
         ("lookup_ngram", c_int32),
         ("draft_gate", c_float),
+        ("batch_invariant", c_bool),
     ]
 
 

@@ -288,7 +288,7 @@ class Model(_Handle):
                  add_bos: Optional[bool] = None, special: Optional[bool] = None, context: Optional["Context"] = None,
                  stop_at_eos: Optional[bool] = None, draft_loops: Optional[int] = None,
                  draft_len: Optional[int] = None, lookup_ngram: Optional[int] = None,
-                 draft_gate: Optional[float] = None) -> "Generation":
+                 draft_gate: Optional[float] = None, batch_invariant: Optional[bool] = None) -> "Generation":
         """Stream the continuation of `prompt` as text pieces. Lazy: nothing runs
         until the first next(). Without `context`, a private one is created and
         closed with the generation; with one, the prompt is appended to it.
@@ -300,7 +300,9 @@ class Model(_Handle):
         distribution): draft_loops=b drafts with the first b loops of a recursive
         model, lookup_ngram=n with prompt lookup (any model), draft_len tokens per
         verification pass; draft_gate stops loop drafts where the model's exit gate
-        is below it. `.result` reports n_draft_rounds, n_drafted and n_accepted."""
+        is below it. `.result` reports n_draft_rounds, n_drafted and n_accepted.
+        Drafts run batch-invariant products; batch_invariant=True runs plain
+        decoding the same way (the reference speculative output equals bit for bit)."""
         if context is not None and context.model is not self:
             raise InvalidArgumentError("context belongs to another model")
         self._h()
@@ -308,7 +310,8 @@ class Model(_Handle):
                           top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty,
                           repeat_last_n=repeat_last_n, seed=seed, stop=stop, add_bos=add_bos,
                           special=special, stop_at_eos=stop_at_eos, draft_loops=draft_loops,
-                          draft_len=draft_len, lookup_ngram=lookup_ngram, draft_gate=draft_gate)
+                          draft_len=draft_len, lookup_ngram=lookup_ngram, draft_gate=draft_gate,
+                          batch_invariant=batch_invariant)
 
 
 # ======================================================================== #
@@ -475,7 +478,7 @@ class Generation:
                  seed: Optional[int], stop: Optional[Sequence[str]], add_bos: Optional[bool],
                  special: Optional[bool], stop_at_eos: Optional[bool], draft_loops: Optional[int] = None,
                  draft_len: Optional[int] = None, lookup_ngram: Optional[int] = None,
-                 draft_gate: Optional[float] = None):
+                 draft_gate: Optional[float] = None, batch_invariant: Optional[bool] = None):
         self.model = model
         self._prompt = _encode_c_string(prompt, "prompt")
         self._stop = [_encode_c_string(s, "stop string") for s in (stop or [])]
@@ -486,7 +489,8 @@ class Generation:
         params = _capi.sized(_capi.rtx_generate_params)
         lib.rtx_generate_default_params(ctypes.byref(params))
         _override(params, max_tokens=max_tokens, add_bos=add_bos, parse_special=special, stop_at_eos=stop_at_eos,
-                  draft_loops=draft_loops, draft_len=draft_len, lookup_ngram=lookup_ngram, draft_gate=draft_gate)
+                  draft_loops=draft_loops, draft_len=draft_len, lookup_ngram=lookup_ngram, draft_gate=draft_gate,
+                  batch_invariant=batch_invariant)
         _sampling_params(params.sampling, temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
         params.stop = ctypes.cast(self._stop_array, ctypes.POINTER(ctypes.c_char_p))
         params.n_stop = len(self._stop)
@@ -494,7 +498,8 @@ class Generation:
         # The effective parameters, by rtx_generate_params' names (sampling flattened).
         self.params: Dict[str, Any] = {**_fields(params.sampling, _SAMPLING_FIELDS),
                                        **_fields(params, ("max_tokens", "add_bos", "parse_special", "stop_at_eos",
-                                                          "draft_loops", "draft_len", "lookup_ngram", "draft_gate"))}
+                                                          "draft_loops", "draft_len", "lookup_ngram", "draft_gate",
+                                                          "batch_invariant"))}
         self._context = context
         self._owns_context = context is None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
