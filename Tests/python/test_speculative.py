@@ -72,7 +72,7 @@ def test_greedy_prompt_lookup_equals_plain_decoding_and_accepts_the_quote(model)
     assert result["n_accepted"] > result["n_drafted"] / 2, result
     # The context is left as plain decoding leaves it.
     with model.context(n_ctx=512) as a, model.context(n_ctx=512) as b:
-        list(model.generate(prompt, max_tokens=40, temperature=0, stop_at_eos=False, context=a))
+        list(model.generate(prompt, max_tokens=40, temperature=0, stop_at_eos=False, context=a, batch_invariant=True))
         list(model.generate(prompt, max_tokens=40, temperature=0, stop_at_eos=False, context=b,
                             lookup_ngram=3, draft_len=8))
         assert a.n_past == b.n_past
