@@ -77,7 +77,8 @@ public final class Session: @unchecked Sendable {
     /// (row 0: the pending token's hidden state while it is stepped).
     private let core: LoopStep
     /// (logitRows, vocab) logits of the last evaluate call or loop step.
-    private var logitStorage = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    /// Allocated last in init: a throwing init must not leave it behind.
+    private var logitStorage: UnsafeMutablePointer<Float>
     private var logitCapacity = 0
     public private(set) var logitRows = 0
     /// The token (cache index) whose logits are row 0 of the last evaluation.
@@ -117,6 +118,7 @@ public final class Session: @unchecked Sendable {
         self.kv = try KVCache(positions: model.plan.positions, capacity: ctx, kvDim: h.kvDim, headDim: h.headDim)
         // Room for a full batch plus the fill rows one pass can carry.
         self.core = LoopStep(model: model, rows: self.batchSize, fillRows: fillRows)
+        self.logitStorage = .allocate(capacity: 0)
     }
 
     deinit {
