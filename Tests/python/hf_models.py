@@ -38,6 +38,19 @@ def _rand(rng, *shape, scale=None):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
+def _attention_and_mlp(rng, prefix, hidden, heads, kv_heads, head_dim, ff, qk_scale=None) -> Dict[str, np.ndarray]:
+    """The q/k/v/o and gate/up/down projections of a Llama-style layer, drawn in that order."""
+    return {
+        prefix + "self_attn.q_proj.weight": _rand(rng, heads * head_dim, hidden, scale=qk_scale),
+        prefix + "self_attn.k_proj.weight": _rand(rng, kv_heads * head_dim, hidden, scale=qk_scale),
+        prefix + "self_attn.v_proj.weight": _rand(rng, kv_heads * head_dim, hidden),
+        prefix + "self_attn.o_proj.weight": _rand(rng, hidden, heads * head_dim),
+        prefix + "mlp.gate_proj.weight": _rand(rng, ff, hidden),
+        prefix + "mlp.up_proj.weight": _rand(rng, ff, hidden),
+        prefix + "mlp.down_proj.weight": _rand(rng, hidden, ff),
+    }
+
+
 def _gemma_config(arch, model_type, vocab, hidden, layers, heads, kv_heads, head_dim, ff, **extra) -> dict:
     """config.json of a Gemma 1/2 model: what both share, plus the family's own keys."""
     return {
@@ -62,13 +75,7 @@ def write_gemma1(folder, seed=1, vocab=96, hidden=64, layers=2, heads=4, kv_head
         p = f"model.layers.{i}."
         t[p + "input_layernorm.weight"] = _rand(rng, hidden, scale=0.2)
         t[p + "post_attention_layernorm.weight"] = _rand(rng, hidden, scale=0.2)
-        t[p + "self_attn.q_proj.weight"] = _rand(rng, heads * head_dim, hidden)
-        t[p + "self_attn.k_proj.weight"] = _rand(rng, kv_heads * head_dim, hidden)
-        t[p + "self_attn.v_proj.weight"] = _rand(rng, kv_heads * head_dim, hidden)
-        t[p + "self_attn.o_proj.weight"] = _rand(rng, hidden, heads * head_dim)
-        t[p + "mlp.gate_proj.weight"] = _rand(rng, ff, hidden)
-        t[p + "mlp.up_proj.weight"] = _rand(rng, ff, hidden)
-        t[p + "mlp.down_proj.weight"] = _rand(rng, hidden, ff)
+        t.update(_attention_and_mlp(rng, p, hidden, heads, kv_heads, head_dim, ff))
     return _write(folder, config, t)
 
 
@@ -90,13 +97,7 @@ def write_gemma2(folder, seed=2, vocab=96, hidden=64, layers=4, heads=4, kv_head
         for norm in ["input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
                      "post_feedforward_layernorm"]:
             t[p + norm + ".weight"] = _rand(rng, hidden, scale=0.3)
-        t[p + "self_attn.q_proj.weight"] = _rand(rng, heads * head_dim, hidden, scale=1.0)
-        t[p + "self_attn.k_proj.weight"] = _rand(rng, kv_heads * head_dim, hidden, scale=1.0)
-        t[p + "self_attn.v_proj.weight"] = _rand(rng, kv_heads * head_dim, hidden)
-        t[p + "self_attn.o_proj.weight"] = _rand(rng, hidden, heads * head_dim)
-        t[p + "mlp.gate_proj.weight"] = _rand(rng, ff, hidden)
-        t[p + "mlp.up_proj.weight"] = _rand(rng, ff, hidden)
-        t[p + "mlp.down_proj.weight"] = _rand(rng, hidden, ff)
+        t.update(_attention_and_mlp(rng, p, hidden, heads, kv_heads, head_dim, ff, qk_scale=1.0))
     return _write(folder, config, t)
 
 
@@ -294,13 +295,7 @@ def write_ouro(folder, seed=15, hidden=64, layers=2, heads=4, kv_heads=2, head_d
         p = f"model.layers.{i}."
         for norm in ["input_layernorm", "input_layernorm_2", "post_attention_layernorm", "post_attention_layernorm_2"]:
             t[p + norm + ".weight"] = 1.0 + _rand(rng, hidden, scale=0.3)
-        t[p + "self_attn.q_proj.weight"] = _rand(rng, heads * head_dim, hidden)
-        t[p + "self_attn.k_proj.weight"] = _rand(rng, kv_heads * head_dim, hidden)
-        t[p + "self_attn.v_proj.weight"] = _rand(rng, kv_heads * head_dim, hidden)
-        t[p + "self_attn.o_proj.weight"] = _rand(rng, hidden, heads * head_dim)
-        t[p + "mlp.gate_proj.weight"] = _rand(rng, ff, hidden)
-        t[p + "mlp.up_proj.weight"] = _rand(rng, ff, hidden)
-        t[p + "mlp.down_proj.weight"] = _rand(rng, hidden, ff)
+        t.update(_attention_and_mlp(rng, p, hidden, heads, kv_heads, head_dim, ff))
     for name in drop:
         del t[name]
     for name, shape in (reshape or {}).items():
