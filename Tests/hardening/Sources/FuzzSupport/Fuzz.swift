@@ -70,12 +70,17 @@ public final class MemoryFile {
 
     public func write(_ bytes: UnsafeRawBufferPointer) {
         precondition(ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0)
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            precondition(n > 0, "memfd write failed")
-            done += n
-        }
+        writeAll(fd, bytes, path)
+    }
+}
+
+/// Writes every byte (write(2) may write fewer than asked).
+func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer, _ path: String) {
+    var done = 0
+    while done < bytes.count {
+        let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+        precondition(n > 0, "write to \(path) failed")
+        done += n
     }
 }
 
@@ -93,12 +98,7 @@ public final class ScratchFolder {
         let fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         precondition(fd >= 0, "cannot write \(full)")
         defer { close(fd) }
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            precondition(n > 0, "write failed")
-            done += n
-        }
+        writeAll(fd, bytes, full)
     }
 
     public func remove(_ file: String) { unlink(path + "/" + file) }
