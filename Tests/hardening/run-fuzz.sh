@@ -6,6 +6,8 @@
 # timeout or OOM fails the run; the input lands in build/fuzz/findings/TARGET/.
 # A fixed finding is committed to Tests/hardening/regressions/TARGET/.
 #   FUZZ_TARGETS="gguf json"  fuzz a subset       FUZZ_JOBS=N  parallel workers per target
+#   FUZZ_RUNS=N  stop a target after N executions (SECONDS stays the time limit):
+#   FUZZ_RUNS=1000000 make fuzz FUZZ_SECONDS=14400 is the README's long run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_TARGET=${1:-60}
@@ -40,7 +42,7 @@ for t in $TARGETS; do
     fi
     # -rss_limit_mb: a model that loads is small; more is an amplification finding.
     case $t in tokenizer) max_len=4096 ;; json) max_len=65536 ;; *) max_len=400000 ;; esac
-    "$BIN/fuzz-$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=20 -rss_limit_mb=3072 -max_len=$max_len \
+    "$BIN/fuzz-$t" -max_total_time="$SECONDS_PER_TARGET" -runs="${FUZZ_RUNS:--1}" -timeout=20 -rss_limit_mb=3072 -max_len=$max_len \
         -print_final_stats=1 -artifact_prefix="$OUT/findings/$t/" -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
         "$OUT/corpus/$t" "$OUT/seeds/$t" >"$log" 2>&1 || true
     execs=$(awk '/stat::number_of_executed_units/ {n += $2} END {print n + 0}' "$log" fuzz-*.log 2>/dev/null)
