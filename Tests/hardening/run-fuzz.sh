@@ -42,11 +42,17 @@ for t in $TARGETS; do
     fi
     # -rss_limit_mb: a model that loads is small; more is an amplification finding.
     case $t in tokenizer) max_len=4096 ;; json) max_len=65536 ;; *) max_len=400000 ;; esac
+    # One worker runs in-process (its stats land in $log); N workers write fuzz-J.log
+    # in the current folder, so two runs of this script must not share one with FUZZ_JOBS > 1.
+    parallel=()
+    [ "${FUZZ_JOBS:-1}" -gt 1 ] && parallel=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
     "$BIN/fuzz-$t" -max_total_time="$SECONDS_PER_TARGET" -runs="${FUZZ_RUNS:--1}" -timeout=20 -rss_limit_mb=3072 -max_len=$max_len \
-        -print_final_stats=1 -artifact_prefix="$OUT/findings/$t/" -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
+        -print_final_stats=1 -artifact_prefix="$OUT/findings/$t/" "${parallel[@]}" \
         "$OUT/corpus/$t" "$OUT/seeds/$t" >"$log" 2>&1 || true
-    execs=$(awk '/stat::number_of_executed_units/ {n += $2} END {print n + 0}' "$log" fuzz-*.log 2>/dev/null)
-    rate=$(awk '/stat::average_exec_per_sec/ {n += $2} END {print n + 0}' "$log" fuzz-*.log 2>/dev/null)
+    logs=("$log")
+    [ ${#parallel[@]} -gt 0 ] && logs+=(fuzz-*.log)
+    execs=$(awk '/stat::number_of_executed_units/ {n += $2} END {print n + 0}' "${logs[@]}")
+    rate=$(awk '/stat::average_exec_per_sec/ {n += $2} END {print n + 0}' "${logs[@]}")
     # crash-, timeout-, oom-, leak- files; slow-unit- files (> 10 s, e.g. a stalled machine) are not findings.
     findings=$(find "$OUT/findings/$t" -type f ! -name 'slow-unit-*' | wc -l)
     printf '%-10s %12s %10s %8s  %s\n' "$t" "$execs" "$rate" "$findings" "$replayed"
@@ -56,5 +62,5 @@ for t in $TARGETS; do
         echo "  inputs: $OUT/findings/$t/  log: $log"
     fi
 done
-rm -f fuzz-*.log
+[ "${FUZZ_JOBS:-1}" -gt 1 ] && rm -f fuzz-*.log
 exit $status
