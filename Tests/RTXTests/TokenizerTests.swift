@@ -353,8 +353,10 @@ private func matches(_ text: String, _ regex: String) throws -> [String] {
     // Quantified groups, (?i:…) with the scalars that fold to ASCII letters (ſ → s, K → k).
     #expect(try matches("dog's CAT'S x'ſ x'K", #"\p{L}+(?i:'s|'k)?"#) == ["dog's", "CAT'S", "x'ſ", "x'K"])
     // General categories, their negation, \d \w, nested classes (Bloom), \x{…}.
-    #expect(try matches("HTTPServer ǅx ʰ", #"[\p{Lu}\p{Lt}]+[\p{Ll}\p{Lm}]*"#) == ["HTTPServer", "ǅx", "ʰ"])
-    #expect(try matches("a1²٣_b", #"\d+|\w+"#) == ["a1²", "٣", "_b"])
+    #expect(try matches("HTTPServer ǅx ʰ", #"[\p{Lu}\p{Lt}]+[\p{Ll}\p{Lm}]*"#) == ["HTTPServer", "ǅx"])
+    // Oniguruma's \w takes ² outside a class (its Latin-1 table), not inside one.
+    #expect(try matches("a1²٣_b ²", #"\d+|\w+"#) == ["a1²٣_b", "²"])
+    #expect(try matches("a1²", #"[\w]+"#) == ["a1"])
     #expect(try matches("ab+-", #"\p{^L}+"#) == ["+-"])
     #expect(try matches("hi, you!", #" ?[^(\s|[.,!?])]+"#) == ["hi", " you"])
     #expect(try matches("a\u{3000}b", #"\x{3000}|\u3000"#) == ["\u{3000}"])
@@ -368,7 +370,7 @@ private func matches(_ text: String, _ regex: String) throws -> [String] {
     #expect(try matches("abcdefg", "[a-g]{2,3}") == ["abc", "def"])
     #expect(try matches("ab abcdef a", #"\b\w{2,4}\b"#) == ["ab"])
     // Empty matches: one at each position not right after a match (Oniguruma's find iterator).
-    #expect(try matches("ab  c", #"\s*"#) == ["", "", "  ", "", ""])
+    #expect(try matches("ab  c", #"\s*"#) == ["", "", "  ", ""])
     // llama.cpp's dialect keeps `$` as the end of the piece.
     var pieces: [Range<Int>] = []
     let text = ScalarText("ab  \ncd  ")
