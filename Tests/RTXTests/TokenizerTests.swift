@@ -333,7 +333,7 @@ private func regexPieces(_ text: String, _ regexes: [String]) throws -> [String]
     #expect(pieces.joined() == long)
     for bad in ["(a", "a)", "[a-", "[z-a]", #"\p{Han}"#, "a++", "a*+", "(?<=a)b", "(?<!a)b", "(?>a)", "(?<n>a)", #"(a)\1"#,
                 #"\q"#, #"\h"#, "(?i:[a-z])", #"(?i:\p{L})"#, "(?i:ss)", "(?i:Fi)", "(?i:é)", "[[:alpha:]]", "[a&&b]",
-                "a{1001}", "(?=a+)", "x**", "*a", "{2}", "a{2,1}", "(?x)a", "$+"] {
+                "a{1001}", "(?:a|b){300}", "(?=a+)", "x**", "*a", "{2}", "a{2,1}", "(?x)a", "$+"] {
         let e = #expect(throws: RTXError.self, "\(bad)") { _ = try SplitRegex(bad, dialect: .oniguruma) }
         #expect(e?.code == .unsupported && e?.message.contains(bad.debugDescription) == true, "\(bad)")
     }

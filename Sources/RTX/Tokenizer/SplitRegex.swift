@@ -17,9 +17,11 @@
 //
 // Matching is a backtracking search over a compiled program that remembers every
 // (branch instruction, position) it has already tried and failed from (RE2's
-// "bit-state" method): each such state is tried once per piece, so a search costs
-// at most branches × scalars steps whatever the pattern — nested or adjacent
-// quantifiers on long runs cannot run away. Priority order is that of a
+// "bit-state" method): each such state is tried once per piece, and between two
+// branch points runs a straight stretch of the program, so splitting a piece
+// takes time linear in its length whatever the pattern — nested or adjacent
+// quantifiers on long runs cannot run away — and one bit of memory per branch
+// point (at most 256) and scalar. Priority order is that of a
 // backtracking engine (leftmost, then first alternative / greedy count), so the
 // match found is the one Oniguruma finds.
 
@@ -186,6 +188,9 @@ struct SplitRegex: Sendable, Equatable {
 
     /// Most instructions a compiled pattern may have (counted repetitions are expanded).
     static let maxInstructions = 20_000
+    /// Most branch points (alternatives, optional repetitions) a pattern may have:
+    /// the visited set costs one bit per branch point and scalar of a piece.
+    static let maxBranches = 256
     /// Widest lookahead content, in scalars.
     static let maxLookaheadWidth = 64
 
@@ -390,6 +395,10 @@ private struct RegexCompiler {
         var program = RegexProgram()
         try emit(root, into: &program)
         program.instructions.append(.match)
+        guard program.slots <= SplitRegex.maxBranches else {
+            throw RTXError.unsupported("pre-tokenizer regex \(source.debugDescription): \(program.slots) branch points "
+                                       + "(alternatives and optional repetitions) once expanded, more than \(SplitRegex.maxBranches)")
+        }
         return program
     }
 
