@@ -164,8 +164,8 @@ enum RegexAssertion: Sendable {
 /// A compiled pattern: instructions, with the lookaheads as separate programs.
 private struct RegexProgram: Sendable {
     enum Instruction: Sendable {
-        /// Consume one scalar of the set.
-        case scalar(ScalarSet)
+        /// Consume one scalar of `sets[index]`.
+        case scalar(Int)
         /// Try `first`, then `second`; `slot` numbers the branch for the visited set.
         case branch(first: Int, second: Int, slot: Int)
         case jump(Int)
@@ -175,6 +175,7 @@ private struct RegexProgram: Sendable {
         case match
     }
     var instructions: [Instruction] = []
+    var sets: [ScalarSet] = []
     var slots = 0
 }
 
@@ -295,14 +296,15 @@ struct SplitRegex: Sendable, Equatable {
 
         private mutating func run(_ start: Int) -> Int? {
             let program = regex.main.instructions
+            let sets = regex.main.sets
             stack.removeAll(keepingCapacity: true)
             stack.append((0, start))
             while let (pc0, pos0) = stack.popLast() {
                 var pc = pc0, pos = pos0
                 step: while true {
                     switch program[pc] {
-                    case .scalar(let set):
-                        guard pos < hi, set.contains(text.scalars[pos], text.properties[pos]) else { break step }
+                    case .scalar(let index):
+                        guard pos < hi, sets[index].contains(text.scalars[pos], text.properties[pos]) else { break step }
                         pc += 1; pos += 1
                     case .branch(let first, let second, let slot):
                         let bit = slot * width + (pos - lo)
@@ -332,8 +334,8 @@ struct SplitRegex: Sendable, Equatable {
     /// searched with its own small visited set.
     private func lookaheadMatches(_ index: Int, _ text: ScalarText, _ start: Int, _ lo: Int, _ hi: Int) -> Bool {
         let program = lookaheads[index]
-        if program.instructions.count == 2, case .scalar(let set) = program.instructions[0] {
-            return start < hi && set.contains(text.scalars[start], text.properties[start])
+        if program.instructions.count == 2, case .scalar(let index) = program.instructions[0] {
+            return start < hi && program.sets[index].contains(text.scalars[start], text.properties[start])
         }
         let width = SplitRegex.maxLookaheadWidth + 1
         var visited = [UInt64](repeating: 0, count: (program.slots * width + 63) / 64)
@@ -342,8 +344,8 @@ struct SplitRegex: Sendable, Equatable {
             var pc = pc0, pos = pos0
             step: while true {
                 switch program.instructions[pc] {
-                case .scalar(let set):
-                    guard pos < hi, set.contains(text.scalars[pos], text.properties[pos]) else { break step }
+                case .scalar(let index):
+                    guard pos < hi, program.sets[index].contains(text.scalars[pos], text.properties[pos]) else { break step }
                     pc += 1; pos += 1
                 case .branch(let first, let second, let slot):
                     let bit = slot * width + (pos - start)
@@ -411,7 +413,8 @@ private struct RegexCompiler {
         guard p.instructions.count <= SplitRegex.maxInstructions else { throw tooLarge() }
         switch node {
         case .set(let set):
-            p.instructions.append(.scalar(set))
+            p.instructions.append(.scalar(p.sets.count))
+            p.sets.append(set)
         case .sequence(let items):
             for item in items { try emit(item, into: &p) }
         case .alternation(let options):
