@@ -16,6 +16,8 @@
 #     bytes always merge);
 #   - "merges": the same pair merges without ignore_merges (the named patterns
 #     RTX keeps for GGUF, e.g. "qwen2", take this path).
+# Unsupported pre_tokenizers are refused naming the step or syntax and the file, and
+# `rtx convert` keeps a named pipeline in GGUF but refuses one GGUF cannot record.
 # Skipped only when `tokenizers` cannot be imported (scripts/setup.sh installs it).
 import json
 import random
@@ -143,3 +145,16 @@ def test_unsupported_pre_tokenizers_are_refused_by_name(workdir, case):
     with pytest.raises(rtx.RTXError, match=needle) as e:
         rtx.Model(str(folder))
     assert "tokenizer.json" in str(e.value)
+
+
+def test_a_pipeline_without_a_gguf_name_is_refused_by_convert_and_a_named_one_is_kept(workdir):
+    """GGUF records a pre-tokenizer by name (tokenizer.ggml.pre): a pipeline that
+    has one converts and tokenizes the same; one that has none is refused."""
+    named = hf_models.write_ouro(workdir / "convert-qwen2", tokenizer=tokenizer_json(CONFIGS["qwen2"], [], False))
+    rtx.convert(named, workdir / "qwen2.gguf")
+    text = ADVERSARIAL[8] + ADVERSARIAL[17]
+    with rtx.Model(str(named)) as folder_model, rtx.Model(str(workdir / "qwen2.gguf")) as gguf_model:
+        assert gguf_model.tokenize(text) == folder_model.tokenize(text)
+    unnamed = hf_models.write_ouro(workdir / "convert-falcon", tokenizer=tokenizer_json(CONFIGS["falcon"], [], False))
+    with pytest.raises(rtx.UnsupportedError, match="tokenizer.ggml.pre"):
+        rtx.convert(unnamed, workdir / "falcon.gguf")
