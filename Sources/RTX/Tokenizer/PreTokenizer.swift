@@ -61,7 +61,7 @@ struct ScalarText {
         byteOffsets.reserveCapacity(utf8Count + 1)
         for scalar in text {
             byteOffsets.append(bytes.count)
-            bytes.append(contentsOf: UTF8.encode(scalar)!)
+            if let encoded = UTF8.encode(scalar) { bytes.append(contentsOf: encoded) }
             scalars.append(scalar.value)
             classes.append(ScalarClass.of(scalar))
             properties.append(ScalarProperties.of(scalar))
