@@ -331,8 +331,91 @@ private func regexPieces(_ text: String, _ regexes: [String]) throws -> [String]
     let long = String(repeating: " ", count: 200_000) + "x" + String(repeating: "y", count: 200_000)
     let pieces = try regexPieces(long, [#"\s+$"#, #"\s?\p{L}+"#])
     #expect(pieces.joined() == long)
-    for bad in ["(a", "a)", "[a-", "[z-a]", #"\p{Zs}"#, "a+?", "(?i:a)", "(ab)+", "a{2,1}", #"\q"#, "."] {
-        let e = #expect(throws: RTXError.self, "\(bad)") { _ = try SplitRegex(bad) }
-        #expect(e?.code == .unsupported, "\(bad)")
+    for bad in ["(a", "a)", "[a-", "[z-a]", #"\p{Han}"#, "a++", "a*+", "(?<=a)b", "(?<!a)b", "(?>a)", "(?<n>a)", #"(a)\1"#,
+                #"\q"#, #"\h"#, "(?i:[a-z])", #"(?i:\p{L})"#, "(?i:ss)", "(?i:Fi)", "(?i:é)", "[[:alpha:]]", "[a&&b]",
+                "a{1001}", "(?:a|b){300}", "(?=a+)", "x**", "*a", "{2}", "a{2,1}", "(?x)a", "$+"] {
+        let e = #expect(throws: RTXError.self, "\(bad)") { _ = try SplitRegex(bad, dialect: .oniguruma) }
+        #expect(e?.code == .unsupported && e?.message.contains(bad.debugDescription) == true, "\(bad)")
     }
+}
+
+/// Hugging Face's view of a regex on `text`: the matches, as Oniguruma's find iterator gives them.
+private func matches(_ text: String, _ regex: String) throws -> [String] {
+    let prepared = ScalarText(text)
+    var ranges: [Range<Int>] = []
+    try SplitRegex(regex, dialect: .oniguruma).matches(prepared, 0..<prepared.count, into: &ranges)
+    return ranges.map {
+        String(decoding: prepared.bytes[prepared.byteOffsets[$0.lowerBound]..<prepared.byteOffsets[$0.upperBound]], as: UTF8.self)
+    }
+}
+
+@Test func regexSyntaxCoversWhatTokenizerJSONFilesUse() throws {
+    // Quantified groups, (?i:…) with the scalars that fold to ASCII letters (ſ → s, K → k).
+    #expect(try matches("dog's CAT'S x'ſ x'K", #"\p{L}+(?i:'s|'k)?"#) == ["dog's", "CAT'S", "x'ſ", "x'K"])
+    // General categories, their negation, \d \w, nested classes (Bloom), \x{…}.
+    #expect(try matches("HTTPServer ǅx ʰ", #"[\p{Lu}\p{Lt}]+[\p{Ll}\p{Lm}]*"#) == ["HTTPServer", "ǅx"])
+    // Oniguruma's \w takes ² outside a class (its Latin-1 table), not inside one.
+    #expect(try matches("a1²٣_b ²", #"\d+|\w+"#) == ["a1²٣_b", "²"])
+    #expect(try matches("a1²", #"[\w]+"#) == ["a1"])
+    #expect(try matches("ab+-", #"\p{^L}+"#) == ["+-"])
+    #expect(try matches("hi, you!", #" ?[^(\s|[.,!?])]+"#) == ["hi", " you"])
+    #expect(try matches("a\u{3000}b", #"\x{3000}|\u3000"#) == ["\u{3000}"])
+    // Oniguruma's `$` and `^` are line anchors, `.` stops at "\n"; \z ends the text.
+    #expect(try matches("ab  \ncd  \n", #"\s+$"#) == ["  ", "  \n"])
+    #expect(try matches("x\nx", "^x") == ["x", "x"])
+    #expect(try matches("a\nb axb", "a.b") == ["axb"])
+    #expect(try matches("ab \nc ", #"\s+\z"#) == [" "])
+    // Lazy quantifiers, counted repetition, lookahead, word boundaries.
+    #expect(try matches("aaa1", #"\w+?(?=\d)"#) == ["aaa"])
+    #expect(try matches("abcdefg", "[a-g]{2,3}") == ["abc", "def"])
+    #expect(try matches("ab abcdef a", #"\b\w{2,4}\b"#) == ["ab"])
+    // Empty matches: one at each position not right after a match (Oniguruma's find iterator).
+    #expect(try matches("ab  c", #"\s*"#) == ["", "", "  ", ""])
+    // llama.cpp's dialect keeps `$` as the end of the piece.
+    var pieces: [Range<Int>] = []
+    let text = ScalarText("ab  \ncd  ")
+    try SplitRegex(#"\s+$"#).split(text, 0..<text.count, into: &pieces)
+    #expect(pieces == [0..<7, 7..<9])
+}
+
+@Test func hostileRegexesFinishInLinearTime() throws {
+    // Nested and adjacent quantifiers over long runs that never match: a plain
+    // backtracking engine takes exponential or high-polynomial time on these.
+    let run = String(repeating: "a", count: 20_000) + "!"
+    for hostile in ["(a*)*b", "(a|a)*b", "(?:a+)+$b", #"\s*\s*\s*\s*x|a*a*a*a*b"#, "(a|aa)+c", "(?:a?){30}a{30}b"] {
+        #expect(try matches(run, hostile) == [], "\(hostile)")
+    }
+    #expect(try matches(run, "(a|aa)+!") == [run])
+    let spaces = String(repeating: " \t", count: 50_000) + "x"
+    #expect(try matches(spaces, #"(\s+)+(?!\S)|\s+"#).joined() == String(spaces.dropLast()))
+}
+
+@Test func tokenizerJSONPipelinesSplitAsHuggingFaceDoes() throws {
+    func words(_ pre: String, _ text: String) throws -> [String] {
+        let json = try JSON.parse(#"{"pre_tokenizer": "# + pre + "}", source: "tokenizer.json")
+        let pipeline = try PreTokenizerPipeline(json: json["pre_tokenizer"], source: "tokenizer.json")
+        var bytes: [UInt8] = [], ranges: [Range<Int>] = []
+        let prepared = ScalarText(text)
+        pipeline.words(prepared, 0..<prepared.count, bytes: &bytes, words: &ranges)
+        return ranges.map { String(decoding: bytes[$0], as: UTF8.self) }
+    }
+    func split(_ regex: String, _ behavior: String, invert: Bool = false) -> String {
+        #"{"type": "Split", "pattern": {"Regex": "\#(regex)"}, "behavior": "\#(behavior)", "invert": \#(invert)}"#
+    }
+    #expect(try words(split("-", "Isolated"), "a-b--c") == ["a", "-", "b", "-", "-", "c"])
+    #expect(try words(split("-", "Removed"), "a-b--c") == ["a", "b", "c"])
+    #expect(try words(split("-", "MergedWithPrevious"), "a-b--c") == ["a-", "b-", "-", "c"])
+    #expect(try words(split("-", "MergedWithNext"), "a-b--c") == ["a", "-b", "-", "-c"])
+    #expect(try words(split("-", "Contiguous"), "a-b--c") == ["a", "-", "b", "--", "c"])
+    #expect(try words(split("-", "Removed", invert: true), "a-b--c") == ["-", "-", "-"])
+    // ByteLevel puts its space before every piece, then splits by GPT-2's regex; the steps after it see byte characters.
+    #expect(try words(#"{"type": "Sequence", "pretokenizers": [\#(split("-", "Removed")), {"type": "ByteLevel", "add_prefix_space": true}]}"#,
+                      "ab-cd- e") == [" ab", " cd", " e"])
+    #expect(try words(#"{"type": "Sequence", "pretokenizers": [{"type": "ByteLevel", "add_prefix_space": false}, {"type": "Digits", "individual_digits": false}, \#(split("[0-9][0-9][0-9]", "Isolated"))]}"#,
+                      "x 12345") == ["x", " ", "123", "45"])
+    #expect(try words(#"{"type": "Sequence", "pretokenizers": [{"type": "Punctuation"}, {"type": "WhitespaceSplit"}]}"#,
+                      "a, b!?") == ["a", ",", "b", "!", "?"])
+    #expect(try words(#"{"type": "Whitespace"}"#, "a1 b_c,, d") == ["a1", "b_c", ",,", "d"])
+    let e = #expect(throws: RTXError.self) { _ = try words(#"{"type": "Sequence", "pretokenizers": [{"type": "Metaspace"}]}"#, "x") }
+    #expect(e?.code == .unsupported && e?.message.contains("tokenizer.json") == true && e?.message.contains("'Metaspace'") == true)
 }

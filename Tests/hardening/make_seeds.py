@@ -30,13 +30,15 @@ import gguf_files  # noqa: E402
 import hf_models  # noqa: E402
 import make_bad_gguf  # noqa: E402
 import make_bad_hf  # noqa: E402
+import pretokenizer_configs  # noqa: E402
 
 SEPARATOR = b"\n--rtx-fuzz-part--\n"   # FuzzSupport's Parts.separator
 MODELS = REPO / ".models"
 
 
-def tiny_tokenizer_json(n_vocab: int) -> bytes:
-    """A byte-level BPE tokenizer.json of n_vocab tokens with a few merges."""
+def tiny_tokenizer_json(n_vocab: int, pre_tokenizer=None) -> bytes:
+    """A byte-level BPE tokenizer.json of n_vocab tokens with a few merges
+    (pre_tokenizer: ByteLevel's own, unless given)."""
     base = [chr(c) for c in range(33, 127)]
     vocab = {t: i for i, t in enumerate(base[: n_vocab - 4])}
     merges = []
@@ -47,7 +49,7 @@ def tiny_tokenizer_json(n_vocab: int) -> bytes:
     return json.dumps({
         "version": "1.0",
         "added_tokens": [{"id": 0, "content": "!", "special": True}],
-        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False},
+        "pre_tokenizer": pre_tokenizer or {"type": "ByteLevel", "add_prefix_space": False},
         "model": {"type": "BPE", "vocab": vocab, "merges": merges},
     }).encode()
 
@@ -68,6 +70,10 @@ def gguf_seeds(out: Path):
                         "--loops", "2", "--lora-rank", "4"], check=True, capture_output=True)
 
 
+PIPELINE_SEEDS = ["gpt4o-o200k", "deepseek-v3", "falcon", "bloom", "removed-invert", "merged-next",
+                  "contiguous-invert-empty-matches", "string-pattern", "whitespace", "multiline-anchors-lazy"]
+
+
 def hf_seeds(out: Path, json_out: Path):
     out.mkdir(parents=True, exist_ok=True)
     json_out.mkdir(parents=True, exist_ok=True)
@@ -83,6 +89,11 @@ def hf_seeds(out: Path, json_out: Path):
             (out / f"{name}-no-tokenizer.bin").write_bytes(config + SEPARATOR + tensors)
             (json_out / f"{name}-config.json").write_bytes(config)
             (json_out / f"{name}-tokenizer.json").write_bytes(tokenizer)
+            if name == "gemma":
+                # The pre_tokenizer pipelines and regexes (PreTokenizerPipeline.swift, SplitRegex.swift).
+                for pre_name in PIPELINE_SEEDS:
+                    pre = tiny_tokenizer_json(n_vocab, pretokenizer_configs.CONFIGS[pre_name])
+                    (out / f"{name}-pre-{pre_name}.bin").write_bytes(config + SEPARATOR + tensors + SEPARATOR + pre)
     with tempfile.TemporaryDirectory() as tmp:
         for name, _, _ in make_bad_hf.make_all(tmp):
             folder = Path(tmp) / name

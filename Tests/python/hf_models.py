@@ -217,7 +217,7 @@ def write_llama_from_gguf(gguf_path, folder, dtype=np.float32) -> Path:
 
 
 # -- Ouro (ByteDance's looped LM) ----------------------------------------------------
-def _byte_level_tokenizer(merges, specials):
+def byte_level_tokenizer(merges, specials):
     """A byte-level BPE tokenizer.json: the 256 byte tokens (GPT-2's byte → unicode
     map), one token per merge, then the special tokens. Returns (json, size)."""
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
@@ -265,7 +265,7 @@ def ouro_config(hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, ff=128, l
 
 
 def write_ouro(folder, seed=15, hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, ff=128, loops=4,
-               gate_bias=-1.0, config_changes=None, drop=(), reshape=None):
+               gate_bias=-1.0, config_changes=None, drop=(), reshape=None, tokenizer=None):
     """OuroForCausalLM (modeling_ouro.py): a Qwen2-style decoder (no q/k/v bias here:
     Ouro's projections have none) with four RMSNorms per layer — input_layernorm,
     input_layernorm_2 on the attention output, post_attention_layernorm,
@@ -273,10 +273,15 @@ def write_ouro(folder, seed=15, hidden=64, layers=2, heads=4, kv_heads=2, head_d
     total_ut_steps times with model.norm at the end of every loop, and the
     early_exit_gate Linear(hidden → 1) with bias. A byte-level tokenizer.json rides
     along. `config_changes` (None deletes a key), `drop` (tensor names) and
-    `reshape` ({name: shape}) build the malformed variants the tests reject."""
+    `reshape` ({name: shape}) build the malformed variants the tests reject.
+    `tokenizer`: a tokenizer.json (dict) to ride along instead, whose first added
+    token is BOS and EOS."""
     rng = np.random.default_rng(seed)
-    tokenizer, n_tokens = _byte_level_tokenizer([("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("e", "r")],
-                                                ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    if tokenizer is None:
+        tokenizer, n_tokens = byte_level_tokenizer([("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("e", "r")],
+                                                    ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    else:
+        n_tokens = 1 + max(list(tokenizer["model"]["vocab"].values()) + [t["id"] for t in tokenizer["added_tokens"]])
     vocab = n_tokens + 24  # an embedding padded past the tokenizer, as real checkpoints are
     config = ouro_config(hidden, layers, heads, kv_heads, head_dim, ff, loops, vocab)
     config["bos_token_id"] = config["eos_token_id"] = tokenizer["added_tokens"][0]["id"]

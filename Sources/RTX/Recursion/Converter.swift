@@ -275,7 +275,7 @@ private struct Conversion {
     /// stored; a Hugging Face folder's are written from its hyper-parameters.
     mutating func writeMetadataAndGlobalTensors() throws {
         guard let gguf = source.gguf else {
-            GGUFMetadata.write(source, to: &writer)
+            try GGUFMetadata.write(source, to: &writer)
             spec.write(to: &writer, architecture: arch, sourceName: source.checkpoint.sourceName)
             try GGUFMetadata.writeGlobalTensors(source, to: &writer)
             return

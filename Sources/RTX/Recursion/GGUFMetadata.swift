@@ -5,7 +5,11 @@
 // final norm, untied head) in GGUF names and conventions.
 
 enum GGUFMetadata {
-    static func write(_ m: Model, to w: inout GGUFWriter) {
+    static func write(_ m: Model, to w: inout GGUFWriter) throws {
+        if let pipeline = m.tokenizer.vocabulary.preTokenizerPipeline {
+            throw RTXError.unsupported("the tokenizer.json pre_tokenizer [\(pipeline.description)] has no tokenizer.ggml.pre "
+                                       + "name, so a GGUF file cannot record it")
+        }
         let arch = m.architecture
         w.set("general.architecture", .string(arch.name))
         w.set("general.name", .string(m.checkpoint.sourceName))

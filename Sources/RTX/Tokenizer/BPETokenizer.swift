@@ -73,7 +73,11 @@ public struct BPETokenizer: Tokenizer {
         self.pieceOffsets = pieceOffsets
 
         specials = SpecialTokenMatcher(tokens: tokens, types: vocabulary.tokenTypes)
-        preTokenizer = try PreTokenizer(name: vocabulary.preTokenizer)
+        if let pipeline = vocabulary.preTokenizerPipeline {
+            preTokenizer = PreTokenizer(pipeline: pipeline, ignoreMerges: vocabulary.ignoreMerges)
+        } else {
+            preTokenizer = try PreTokenizer(name: vocabulary.preTokenizer)
+        }
 
         var wholeWords: [[UInt8]: Int32] = [:]
         if preTokenizer.ignoreMerges {
@@ -128,14 +132,25 @@ public struct BPETokenizer: Tokenizer {
                                 words: inout [Range<Int>], work: inout MergeWork) {
         guard !range.isEmpty else { return }
         words.removeAll(keepingCapacity: true)
+        if let pipeline = preTokenizer.pipeline {
+            var bytes: [UInt8] = []
+            pipeline.words(text, range, bytes: &bytes, words: &words)
+            for word in words { mergeWordOrWhole(bytes[word], into: &ids, work: &work) }
+            return
+        }
         preTokenizer.split(text, range, into: &words)
         for word in words {
-            let bytes = text.bytes[text.byteOffsets[word.lowerBound]..<text.byteOffsets[word.upperBound]]
-            if preTokenizer.ignoreMerges, let whole = wholeWordTokens[Array(bytes)] {
-                ids.append(whole)
-            } else {
-                mergeWord(bytes, into: &ids, work: &work)
-            }
+            mergeWordOrWhole(text.bytes[text.byteOffsets[word.lowerBound]..<text.byteOffsets[word.upperBound]],
+                             into: &ids, work: &work)
+        }
+    }
+
+    /// The word as one token when `ignoreMerges` and it is one, else merged.
+    private func mergeWordOrWhole(_ bytes: ArraySlice<UInt8>, into ids: inout [Int32], work: inout MergeWork) {
+        if preTokenizer.ignoreMerges, let whole = wholeWordTokens[Array(bytes)] {
+            ids.append(whole)
+        } else {
+            mergeWord(bytes, into: &ids, work: &work)
         }
     }
 

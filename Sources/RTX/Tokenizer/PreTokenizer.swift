@@ -1,7 +1,9 @@
 // PreTokenizer.swift — splits text into the words that BPE merges within, as data
-// chosen by the GGUF name (tokenizer.ggml.pre) or tokenizer.json's Split regex. The
-// regexes of llama.cpp / HF tokenizers are written out as hand scanners over
-// Unicode scalars; no regex engine. A name or regex without a scanner is refused.
+// chosen by the GGUF name (tokenizer.ggml.pre) or a tokenizer.json pre_tokenizer.
+// The common regexes of llama.cpp / HF tokenizers (GPT-2, Llama 3, Qwen 2) are
+// written out as hand scanners over Unicode scalars; llama.cpp's other regex lists
+// run on SplitRegex.swift, and tokenizer.json pipelines on PreTokenizerPipeline.swift.
+// A name without a pattern is refused.
 
 /// Character classes the split patterns ask about (\p{L}, \p{N}, \s); a scalar is
 /// at most one of them, and "other" ([^\s\p{L}\p{N}]) when it is none.
@@ -33,31 +35,38 @@ struct ScalarClass {
     }
 }
 
-/// Text prepared for splitting: its scalars, their classes and UTF-8 offsets.
+/// Text prepared for splitting: its scalars, their classes and properties, and UTF-8 offsets.
 struct ScalarText {
     /// UTF-8 of the whole text.
     var bytes: [UInt8]
     /// Scalar values, one per scalar.
     var scalars: [UInt32]
-    /// ScalarClass of each scalar.
+    /// ScalarClass of each scalar (the hand scanners).
     var classes: [UInt8]
+    /// ScalarProperties of each scalar (the regex engine, SplitRegex.swift).
+    var properties: [UInt8]
     /// UTF-8 offset of each scalar, plus the total length at the end (count + 1).
     var byteOffsets: [Int]
 
     init(_ text: String) {
-        bytes = Array(text.utf8)
-        scalars = []; classes = []; byteOffsets = []
-        scalars.reserveCapacity(bytes.count)
-        classes.reserveCapacity(bytes.count)
-        byteOffsets.reserveCapacity(bytes.count + 1)
-        var offset = 0
-        for scalar in text.unicodeScalars {
+        self.init(scalars: text.unicodeScalars, utf8Count: text.utf8.count)
+    }
+
+    init<S: Sequence>(scalars text: S, utf8Count: Int) where S.Element == Unicode.Scalar {
+        bytes = []; scalars = []; classes = []; properties = []; byteOffsets = []
+        bytes.reserveCapacity(utf8Count)
+        scalars.reserveCapacity(utf8Count)
+        classes.reserveCapacity(utf8Count)
+        properties.reserveCapacity(utf8Count)
+        byteOffsets.reserveCapacity(utf8Count + 1)
+        for scalar in text {
+            byteOffsets.append(bytes.count)
+            if let encoded = UTF8.encode(scalar) { bytes.append(contentsOf: encoded) }
             scalars.append(scalar.value)
             classes.append(ScalarClass.of(scalar))
-            byteOffsets.append(offset)
-            offset += UTF8.width(scalar)
+            properties.append(ScalarProperties.of(scalar))
         }
-        byteOffsets.append(offset)
+        byteOffsets.append(bytes.count)
     }
 
     var count: Int { scalars.count }
@@ -104,10 +113,24 @@ public struct PreTokenizer: Sendable, Equatable {
     /// A word that is itself a vocabulary token is emitted without merging
     /// (HF `ignore_merges`, llama.cpp's llama3 vocabularies).
     public var ignoreMerges: Bool
+    /// The steps of a tokenizer.json pre_tokenizer, when it is not one of the named
+    /// patterns; the words then come from `pipeline.words` (they may carry bytes
+    /// the text lacks, ByteLevel's prefix space).
+    let pipeline: PreTokenizerPipeline?
 
     public init(pattern: Pattern, isolateDigits: Bool, ignoreMerges: Bool) throws {
         self.pattern = pattern; self.isolateDigits = isolateDigits; self.ignoreMerges = ignoreMerges
-        if case .regexes(let list) = pattern { splitRegexes = try list.map(SplitRegex.init) } else { splitRegexes = [] }
+        if case .regexes(let list) = pattern { splitRegexes = try list.map { try SplitRegex($0) } } else { splitRegexes = [] }
+        pipeline = nil
+    }
+
+    /// A tokenizer.json pre_tokenizer pipeline (PreTokenizerPipeline.swift).
+    init(pipeline: PreTokenizerPipeline, ignoreMerges: Bool) {
+        pattern = .regexes([pipeline.description])
+        splitRegexes = []
+        isolateDigits = false
+        self.ignoreMerges = ignoreMerges
+        self.pipeline = pipeline
     }
 
     /// The pre-tokenizer for a GGUF `tokenizer.ggml.pre` name, as llama.cpp maps it
@@ -174,16 +197,24 @@ public struct PreTokenizer: Sendable, Equatable {
         if start < range.upperBound { splitPattern(text, start..<range.upperBound, into: &words) }
     }
 
-    private func splitPattern(_ text: ScalarText, _ range: Range<Int>, into words: inout [Range<Int>]) {
+    /// The words of a scanned pattern (gpt2, llama3, qwen2) in `range`.
+    static func scan(_ pattern: Pattern, _ text: ScalarText, _ range: Range<Int>, into words: inout [Range<Int>]) {
         switch pattern {
         case .gpt2: splitGPT2(text.scalars, text.classes, range, &words)
         case .llama3: splitLlama3(text.scalars, text.classes, range, maxDigits: 3, &words)
         case .qwen2: splitLlama3(text.scalars, text.classes, range, maxDigits: 1, &words)
+        case .regexes: words.append(range)  // not a scanned pattern: Pattern(regex:) never gives it
+        }
+    }
+
+    private func splitPattern(_ text: ScalarText, _ range: Range<Int>, into words: inout [Range<Int>]) {
+        switch pattern {
+        case .gpt2, .llama3, .qwen2: PreTokenizer.scan(pattern, text, range, into: &words)
         case .regexes:
             var pieces = [range]
             for regex in splitRegexes {
                 var next: [Range<Int>] = []
-                for piece in pieces { regex.split(text.scalars, text.classes, piece, into: &next) }
+                for piece in pieces { regex.split(text, piece, into: &next) }
                 pieces = next
             }
             words += pieces

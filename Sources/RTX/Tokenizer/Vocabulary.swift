@@ -24,6 +24,12 @@ public struct Vocabulary: Sendable {
     public var endOfGeneration: [Int32]
     public var addBOS: Bool
     public var addSpacePrefix: Bool
+    /// A tokenizer.json pre_tokenizer that no `preTokenizer` name stands for
+    /// (PreTokenizerPipeline.swift); `preTokenizer` is then "tokenizer.json".
+    var preTokenizerPipeline: PreTokenizerPipeline?
+    /// Whether a word that is a token skips merging (tokenizer.json model.ignore_merges),
+    /// for `preTokenizerPipeline`; the names carry their own.
+    var ignoreMerges = false
 
     public init(model: String, preTokenizer: String, tokens: [String], tokenTypes: [TokenType],
                 scores: [Float], merges: [String], bos: Int32?, eos: Int32?, unknown: Int32?,

@@ -16,7 +16,7 @@ extension Vocabulary {
         let special = try Vocabulary.addAddedTokens(json, to: &byId, source: f)
         let tokens = try Vocabulary.denseTokens(byId, source: f)
         let byteFallback = model["byte_fallback"]?.boolValue ?? false
-        let (kind, pre) = try Vocabulary.tokenizerKind(json, model: model, byteFallback: byteFallback, source: f)
+        let (kind, pre, pipeline) = try Vocabulary.tokenizerKind(json, model: model, byteFallback: byteFallback, source: f)
         let merges = try Vocabulary.readMerges(model, source: f)
         let unkText = model["unk_token"]?.stringValue
         let types = Vocabulary.tokenTypes(tokens, special: special, unknownText: unkText,
@@ -35,6 +35,8 @@ extension Vocabulary {
         self.init(model: kind, preTokenizer: pre, tokens: tokens, tokenTypes: types, scores: scores, merges: merges,
                   bos: bos, eos: eos, unknown: unknown, padding: padding,
                   endOfGeneration: [], addBOS: addBOS, addSpacePrefix: addSpacePrefix)
+        preTokenizerPipeline = pipeline
+        ignoreMerges = model["ignore_merges"]?.boolValue == true
         for id in (config?.eosTokenIds ?? []).dropFirst() where id >= 0 && id < tokens.count { endOfGeneration.append(Int32(id)) }
         for id in endOfTurnTokens() where !endOfGeneration.contains(id) { endOfGeneration.append(id) }
     }
@@ -101,46 +103,54 @@ extension Vocabulary {
     /// The tokenizer model ("gpt2" byte-level or "llama" SentencePiece-style) and its
     /// pre-tokenizer, told apart by the pipeline's components.
     private static func tokenizerKind(_ json: JSONValue, model: JSONObject, byteFallback: Bool,
-                                      source f: String) throws -> (kind: String, pre: String) {
+                                      source f: String) throws -> (kind: String, pre: String, pipeline: PreTokenizerPipeline?) {
         if hasComponent("ByteLevel", in: json["pre_tokenizer"]) || hasComponent("ByteLevel", in: json["decoder"]) {
-            return ("gpt2", try byteLevelPreTokenizer(json, model: model, source: f))
+            let (name, pipeline) = try byteLevelPreTokenizer(json, model: model, source: f)
+            return ("gpt2", name, pipeline)
         }
         if byteFallback || hasComponent("ByteFallback", in: json["decoder"]) || hasComponent("Metaspace", in: json["pre_tokenizer"])
             || components("Replace", in: json["normalizer"]).contains(where: { $0["content"]?.stringValue == "▁" }) {
-            return ("llama", "default")
+            return ("llama", "default", nil)
         }
         throw RTXError.unsupported("\(f): a BPE tokenizer that is neither byte-level nor SentencePiece-style is not supported")
     }
 
-    /// A byte-level tokenizer's pre-tokenizer name: its Split regex, which must be one
-    /// RTX has a scanner for (PreTokenizer.Pattern, compared exactly; any other is
-    /// refused, naming it), else ByteLevel's own GPT-2 regex, with single digits
-    /// split first when a Digits(individual_digits) step says so (SmolLM).
-    private static func byteLevelPreTokenizer(_ json: JSONValue, model: JSONObject, source f: String) throws -> String {
-        let splitSteps = components("Split", in: json["pre_tokenizer"])
-        let splits = splitSteps.map { $0["pattern"]?["Regex"]?.stringValue ?? "\($0)" }
-        let digits = components("Digits", in: json["pre_tokenizer"]).contains { $0["individual_digits"]?.boolValue == true }
-        // ByteLevel splits with GPT-2's regex itself unless use_regex is false.
-        let byteLevelSplits = components("ByteLevel", in: json["pre_tokenizer"]).contains { $0["use_regex"]?.boolValue ?? true }
-        guard let regex = splits.first else {
-            guard byteLevelSplits else {
-                throw RTXError.unsupported("\(f): a byte-level tokenizer whose pre_tokenizer splits by no regex is not supported")
-            }
-            return digits ? "smollm" : "gpt2"
+    /// A byte-level tokenizer's pre-tokenizer: the tokenizer.json pipeline
+    /// (PreTokenizerPipeline.swift), as the name RTX knows it by when there is one
+    /// (a GGUF written from the model keeps it), else as the pipeline itself.
+    private static func byteLevelPreTokenizer(_ json: JSONValue, model: JSONObject,
+                                              source f: String) throws -> (name: String, pipeline: PreTokenizerPipeline?) {
+        let pipeline = try PreTokenizerPipeline(json: json["pre_tokenizer"], source: f)
+        let ignoreMerges = model["ignore_merges"]?.boolValue == true
+        if let name = knownName(pipeline.steps, ignoreMerges: ignoreMerges) { return (name, nil) }
+        guard pipeline.steps.contains(where: { if case .byteLevel = $0 { return true } else { return false } }) else {
+            throw RTXError.unsupported("\(f): the byte-level pre_tokenizer [\(pipeline.description)] has no ByteLevel step "
+                                       + "(the model would see unmapped text)")
         }
-        let isolated = splitSteps.allSatisfy {
-            $0["behavior"]?.stringValue?.lowercased() == "isolated" && $0["invert"]?.boolValue != true
+        return ("tokenizer.json", pipeline)
+    }
+
+    /// The tokenizer.ggml.pre name of a pipeline llama.cpp has a name for: ByteLevel's
+    /// own GPT-2 regex (after single digits: SmolLM), or one isolated Split by the
+    /// GPT-2, Llama 3 or Qwen 2 regex followed by a ByteLevel that only maps bytes.
+    private static func knownName(_ steps: [PreTokenizerPipeline.Step], ignoreMerges: Bool) -> String? {
+        let plainByteLevel: Bool? = {
+            guard let last = steps.last, case .byteLevel(false, let useRegex) = last else { return nil }
+            return useRegex
+        }()
+        if plainByteLevel == true, !ignoreMerges {
+            if steps.count == 1 { return "gpt2" }
+            if steps.count == 2, case .split(.eachScalar, .isolated, false) = steps[0],
+               PreTokenizerPipeline.isDigits(steps[0]) { return "smollm" }
+            return nil
         }
-        guard splits.count == 1, !digits, isolated, !byteLevelSplits, let pattern = PreTokenizer.Pattern(regex: regex) else {
-            throw RTXError.unsupported("\(f): pre-tokenizer Split \(splits.map(\.debugDescription).joined(separator: ", "))"
-                                       + "\(digits ? " with Digits" : "")\(byteLevelSplits ? " before ByteLevel's own regex" : "")"
-                                       + " is not supported (RTX has scanners for one isolated Split by the GPT-2, Llama 3 or Qwen 2 regex)")
-        }
+        let splits = plainByteLevel == false ? steps.dropLast() : steps[...]
+        guard splits.count == 1, case .split(.scanner(let pattern), .isolated, false) = splits.first! else { return nil }
         switch pattern {
-        case .gpt2: return "gpt2"
-        case .llama3: return model["ignore_merges"]?.boolValue == true ? "llama3" : "dbrx"
-        case .qwen2: return "qwen2"
-        case .regexes: preconditionFailure("Pattern(regex:) gives only the scanned patterns")
+        case .gpt2: return ignoreMerges ? nil : "gpt2"
+        case .llama3: return ignoreMerges ? "llama3" : "dbrx"
+        case .qwen2: return ignoreMerges ? nil : "qwen2"
+        case .regexes: return nil
         }
     }
 
