@@ -1039,6 +1039,16 @@ static void bench(void) {
             printf("  packed %-5s 576x1536: median %7.1f us  %6.1f GB/s of W   (min %7.1f us)\n", rtxk_type_name(type),
                    s * 1e6, row_bytes(type, 1536) * 576 / s * 1e-9, bench_min * 1e6);
         }
+        // Decode reads W from DRAM: the LM head's shape (49152x576, 28-31 MB), GEMV vs packed.
+        for (size_t i = 0; i < 2; i++) {
+            const int type = bt[i];
+            if (!rtxk_pack_used(type)) continue;
+            for (int pack = 0; pack < 2; pack++) {
+                const double s = bench_one_p(type, 1, 576, 49152, 9, pack);
+                printf("  %-6s %-5s 49152x576: median %7.1f us  %6.1f GB/s of W   (min %7.1f us)\n", pack ? "packed" : "GEMV", rtxk_type_name(type),
+                       s * 1e6, row_bytes(type, 576) * 49152 / s * 1e-9, bench_min * 1e6);
+            }
+        }
         for (size_t i = 0; i < 3; i++) {
             if (!rtxk_pack_used(bt[i])) continue;
             printf("  packed %-5s 576x1536 per row, us:", rtxk_type_name(bt[i]));
