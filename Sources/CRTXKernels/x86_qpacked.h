@@ -11,9 +11,9 @@
 // weight row, block after block: the same float operations as every other kernel of
 // the integer product (x86_qrows.h, x86_qgemm512.h, matmul.c's scalar one), so the
 // result of an activation row is bit for bit the same whichever kernel ran.
-// AVX2 instructions only, and the AVX-512 path uses the same code: the layout and the
-// integers are the same, a VNNI variant would replace each maddubs + int16 add by
-// one vpdpbusd (not written yet: no AVX-512 machine to test it on).
+// AVX2 instructions, on the AVX2 path only: the AVX-512 VNNI path keeps its own GEMV
+// and tile kernels (kernels_x86.c) until this fold is checked against its tile on a
+// VNNI machine; a VNNI variant would replace each maddubs + int16 add by one vpdpbusd.
 // One 8-row group at a time, so that one activation row reads one stream: two groups
 // side by side (two fma chains) were ~10% faster on an L2-resident matrix but 10–20%
 // slower from DRAM (two streams), which is where decode reads its weights.
