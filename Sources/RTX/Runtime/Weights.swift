@@ -88,7 +88,7 @@ public struct ModelWeights: @unchecked Sendable {
 
 extension ModelWeights {
     /// Packs every linear map of the stored layers and the LM head whose type the
-    /// active kernel path reads packed (Q4_0, Q4_1, Q8_0 on AVX2 / AVX-512) into
+    /// active kernel path reads packed (Q4_0, Q4_1, Q8_0 on the AVX2 path) into
     /// buffers `owned` keeps: decode and small batches then read each weight once,
     /// 8 rows per vector instruction (Sources/CRTXKernels/x86_qpacked.h). The stored
     /// rows stay in the memory map for prompts, the embedding and conversion.
