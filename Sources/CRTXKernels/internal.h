@@ -201,6 +201,29 @@ static inline int rtxk_iprod_z(int type) {
     }
 }
 
+// Weights repacked at load time for the integer product (rtxk_pack, matmul.c; read by
+// x86_qpacked.h): 8 weight rows per group, groups in row order, a group's 32-element
+// blocks in order, each block of the 8 rows stored together as
+//     S: 8 fp16 (the rows' d)   [O: 8 fp16 (m), Q4_1 only]   codes
+// codes: 4-bit types 4 vectors of 32 bytes, vector j holding bytes 4j..4j+3 of each
+// row's 16 nibble bytes (row v at bytes 4v..4v+3; low nibbles: elements 4j..4j+3,
+// high: 16+4j..16+4j+3); Q8_0 8 vectors, vector j holding each row's signed codes
+// 4j..4j+3. The same bytes as the stored rows (a partial last group is padded with
+// zero rows), so the packed copy costs what the tensor costs. 0: no packed layout.
+static inline size_t rtxk_packed_block_bytes(int type) {
+    switch (type) {
+    case RTXK_Q4_0: return 16 + 128;
+    case RTXK_Q4_1: return 32 + 128;
+    case RTXK_Q8_0: return 16 + 256;
+    default: return 0;
+    }
+}
+// Y[0:m, 0:nr] (=, or += when accumulate) = X·Wᵀ for nr weight rows starting at a
+// packed 8-row group p (rows of a group past nr are not stored) against m activation
+// rows in the GEMM's 8-bit format (rtxk_q8g_row_bytes(cols) apart): internal.h's fold.
+typedef void (*rtxk_qpacked_fn)(float *y, int64_t ldy, const int8_t *x, size_t xrow, int64_t m, const void *p,
+                                int nr, int64_t cols, int accumulate);
+
 // Attention of nq query tokens (positions pos0..) × nh query heads sharing one KV
 // head, nq·nh <= 16 (x86_attend512.h); q/out rows q_stride apart, heads hd apart.
 typedef void (*rtxk_attend_block_fn)(float *out, const float *q, int64_t q_stride, const float *k, const float *v,
@@ -233,6 +256,9 @@ typedef struct {
     // fold as qgemm, without its packing: cheaper for a few rows), and its scratch.
     rtxk_qgemm_fn qrows[RTXK_MAX_TYPE + 1];
     size_t (*qrows_panel_bytes)(int type, int64_t cols);
+    // The integer product on weights packed at load (rtxk_pack), the same fold; NULL
+    // where the path has none (then qrows on the stored weights).
+    rtxk_qpacked_fn qpacked[RTXK_MAX_TYPE + 1];
     // nb blocks -> floats, bit-identical with formats.c (NULL: formats.c's scalar loop).
     void (*dequant[RTXK_MAX_TYPE + 1])(float *y, const void *x, int64_t nb);
 } rtxk_kernel_table;

@@ -1,5 +1,6 @@
 // kernels_x86.c — the AVX2 (+FMA, F16C) and AVX-512 (VL, BW, VNNI; + multi-row GEMV and
-// integer GEMM) kernel paths, both with the integer product's row kernels (x86_qrows.h),
+// integer GEMM) kernel paths, both with the integer product's row kernels (x86_qrows.h)
+// and, on the AVX2 path, its kernel on weights packed at load (x86_qpacked.h),
 // compiled for the portable baseline and selected at run time by threads.c.
 #include "internal.h"
 
@@ -17,6 +18,7 @@ __attribute__((target(TARGET))) static inline __m256i mul_sum_us8_avx2(__m256i u
 }
 #include "x86_dots.h"
 #include "x86_qrows.h"
+#include "x86_qpacked.h"
 #undef TARGET
 #undef FN
 
@@ -37,10 +39,16 @@ __attribute__((target(TARGET))) static inline __m256i mul_sum_us8_avx512(__m256i
 void rtxk_fill_avx2(rtxk_kernel_table *t) {
     fill_avx2(t);
     fill_qrows_avx2(t);
+    fill_qpacked_avx2(t);
 }
 void rtxk_fill_avx512(rtxk_kernel_table *t) {
     fill_avx512(t);
     fill_qrows_avx512(t);
+    // No packed kernel here: the VNNI path keeps its GEMV below 8 rows and its row
+    // and tile kernels, whose one fold was proven bit-identical on VNNI machines; the
+    // packed AVX2 kernel has not been checked against the VNNI tile's fold on one.
+    // Models loaded on this path then pack nothing (rtxk_pack_used).
+    for (int i = 0; i <= RTXK_MAX_TYPE; i++) t->qpacked[i] = NULL;
     fill_rows_avx512(t);
     fill_qgemm_avx512(t);
     t->attend_block = attend_block_avx512;

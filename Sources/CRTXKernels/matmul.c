@@ -1,5 +1,6 @@
 // matmul.c — Y = X·Wᵀ with W in its stored format: quantized GEMV for small m
-// (activations quantized to 8 bits, integer dots); for large m the path's integer GEMM
+// (activations quantized to 8 bits, integer dots) — or, for weights packed at load
+// (rtxk_pack, below), the integer product's packed kernel; for large m the path's integer GEMM
 // (x86_qgemm512.h: 8-bit activations, VNNI) or dequantized tiles + sgemm (float).
 // Row-wise (batch-invariant) products of quantized weights take the integer product
 // (internal.h) at every m. Plus the scalar (portable, reference) dot kernels, the
@@ -27,6 +28,16 @@ static int iprod(int type, rtxk_exec ex) {
 // From this many rows the VNNI tile (which packs each weight once per call) beats the
 // row kernel (which decodes each weight block once per 4 rows).
 #define ROWWISE_TILE_M 8
+
+// Whether output o reads its packed weights (x86_qpacked.h) for m activation rows: below
+// ROWWISE_TILE_M rows in every mode (decode, speculative verification, small
+// scheduler steps), and row-wise at every m where the path has no VNNI GEMM tile.
+// Its fold is the integer product's, so row-wise results do not change with it.
+static int packed_applies(const rtxk_matmul_out *o, int64_t m, rtxk_exec ex) {
+    const rtxk_kernel_table *k = rtxk_kernels();
+    if (!o->packed || o->type < 0 || o->type > RTXK_MAX_TYPE || !k->qpacked[o->type]) return 0;
+    return m < ROWWISE_TILE_M || (ex.products == RTXK_PRODUCTS_ROWWISE && !k->qgemm[o->type]);
+}
 
 // Below gemv_max_m(type) activation rows the GEMV wins (it reads W once, its cost
 // grows with m); from there the GEMM is faster. Against the integer GEMM (which
@@ -514,75 +525,124 @@ static rtxk_qgemm_fn iprod_kernel(const rtxk_kernel_table *k, int type, int64_t 
     return k->qgemm[type] && (ex.products != RTXK_PRODUCTS_ROWWISE || m >= ROWWISE_TILE_M) ? k->qgemm[type] : k->qrows[type];
 }
 
+// Outputs with packed weights (packed_applies) take the packed kernel instead, 48 rows
+// (6 packed groups) at a time.
 static void matmul_qgemm(const float *x, int64_t ldx, int64_t m, int64_t cols,
                          const rtxk_matmul_out *outs, int n, int acc, rtxk_exec ex) {
     const rtxk_kernel_table *k = rtxk_kernels();
     const size_t xrow = rtxk_q8g_row_bytes(cols);
     int8_t *xq = rtxk_scratch(0, xrow * (size_t)m);
     size_t pbytes = 0;
-    int64_t groups = 0, rows = 0;
+    int64_t groups = 0, work = 0;
     for (int j = 0; j < n; j++) {
         const int t = outs[j].type;
-        const size_t b = iprod_kernel(k, t, m, ex) == k->qgemm[t] ? k->qgemm_panel_bytes(t, cols) : k->qrows_panel_bytes(t, cols);
+        const int packed = packed_applies(&outs[j], m, ex);
+        const size_t b = packed ? 0 : iprod_kernel(k, t, m, ex) == k->qgemm[t] ? k->qgemm_panel_bytes(t, cols) : k->qrows_panel_bytes(t, cols);
         if (b > pbytes) pbytes = b;
         groups += (outs[j].rows + 15) / 16;
-        rows += outs[j].rows;
+        // The packed kernel reads W once for all m rows, as the GEMV does: its share of
+        // the work counts as the GEMV's when choosing the threads.
+        work += m * outs[j].rows * cols / (packed ? 4 : 64);
     }
-    #pragma omp parallel num_threads(rtxk_threads_for(ex, m * rows * cols / 64))
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, work))
     {
         RTXK_SHARE(i, m) k->quantize_q8g(xq + (size_t)i * xrow, x + i * ldx, cols);
         #pragma omp barrier
         const int64_t g0 = rtxk_share_lo(groups), g1 = rtxk_share_hi(groups);
-        void *panel = g1 > g0 ? rtxk_scratch(1, pbytes) : NULL;
+        void *panel = g1 > g0 && pbytes ? rtxk_scratch(1, pbytes) : NULL;
         int64_t base = 0;  // first global group of product j
         for (int j = 0; j < n && base < g1; j++) {
             const rtxk_matmul_out *o = &outs[j];
             const int64_t ng = (o->rows + 15) / 16;
             const int64_t lo = g0 > base ? g0 - base : 0, hi = g1 - base < ng ? g1 - base : ng;
+            const int packed = packed_applies(o, m, ex);
+            const size_t group8 = packed ? rtxk_packed_block_bytes(o->type) * (size_t)(cols / 32) : 0;
             for (int64_t g = lo; g < hi; g += 3) {
                 const int64_t r0 = 16 * g, r1 = 16 * (g + 3 < hi ? g + 3 : hi);
                 const int nr = (int)((r1 < o->rows ? r1 : o->rows) - r0);
-                iprod_kernel(k, o->type, m, ex)(o->y + r0, o->ldy, xq, xrow, m, (const char *)o->w + (size_t)r0 * o->row_stride,
-                                  o->row_stride, nr, cols, panel, acc);
+                if (packed)
+                    k->qpacked[o->type](o->y + r0, o->ldy, xq, xrow, m, (const char *)o->packed + (size_t)(r0 / 8) * group8, nr, cols, acc);
+                else
+                    iprod_kernel(k, o->type, m, ex)(o->y + r0, o->ldy, xq, xrow, m, (const char *)o->w + (size_t)r0 * o->row_stride,
+                                      o->row_stride, nr, cols, panel, acc);
             }
             base += ng;
         }
     }
 }
 
-static void matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
-                   size_t row_stride, int64_t m, int64_t cols, int64_t rows, int acc, rtxk_exec ex) {
-    if (m <= 0 || rows <= 0 || !rtxk_type_supported(type)) return;
+static void matmul(const rtxk_matmul_out *o, const float *x, int64_t ldx, int64_t m, int64_t cols, int acc, rtxk_exec ex) {
+    if (m <= 0 || o->rows <= 0 || !rtxk_type_supported(o->type)) return;
     if (cols == 0) {
-        if (!acc) for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)rows * sizeof(float));
+        if (!acc) for (int64_t i = 0; i < m; i++) memset(o->y + i * o->ldy, 0, (size_t)o->rows * sizeof(float));
         return;
     }
-    const rtxk_matmul_out out = { y, ldy, w, type, row_stride, rows };
-    if (rtxk_matmul_uses_gemv(type, m, ex)) matmul_gemv(x, ldx, m, cols, &out, 1, acc, ex);
-    else if (uses_qgemm(type, m, ex)) matmul_qgemm(x, ldx, m, cols, &out, 1, acc, ex);
-    else matmul_gemm(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, acc, ex);
+    if (packed_applies(o, m, ex) || (!rtxk_matmul_uses_gemv(o->type, m, ex) && uses_qgemm(o->type, m, ex)))
+        matmul_qgemm(x, ldx, m, cols, o, 1, acc, ex);
+    else if (rtxk_matmul_uses_gemv(o->type, m, ex)) matmul_gemv(x, ldx, m, cols, o, 1, acc, ex);
+    else matmul_gemm(o->y, o->ldy, x, ldx, o->w, o->type, o->row_stride, m, cols, o->rows, acc, ex);
 }
 
 void rtxk_matmul(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
                  size_t row_stride, int64_t m, int64_t cols, int64_t rows, rtxk_exec ex) {
-    matmul(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, 0, ex);
+    const rtxk_matmul_out out = { y, ldy, w, type, row_stride, rows, NULL };
+    matmul(&out, x, ldx, m, cols, 0, ex);
 }
 
 void rtxk_matmul_acc(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int type,
                      size_t row_stride, int64_t m, int64_t cols, int64_t rows, rtxk_exec ex) {
-    matmul(y, ldy, x, ldx, w, type, row_stride, m, cols, rows, 1, ex);
+    const rtxk_matmul_out out = { y, ldy, w, type, row_stride, rows, NULL };
+    matmul(&out, x, ldx, m, cols, 1, ex);
+}
+
+// ---------------------------------------------------------------------------
+// Packing at load (internal.h's rtxk_packed_block_bytes layout)
+// ---------------------------------------------------------------------------
+size_t rtxk_pack_bytes(int type, int64_t rows, int64_t cols) {
+    const size_t bb = rtxk_packed_block_bytes(type);
+    if (!bb || rows <= 0 || cols <= 0 || cols % 32) return 0;
+    return (size_t)((rows + 7) / 8) * (size_t)(cols / 32) * bb;
+}
+
+int rtxk_pack_used(int type) {
+    return type >= 0 && type <= RTXK_MAX_TYPE && rtxk_packed_block_bytes(type) && rtxk_kernels()->qpacked[type] != NULL;
+}
+
+void rtxk_pack(void *dst, const void *w, int type, size_t row_stride, int64_t rows, int64_t cols, rtxk_exec ex) {
+    const size_t bb = rtxk_packed_block_bytes(type), sb = rtxk_block32_bytes(type);
+    if (!rtxk_pack_bytes(type, rows, cols)) return;
+    const int64_t nb = cols / 32, ngroups = (rows + 7) / 8;
+    const int asym = rtxk_block32_has_min(type), q8 = type == RTXK_Q8_0;
+    const size_t codes_at = asym ? 32 : 16;
+    #pragma omp parallel num_threads(rtxk_threads_for(ex, rows * cols / 4))
+    RTXK_SHARE(g, ngroups) {
+        uint8_t *out = (uint8_t *)dst + (size_t)g * (size_t)nb * bb;
+        memset(out, 0, (size_t)nb * bb);  // rows past the end stay zero (S = O = 0)
+        for (int v = 0; v < 8 && 8 * g + v < rows; v++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)(8 * g + v) * row_stride;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = row + (size_t)b * sb;
+                uint8_t *o = out + (size_t)b * bb;
+                memcpy(o + 2 * v, blk, 2);                    // d
+                if (asym) memcpy(o + 16 + 2 * v, blk + 2, 2);  // m
+                const uint8_t *qs = q8 ? blk + 2 : blk + sb - 16;
+                for (int j = 0; j < (q8 ? 8 : 4); j++) memcpy(o + codes_at + 32 * j + 4 * v, qs + 4 * j, 4);
+            }
+        }
+    }
 }
 
 void rtxk_matmul_many(const float *x, int64_t ldx, int64_t m, int64_t cols, const rtxk_matmul_out *outs, int n, rtxk_exec ex) {
     // One region when every product takes the GEMV with the same activation
     // preparation, or every product takes the integer GEMM (one activation format).
+    // Packed weights (packed_applies) count as the integer GEMM's.
     int gemv = n > 0 && m > 0 && cols > 0, qgemm = gemv;
     for (int j = 0; j < n; j++) {
-        const int ok = rtxk_type_supported(outs[j].type) && outs[j].rows > 0;
-        gemv &= ok && rtxk_matmul_uses_gemv(outs[j].type, m, ex) && prep_of(outs[j].type) == prep_of(outs[0].type);
-        qgemm &= ok && uses_qgemm(outs[j].type, m, ex);
+        const int ok = rtxk_type_supported(outs[j].type) && outs[j].rows > 0, packed = ok && packed_applies(&outs[j], m, ex);
+        gemv &= ok && !packed && rtxk_matmul_uses_gemv(outs[j].type, m, ex) && prep_of(outs[j].type) == prep_of(outs[0].type);
+        qgemm &= ok && (packed || (!rtxk_matmul_uses_gemv(outs[j].type, m, ex) && uses_qgemm(outs[j].type, m, ex)));
     }
     if (gemv) matmul_gemv(x, ldx, m, cols, outs, n, 0, ex);
     else if (qgemm) matmul_qgemm(x, ldx, m, cols, outs, n, 0, ex);
-    else for (int j = 0; j < n; j++) matmul(outs[j].y, outs[j].ldy, x, ldx, outs[j].w, outs[j].type, outs[j].row_stride, m, cols, outs[j].rows, 0, ex);
+    else for (int j = 0; j < n; j++) matmul(&outs[j], x, ldx, m, cols, 0, ex);
 }

@@ -402,6 +402,109 @@ static void test_matmul_rowwise(void) {
     }
 }
 
+// Weights packed at load (rtxk_pack; the integer product's packed kernel, x86_qpacked.h):
+// a row's products through the packed copy are bit-identical to the row-wise mode's on
+// the stored rows (so to the scalar path's and the VNNI tile's) for every m from 1 to
+// 16 and every neighbourhood, in fast and row-wise mode (fast: below 8 rows, where the
+// packed kernel runs), plain and accumulating, on 1 to 3 threads and with a partial last
+// 8-row group; and within float rounding of the exact product with the activations
+// rounded to 8 bits per 32. Types without a packed layout report 0 bytes.
+static void test_matmul_packed(void) {
+    const int ptypes[] = { RTXK_Q4_0, RTXK_Q4_1, RTXK_Q8_0 };
+    const int64_t cols = 800, rows_list[] = { 37, 8, 130 }, M = 16, ms[] = { 1, 2, 3, 4, 5, 7, 8, 16 };
+    const rtxk_exec rowwise = { ex.threads, RTXK_PRODUCTS_ROWWISE };
+    CHECK(rtxk_pack_bytes(RTXK_Q5_0, 8, 64) == 0 && rtxk_pack_bytes(RTXK_Q4_K, 8, 256) == 0 && rtxk_pack_bytes(RTXK_F16, 8, 64) == 0 &&
+          rtxk_pack_bytes(RTXK_Q4_1, 8, 48) == 0 && rtxk_pack_bytes(RTXK_Q4_1, 9, 64) == 2 * 2 * 160,
+          "pack_bytes: Q4_0, Q4_1, Q8_0 only, whole 32-blocks, 8-row groups");
+    for (size_t ti = 0; ti < sizeof ptypes / sizeof ptypes[0]; ti++)
+        for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+            const int type = ptypes[ti];
+            const int64_t rows = rows_list[ri];
+            const size_t rb = row_bytes(type, cols), pb = rtxk_pack_bytes(type, rows, cols);
+            CHECK(pb == (size_t)((rows + 7) / 8 * 8) * rb, "pack_bytes %s rows=%lld: %zu", rtxk_type_name(type), (long long)rows, pb);
+            uint8_t *w = malloc(rb * rows), *packed = malloc(pb);
+            float *wd = malloc((size_t)(rows * cols) * 4);
+            for (int64_t r = 0; r < rows; r++) {
+                random_row(w + r * rb, type, cols);
+                rtxk_dequantize_row(wd + r * cols, w + r * rb, type, cols);
+            }
+            rtxk_exec pex = ex;
+            pex.threads = 1 + (int)ri % 3;
+            rtxk_pack(packed, w, type, rb, rows, cols, pex);
+            float *pool = malloc(2 * M * cols * 4), *x = malloc(M * cols * 4), *y = malloc(M * rows * 4);
+            float *ref = malloc(rows * 4), *ref_acc = malloc(rows * 4), *init = malloc(rows * 4);
+            for (int64_t i = 0; i < 2 * M; i++) fill_normal(pool + i * cols, cols, 0.1f + (float)i);
+            pool[cols / 3] = 30.0f;  // a spike in the row under test
+            fill_normal(init, rows, 1.0f);
+            // The reference: the row alone through the row-wise product of the stored rows.
+            rtxk_matmul(ref, rows, pool, cols, w, type, rb, 1, cols, rows, rowwise);
+            memcpy(ref_acc, init, rows * 4);
+            rtxk_matmul_acc(ref_acc, rows, pool, cols, w, type, rb, 1, cols, rows, rowwise);
+            // Within float rounding of the exact product of the 8-bit-rounded row.
+            double worst = 0;
+            for (int64_t r = 0; r < rows; r++) {
+                double dot = 0, wn = 0, xn = 0;
+                for (int64_t c0 = 0; c0 < cols; c0 += 32) {
+                    float amax = 0;
+                    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(pool[c0 + j]));
+                    const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+                    for (int j = 0; j < 32; j++) {
+                        const double xr = d * nearbyintf(pool[c0 + j] * id), wv = wd[r * cols + c0 + j];
+                        dot += xr * wv; wn += wv * wv; xn += xr * xr;
+                    }
+                }
+                const double err = fabs(ref[r] - dot) / (sqrt(xn * wn) + 1e-30);
+                if (err > worst || isnan(err)) worst = err;
+            }
+            CHECK(worst <= 1e-5, "packed %s rows=%lld: integer product vs exact, worst rel %.3g", rtxk_type_name(type), (long long)rows, worst);
+            int64_t diff = 0, tried = 0, stray = 0;
+            for (int mode = 0; mode < 2; mode++)
+                for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+                    const int64_t m = ms[mi];
+                    if (mode == 0 && (m >= 8 || !rtxk_pack_used(type))) continue;  // fast: the packed kernel, below 8 rows
+                    rtxk_exec mex = mode ? rowwise : ex;
+                    mex.threads = 1 + (int)(mi + ri) % 3;
+                    for (int64_t pos = 0; pos < m; pos += m > 1 ? m - 1 : 1)
+                        for (int acc = 0; acc < 2; acc++, tried++) {
+                            for (int64_t i = 0; i < m; i++) {  // neighbours differ with m, pos, acc and mode
+                                const int64_t src = i == pos ? 0 : 1 + (i + 3 * pos + 5 * acc + 7 * mode + m) % (2 * M - 1);
+                                memcpy(x + i * cols, pool + src * cols, cols * 4);
+                                memcpy(y + i * rows, init, rows * 4);
+                            }
+                            const rtxk_matmul_out out = { y, rows, w, type, rb, rows, packed };
+                            if (acc) {  // accumulating products go through rtxk_matmul_acc, which has no packed copy
+                                rtxk_matmul_acc(y, rows, x, cols, w, type, rb, m, cols, rows, rowwise);
+                                diff += memcmp(y + pos * rows, ref_acc, rows * 4) != 0;
+                                continue;
+                            }
+                            rtxk_matmul_many(x, cols, m, cols, &out, 1, mex);
+                            diff += memcmp(y + pos * rows, ref, rows * 4) != 0;
+                        }
+                }
+            // Q/K/V-like: packed and stored outputs of one X in one call equal separate calls.
+            {
+                const int64_t m = 3;
+                float *y2 = malloc(m * rows * 4), *y3 = malloc(m * 40 * 4), *want3 = malloc(m * 40 * 4);
+                uint8_t *w3 = malloc(row_bytes(RTXK_Q5_0, cols) * 40);
+                for (int64_t r = 0; r < 40; r++) random_row(w3 + r * row_bytes(RTXK_Q5_0, cols), RTXK_Q5_0, cols);
+                rtxk_matmul_out outs[2] = { { y2, rows, w, type, rb, rows, packed }, { y3, 40, w3, RTXK_Q5_0, row_bytes(RTXK_Q5_0, cols), 40, NULL } };
+                for (int mode = !rtxk_pack_used(type); mode < 2; mode++) {
+                    const rtxk_exec mex = mode ? rowwise : ex;
+                    rtxk_matmul_many(pool, cols, m, cols, &outs[0], 1, mex);
+                    memcpy(y, y2, m * rows * 4);
+                    rtxk_matmul(want3, 40, pool, cols, w3, RTXK_Q5_0, row_bytes(RTXK_Q5_0, cols), m, cols, 40, mex);
+                    memset(y2, 0, m * rows * 4);
+                    rtxk_matmul_many(pool, cols, m, cols, outs, 2, mex);
+                    stray += memcmp(y, y2, m * rows * 4) != 0 || memcmp(y3, want3, m * 40 * 4) != 0;
+                }
+                free(y2); free(y3); free(want3); free(w3);
+            }
+            CHECK(diff == 0 && stray == 0, "packed %s rows=%lld: %lld of %lld placements (m = 1..16, fast and row-wise) differ from the row alone; "
+                  "%lld mixed packed/stored calls differ", rtxk_type_name(type), (long long)rows, (long long)diff, (long long)tried, (long long)stray);
+            free(w); free(packed); free(wd); free(pool); free(x); free(y); free(ref); free(ref_acc); free(init);
+        }
+}
+
 // rtxk_matmul_many: every output equals its own rtxk_matmul bit for bit, whether the
 // products share one GEMV region (same activation preparation) or not.
 static void test_matmul_many(void) {
@@ -423,7 +526,7 @@ static void test_matmul_many(void) {
                 for (int64_t r = 0; r < rows[j]; r++) random_row(w[j] + r * rb, sets[si][j], cols);
                 want[j] = malloc((size_t)(m * rows[j]) * 4);
                 rtxk_matmul(want[j], rows[j], x, cols, w[j], sets[si][j], rb, m, cols, rows[j], ex);
-                outs[j] = (rtxk_matmul_out){ malloc((size_t)(m * (rows[j] + 2)) * 4), rows[j] + 2, w[j], sets[si][j], rb, rows[j] };
+                outs[j] = (rtxk_matmul_out){ malloc((size_t)(m * (rows[j] + 2)) * 4), rows[j] + 2, w[j], sets[si][j], rb, rows[j], NULL };
             }
             rtxk_matmul_many(x, cols, m, cols, outs, 3, ex);
             int64_t diff = 0;
@@ -889,25 +992,31 @@ static int cmp_double(const void *a, const void *b) {
 
 static double bench_min;  // fastest run of the last bench_one (a quiet-machine estimate)
 
-static double bench_one(int type, int64_t m, int64_t cols, int64_t rows, int reps) {
+// pack: W packed at load (rtxk_pack) where the type has a packed layout.
+static double bench_one_p(int type, int64_t m, int64_t cols, int64_t rows, int reps, int pack) {
     const size_t rb = row_bytes(type, cols);
     uint8_t *w = malloc(rb * rows);
     float *x = malloc(m * cols * 4), *y = malloc(m * rows * 4);
     for (int64_t r = 0; r < rows; r++) random_row(w + r * rb, type, cols);
     fill_normal(x, m * cols, 1.0f);
+    const size_t pb = pack ? rtxk_pack_bytes(type, rows, cols) : 0;
+    void *packed = pb ? malloc(pb) : NULL;
+    if (packed) rtxk_pack(packed, w, type, rb, rows, cols, ex);
+    const rtxk_matmul_out out = { y, rows, w, type, rb, rows, packed };
     double t[64];
     const int inner = m == 1 ? 50 : 1;
-    rtxk_matmul(y, rows, x, cols, w, type, rb, m, cols, rows, ex);
+    rtxk_matmul_many(x, cols, m, cols, &out, 1, ex);
     for (int k = 0; k < reps; k++) {
         const double t0 = now_s();
-        for (int it = 0; it < inner; it++) rtxk_matmul(y, rows, x, cols, w, type, rb, m, cols, rows, ex);
+        for (int it = 0; it < inner; it++) rtxk_matmul_many(x, cols, m, cols, &out, 1, ex);
         t[k] = (now_s() - t0) / inner;
     }
     qsort(t, reps, sizeof(double), cmp_double);
-    free(w); free(x); free(y);
+    free(w); free(x); free(y); free(packed);
     bench_min = t[0];
     return t[reps / 2];
 }
+static double bench_one(int type, int64_t m, int64_t cols, int64_t rows, int reps) { return bench_one_p(type, m, cols, rows, reps, 0); }
 
 static void bench(void) {
     for (int p = rtxk_force_path(RTXK_PATH_AVX512); p >= 0; p--) {
@@ -921,6 +1030,31 @@ static void bench(void) {
             const double s = bench_one(type, 1, cols, rows, 41);
             printf("  GEMV  %-5s %lldx%lld: median %7.1f us  %6.1f GB/s of W  %6.1f GFLOP/s   (min %7.1f us)\n", rtxk_type_name(type),
                    (long long)rows, (long long)cols, s * 1e6, row_bytes(type, cols) * rows / s * 1e-9, 2.0 * rows * cols / s * 1e-9, bench_min * 1e6);
+        }
+        // The same through weights packed at load (the integer product's packed kernel).
+        for (size_t i = 0; i < 3; i++) {
+            const int type = bt[i];
+            if (!rtxk_pack_used(type)) continue;
+            const double s = bench_one_p(type, 1, 1536, 576, 41, 1);
+            printf("  packed %-5s 576x1536: median %7.1f us  %6.1f GB/s of W   (min %7.1f us)\n", rtxk_type_name(type),
+                   s * 1e6, row_bytes(type, 1536) * 576 / s * 1e-9, bench_min * 1e6);
+        }
+        // Decode reads W from DRAM: the LM head's shape (49152x576, 28-31 MB), GEMV vs packed.
+        for (size_t i = 0; i < 2; i++) {
+            const int type = bt[i];
+            if (!rtxk_pack_used(type)) continue;
+            for (int pack = 0; pack < 2; pack++) {
+                const double s = bench_one_p(type, 1, 576, 49152, 9, pack);
+                printf("  %-6s %-5s 49152x576: median %7.1f us  %6.1f GB/s of W   (min %7.1f us)\n", pack ? "packed" : "GEMV", rtxk_type_name(type),
+                       s * 1e6, row_bytes(type, 576) * 49152 / s * 1e-9, bench_min * 1e6);
+            }
+        }
+        for (size_t i = 0; i < 3; i++) {
+            if (!rtxk_pack_used(bt[i])) continue;
+            printf("  packed %-5s 576x1536 per row, us:", rtxk_type_name(bt[i]));
+            const int64_t mm[] = { 1, 2, 4, 7 };
+            for (size_t j = 0; j < 4; j++) printf(" %lld %.1f", (long long)mm[j], bench_one_p(bt[i], mm[j], 1536, 576, 15, 1) * 1e6 / mm[j]);
+            printf("\n");
         }
         // Cost per activation row against m (G: GEMV, S: sgemm path), where the cut-over belongs.
         for (size_t i = 0; i < 4; i++) {
@@ -971,6 +1105,7 @@ int main(int argc, char **argv) {
         test_quant_roundtrip();
         test_matmul();
         test_matmul_rowwise();
+        test_matmul_packed();
         test_matmul_many();
         test_rmsnorm();
         test_layernorm();

@@ -113,7 +113,23 @@ typedef struct rtxk_matmul_out {
     int type;
     size_t row_stride;
     int64_t rows;
+    /// NULL, or W packed by rtxk_pack: then products of a few rows (and row-wise
+    /// ones where the path has no integer GEMM tile) read it instead of w. The
+    /// result is the integer product's (bit-identical to the row-wise mode's).
+    const void *packed;
 } rtxk_matmul_out;
+
+/// Bytes of W (rows × cols, `type`) packed for the integer product's decode kernel
+/// (8 rows interleaved per 32-element block: as many bytes as the stored rows, the
+/// last 8-row group padded), or 0 when `type` has no packed layout (Q4_0, Q4_1 and
+/// Q8_0 have one) or cols is not a multiple of 32.
+size_t rtxk_pack_bytes(int type, int64_t rows, int64_t cols);
+/// 1 if the active kernel path reads packed `type` weights (rtxk_matmul_out.packed);
+/// 0 where packing would only cost memory (the scalar path).
+int rtxk_pack_used(int type);
+/// Pack W (row r at (const char *)w + r * row_stride) into dst (rtxk_pack_bytes
+/// bytes, any alignment); threaded as ex says.
+void rtxk_pack(void *dst, const void *w, int type, size_t row_stride, int64_t rows, int64_t cols, rtxk_exec ex);
 
 /// Several products of the same X (Q, K and V; gate and up): each equals its own
 /// rtxk_matmul bit for bit. On the GEMV path, when the weights' types prepare

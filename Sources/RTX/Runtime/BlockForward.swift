@@ -112,8 +112,10 @@ struct BlockForward {
         let ld = Int64(w.rows), ldIn = Int64(w.columns)
         if accumulate {
             rtxk_matmul_acc(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld, exec)
-        } else {
-            rtxk_matmul(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld, exec)
+        } else {  // one product through rtxk_matmul_many: it reads the packed rows, if any
+            var o = rtxk_matmul_out(y: out, ldy: ld, w: w.data, type: Int32(w.type.rawValue), row_stride: w.rowStride,
+                                    rows: Int64(w.rows), packed: w.packed)
+            rtxk_matmul_many(input, ldIn, Int64(n), ldIn, &o, 1, exec)
         }
         applyDeltas(out, input, w, deltas)
     }
@@ -127,7 +129,7 @@ struct BlockForward {
         withUnsafeTemporaryAllocation(of: rtxk_matmul_out.self, capacity: maps.count) { outs in
             for (j, map) in maps.enumerated() {
                 outs[j] = rtxk_matmul_out(y: map.out, ldy: Int64(map.w.rows), w: map.w.data, type: Int32(map.w.type.rawValue),
-                                          row_stride: map.w.rowStride, rows: Int64(map.w.rows))
+                                          row_stride: map.w.rowStride, rows: Int64(map.w.rows), packed: map.w.packed)
             }
             rtxk_matmul_many(input, Int64(first.w.columns), Int64(n), Int64(first.w.columns), outs.baseAddress!, Int32(maps.count), exec)
         }

@@ -41,7 +41,9 @@ public final class Model: @unchecked Sendable {
             try report(0.2 + 0.7 * Float(j + 1) / Float(plan.storedLayers))
         }
         let positions = try (0..<plan.positions).map { try binder.position($0, layers: layers) }
-        self.weights = try binder.modelWeights(layers: layers, positions: positions)
+        var weights = try binder.modelWeights(layers: layers, positions: positions)
+        weights.packForProducts(owned: owned, threads: KernelOptions.defaultThreads)
+        self.weights = weights
         self.owned = owned
         self.gguf = header.gguf
         self.checkpoint = header.tensors

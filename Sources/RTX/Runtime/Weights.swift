@@ -1,7 +1,11 @@
 // Weights.swift — typed views of a model's tensors. Linear weights stay in their
-// stored (quantized) format inside the memory map; norm vectors are small and are
-// dequantized to f32 once at load.
+// stored (quantized) format inside the memory map (Q4_0 / Q4_1 / Q8_0 maps also get
+// a copy repacked at load for decode, packForProducts); norm vectors are small and
+// are dequantized to f32 once at load.
 import CRTXKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A weight matrix of `rows` output rows × `columns` inputs, in its stored type.
 public struct WeightMatrix: @unchecked Sendable {
@@ -11,6 +15,11 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     public var rowStride: Int { type.rowBytes(columns) }
+    /// The rows repacked at load for the integer product's decode kernel
+    /// (rtxk_pack: 8 rows interleaved per block, as many bytes as `data`), owned by
+    /// the model; nil when the type or the CPU's kernel path has no packed layout.
+    /// Products of a few rows read it instead of `data` (ModelWeights.packForProducts).
+    public var packed: UnsafeRawPointer? = nil
 
     /// All rows dequantized to f32, (rows, columns) row-major.
     public func dequantized() -> [Float] {
@@ -75,6 +84,39 @@ public struct ModelWeights: @unchecked Sendable {
 
     /// Largest LoRA rank of any module (sizes scratch buffers).
     public var maxLoRARank: Int { positions.flatMap { $0.lora.values.map(\.rank) }.max() ?? 0 }
+}
+
+extension ModelWeights {
+    /// Packs every linear map of the stored layers and the LM head whose type the
+    /// active kernel path reads packed (Q4_0, Q4_1, Q8_0 on the AVX2 path) into
+    /// buffers `owned` keeps: decode and small batches then read each weight once,
+    /// 8 rows per vector instruction (Sources/CRTXKernels/x86_qpacked.h). The stored
+    /// rows stay in the memory map for prompts, the embedding and conversion.
+    /// `RTX_PACK_WEIGHTS=0` in the environment turns it off (to measure the
+    /// difference). Returns the bytes allocated.
+    @discardableResult
+    mutating func packForProducts(owned: OwnedTensors, threads: Int) -> Int {
+        if let v = getenv("RTX_PACK_WEIGHTS"), String(cString: v) == "0" { return 0 }
+        let exec = rtxk_exec(threads: Int32(clamping: max(threads, 1)), products: Int32(RTXK_PRODUCTS_FAST))
+        var total = 0
+        func pack(_ w: inout WeightMatrix) {
+            let type = Int32(w.type.rawValue)
+            guard w.packed == nil, rtxk_pack_used(type) != 0 else { return }
+            let bytes = rtxk_pack_bytes(type, Int64(w.rows), Int64(w.columns))
+            guard bytes > 0 else { return }
+            let buffer = owned.allocate(bytes: bytes)
+            rtxk_pack(buffer, w.data, type, w.rowStride, Int64(w.rows), Int64(w.columns), exec)
+            w.packed = UnsafeRawPointer(buffer)
+            total += bytes
+        }
+        for j in layers.indices {
+            for role in Array(layers[j].linear.keys) {
+                pack(&layers[j].linear[role]!)
+            }
+        }
+        pack(&output)
+        return total
+    }
 }
 
 /// A learned exit gate after one loop: λ = σ(w · norm(h) + c), norm being the
