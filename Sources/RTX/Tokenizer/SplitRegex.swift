@@ -295,38 +295,7 @@ struct SplitRegex: Sendable, Equatable {
         }
 
         private mutating func run(_ start: Int) -> Int? {
-            let program = regex.main.instructions
-            let sets = regex.main.sets
-            stack.removeAll(keepingCapacity: true)
-            stack.append((0, start))
-            while let (pc0, pos0) = stack.popLast() {
-                var pc = pc0, pos = pos0
-                step: while true {
-                    switch program[pc] {
-                    case .scalar(let index):
-                        guard pos < hi, sets[index].contains(text.scalars[pos], text.properties[pos]) else { break step }
-                        pc += 1; pos += 1
-                    case .branch(let first, let second, let slot):
-                        let bit = slot * width + (pos - lo)
-                        let mask: UInt64 = 1 << UInt64(bit & 63)
-                        if visited[bit >> 6] & mask != 0 { break step }
-                        visited[bit >> 6] |= mask
-                        stack.append((second, pos))
-                        pc = first
-                    case .jump(let target):
-                        pc = target
-                    case .assert(let a):
-                        guard SplitRegex.holds(a, text, pos, lo, hi) else { break step }
-                        pc += 1
-                    case .look(let index, let negated):
-                        guard regex.lookaheadMatches(index, text, pos, lo, hi) != negated else { break step }
-                        pc += 1
-                    case .match:
-                        return pos
-                    }
-                }
-            }
-            return nil
+            regex.execute(regex.main, from: start, origin: lo, width: width, visited: &visited, stack: &stack, text, lo, hi)
         }
     }
 
@@ -339,16 +308,28 @@ struct SplitRegex: Sendable, Equatable {
         }
         let width = SplitRegex.maxLookaheadWidth + 1
         var visited = [UInt64](repeating: 0, count: (program.slots * width + 63) / 64)
-        var stack: [(Int, Int)] = [(0, start)]
+        var stack: [(Int, Int)] = []
+        return execute(program, from: start, origin: start, width: width, visited: &visited, stack: &stack, text, lo, hi) != nil
+    }
+
+    /// Runs `program` from its first instruction at `start`, depth first, leftmost
+    /// first, and returns the end of the first match. A (branch, position) whose bit
+    /// (slot · width + position − origin) is set in `visited` failed before and is not
+    /// tried again (RE2's bit-state search): the work is linear in the text.
+    private func execute(_ program: RegexProgram, from start: Int, origin: Int, width: Int, visited: inout [UInt64],
+                         stack: inout [(Int, Int)], _ text: ScalarText, _ lo: Int, _ hi: Int) -> Int? {
+        let instructions = program.instructions, sets = program.sets
+        stack.removeAll(keepingCapacity: true)
+        stack.append((0, start))
         while let (pc0, pos0) = stack.popLast() {
             var pc = pc0, pos = pos0
             step: while true {
-                switch program.instructions[pc] {
+                switch instructions[pc] {
                 case .scalar(let index):
-                    guard pos < hi, program.sets[index].contains(text.scalars[pos], text.properties[pos]) else { break step }
+                    guard pos < hi, sets[index].contains(text.scalars[pos], text.properties[pos]) else { break step }
                     pc += 1; pos += 1
                 case .branch(let first, let second, let slot):
-                    let bit = slot * width + (pos - start)
+                    let bit = slot * width + (pos - origin)
                     let mask: UInt64 = 1 << UInt64(bit & 63)
                     if visited[bit >> 6] & mask != 0 { break step }
                     visited[bit >> 6] |= mask
@@ -359,15 +340,15 @@ struct SplitRegex: Sendable, Equatable {
                 case .assert(let a):
                     guard SplitRegex.holds(a, text, pos, lo, hi) else { break step }
                     pc += 1
-                case .look(let inner, let negated):
-                    guard lookaheadMatches(inner, text, pos, lo, hi) != negated else { break step }
+                case .look(let index, let negated):
+                    guard lookaheadMatches(index, text, pos, lo, hi) != negated else { break step }
                     pc += 1
                 case .match:
-                    return true
+                    return pos
                 }
             }
         }
-        return false
+        return nil
     }
 
     private static func holds(_ a: RegexAssertion, _ text: ScalarText, _ pos: Int, _ lo: Int, _ hi: Int) -> Bool {
