@@ -124,9 +124,12 @@ def test_gate_exits_follow_the_threshold_in_the_scheduler(recursive_path, head_r
         early = loops.count(1) / (len(loops) - 1)
         print(f"gate bias {bias:.2f}: {loops.count(1)} of {len(loops) - 1} generated tokens leave after loop 1")
         assert 0.1 < early < 0.9, f"{loops}: the bias should let a fraction of the tokens leave after loop 1"
-        # One row, the products of loop stepping (not the batch-invariant per-row
-        # path): the scheduler's gate decisions are the stepped ones, token for token.
-        with rtx.Scheduler(m, max_rows=1, batch_invariant=False) as s:
+        # One request with the products of loop stepping (not the batch-invariant
+        # per-row path): its prompt in one pass, as ctx.eval ran it (row by row it
+        # would take the decode product, which on AVX2 differs from the prompt's
+        # float GEMM), then one row per step: the scheduler's gate decisions are the
+        # stepped ones, token for token.
+        with rtx.Scheduler(m, max_rows=len(prompt), batch_invariant=False) as s:
             rid = s.submit(prompt, max_tokens=N_TOKENS, temperature=0.0, stop_at_eos=False, exit=rtx.ExitPolicy.gate(0.5))
             got = [(e.token, e.loops) for e in s.run() if e.request_id == rid and e.kind == "token"]
             assert [t for t, _ in got] == tokens
