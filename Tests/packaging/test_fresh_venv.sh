@@ -28,7 +28,10 @@ wheel=$(echo "$work"/wheels/rtx-*.whl)
 case $(basename "$wheel") in
     *-none-any.whl) fail "$(basename "$wheel") is tagged pure Python, but it carries a native library" ;;
 esac
-"$venv_python" -m zipfile -l "$wheel" | grep -q '^rtx/librtx.so ' || fail "$(basename "$wheel") holds no rtx/librtx.so"
+# The listing first: grep -q would close the pipe at its match, and zipfile's
+# broken pipe then fails the pipeline (pipefail) however the wheel looks.
+listing=$("$venv_python" -m zipfile -l "$wheel")
+grep -q '^rtx/librtx.so ' <<<"$listing" || fail "$(basename "$wheel") holds no rtx/librtx.so"
 
 step "install $(basename "$wheel")"
 "$venv_python" -m pip install --quiet "$wheel"
