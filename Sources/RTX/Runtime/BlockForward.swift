@@ -103,20 +103,17 @@ struct BlockForward {
     /// Calibration only: sees each linear input of the full rows.
     var tap: InputTap? = nil
 
-    /// out(n, W.rows) (= or +=) in(n, W.columns) · Wᵀ over all rows, then each
-    /// segment's LoRA delta unmerged: out[seg] += B_p · (A_p · in[seg]), and its
+    /// out(n, W.rows) = in(n, W.columns) · Wᵀ over all rows (one product through
+    /// rtxk_matmul_many, which reads the packed rows if the load packed any), then
+    /// each segment's LoRA delta unmerged: out[seg] += B_p · (A_p · in[seg]), and its
     /// bias (GPT-NeoX). Consecutive segments with the same position share one delta GEMM.
     func linear(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, rows n: Int,
-                _ w: WeightMatrix, deltas: [Delta] = [], accumulate: Bool = false) {
+                _ w: WeightMatrix, deltas: [Delta] = []) {
         guard n > 0 else { return }
         let ld = Int64(w.rows), ldIn = Int64(w.columns)
-        if accumulate {
-            rtxk_matmul_acc(out, ld, input, ldIn, w.data, Int32(w.type.rawValue), w.rowStride, Int64(n), ldIn, ld, exec)
-        } else {  // one product through rtxk_matmul_many: it reads the packed rows, if any
-            var o = rtxk_matmul_out(y: out, ldy: ld, w: w.data, type: Int32(w.type.rawValue), row_stride: w.rowStride,
-                                    rows: Int64(w.rows), packed: w.packed)
-            rtxk_matmul_many(input, ldIn, Int64(n), ldIn, &o, 1, exec)
-        }
+        var o = rtxk_matmul_out(y: out, ldy: ld, w: w.data, type: Int32(w.type.rawValue), row_stride: w.rowStride,
+                                rows: Int64(w.rows), packed: w.packed)
+        rtxk_matmul_many(input, ldIn, Int64(n), ldIn, &o, 1, exec)
         applyDeltas(out, input, w, deltas)
     }
 

@@ -3,7 +3,8 @@
 // drive their own Scheduler over the same Model. Every session's logits must equal
 // its solo run's and every scheduler's tokens its solo run's: a data race in the
 // shared model (lazy caches, scratch, kernel state) shows as a TSan report or as
-// a mismatch. Kernel threads are 1: libomp is not TSan-instrumented.
+// a mismatch. Kernel threads are 1 (and run-sanitizers.sh sets OMP_NUM_THREADS=1
+// for the packing at load): libomp is not TSan-instrumented.
 import Dispatch
 import RTX
 #if canImport(Glibc)
