@@ -176,6 +176,45 @@ def cases_for(model_type: str) -> list[tuple[str, str, str, dict]]:
         (f"{m}_tokenizer_sparse_ids", FORMAT, "tokenizer.json: vocab ids with a hole of 10 million",
          {"tokenizer": lambda t: t["model"]["vocab"].__setitem__("zz", 10_000_000)}),
     ]
+    if m == "llama":  # the tokenizer.json pipeline is the same for every architecture
+        def pre(p):
+            return {"tokenizer": lambda t: t.__setitem__("pre_tokenizer", p)}
+
+        def regex(pattern):
+            return pre({"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False},
+                {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]})
+
+        def normalizer(n):
+            return {"tokenizer": lambda t: t.__setitem__("normalizer", n)}
+
+        def nested(levels):
+            p = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
+            for _ in range(levels):
+                p = {"type": "Sequence", "pretokenizers": [p]}
+            return p
+        cases += [
+            ("tokenizer_pre_unknown_type", UNSUPPORTED, "pre_tokenizer UnicodeScripts", pre({"type": "UnicodeScripts"})),
+            ("tokenizer_pre_no_type", FORMAT, "a pre_tokenizer step without 'type'", pre({"pretokenizers": []})),
+            ("tokenizer_pre_sequence_40_deep", FORMAT, "pre_tokenizer Sequences nested 40 deep", pre(nested(40))),
+            ("tokenizer_pre_sequence_300_deep", FORMAT, "pre_tokenizer Sequences nested 300 deep (JSON deeper than 128)",
+             pre(nested(300))),
+            ("tokenizer_pre_regex_not_string", FORMAT, "Split pattern {\"Regex\": 5}",
+             pre({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": 5}, "behavior": "Isolated"},
+                                                        {"type": "ByteLevel", "use_regex": False}]})),
+            ("tokenizer_pre_regex_unbalanced", UNSUPPORTED, "Split regex '(ab'", regex("(ab")),
+            ("tokenizer_pre_regex_backreference", UNSUPPORTED, "Split regex with a backreference", regex(r"(a)\1")),
+            ("tokenizer_pre_regex_nested_5000", UNSUPPORTED, "Split regex with 5000 nested groups",
+             regex("(" * 5000 + "a" + ")" * 5000)),
+            ("tokenizer_pre_regex_repeat_1e9", UNSUPPORTED, "Split regex a{1000000000}", regex("a{1000000000}")),
+            ("tokenizer_pre_regex_300_branches", UNSUPPORTED, "Split regex with 300 starred groups (> 256 branch points)",
+             regex("(a|b)*" * 300)),
+            ("tokenizer_pre_regex_catastrophic", OK, "Split regex (a*)*b: loads, runs in linear time", regex("(a*)*b")),
+            ("tokenizer_normalizer_lowercase", UNSUPPORTED, "normalizer Lowercase", normalizer({"type": "Lowercase"})),
+            ("tokenizer_normalizer_nfc", OK, "normalizer NFC (run)", normalizer({"type": "NFC"})),
+            ("tokenizer_normalizer_sequence_no_list", FORMAT, "normalizer Sequence without 'normalizers'",
+             normalizer({"type": "Sequence"})),
+        ]
     if m in ("gemma2", "gemma3_text"):
         cases += [
             (f"{m}_layer_types_long", FORMAT, "layer_types lists 100000 layers for 2",

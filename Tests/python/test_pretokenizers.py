@@ -18,6 +18,9 @@
 #     RTX keeps for GGUF, e.g. "qwen2", take this path).
 # Unsupported pre_tokenizers are refused naming the step or syntax and the file, and
 # `rtx convert` keeps a named pipeline in GGUF but refuses one GGUF cannot record.
+# The NFC normalizer (Qwen 2/3, Pythia, OLMo) is run and compared the same way, on
+# texts with decomposed, precomposed and singleton-decomposing scalars; any other
+# normalizer of a byte-level tokenizer is refused by name.
 # Skipped only when `tokenizers` cannot be imported (scripts/setup.sh installs it).
 import json
 import random
@@ -71,7 +74,7 @@ TEXTS = ADVERSARIAL + random_texts(300)
 ASCII = [chr(c) for c in [9, 10, 13] + list(range(32, 127))]
 
 
-def tokenizer_json(pre_tokenizer, words, ignore_merges):
+def tokenizer_json(pre_tokenizer, words, ignore_merges, normalizer=None):
     """A byte-level BPE tokenizer.json: 256 byte tokens, a merge for every pair of
     ASCII bytes, then `words` (byte-level strings) as whole tokens."""
     byte_char = {}
@@ -96,6 +99,7 @@ def tokenizer_json(pre_tokenizer, words, ignore_merges):
     tok["added_tokens"] = [{"id": eot, "content": "<|endoftext|>", "single_word": False, "lstrip": False,
                             "rstrip": False, "normalized": False, "special": True}]
     tok["pre_tokenizer"] = pre_tokenizer
+    tok["normalizer"] = normalizer
     return tok
 
 
@@ -158,3 +162,54 @@ def test_a_pipeline_without_a_gguf_name_is_refused_by_convert_and_a_named_one_is
     unnamed = hf_models.write_ouro(workdir / "convert-falcon", tokenizer=tokenizer_json(CONFIGS["falcon"], [], False))
     with pytest.raises(rtx.UnsupportedError, match="tokenizer.ggml.pre"):
         rtx.convert(unnamed, workdir / "falcon.gguf")
+
+
+# Canonical composition's cases: decomposed letters and Hangul jamo (compose),
+# singletons (Ohm, Angstrom, Kelvin signs: decompose, never recompose), composition
+# exclusions, reordered combining marks, a mark with no base, and text already in NFC.
+NFC_TEXTS = [
+    "e\u0301", "E\u0301cole", "A\u030a\u0301", "\u212b", "\u2126 and \u212a", "\u1100\u1161\u11a8 \u1100\u1161",
+    "\u0958\u0929", "a\u0323\u0302", "a\u0302\u0323", "\u0301 lonely mark", "o\u0308\u0304 and \u022b",
+    "ñ vs n\u0303", "\u1e9b\u0323", "fi\ufb01 ﬆ", "Ǆ\u030c", "q\u0307\u0323", "\u0cc6\u0cc2\u0cd5",
+] + TEXTS
+
+
+@pytest.mark.parametrize("mode", ["words", "merges"])
+def test_nfc_normalizer_equals_hugging_face_tokenizers(workdir, mode):
+    pre, nfc = CONFIGS["qwen2"], {"type": "NFC"}
+    probe = tokenizers.Tokenizer.from_str(json.dumps(tokenizer_json(pre, [], False, nfc)))
+    words = set()
+    if mode == "words":
+        for text in NFC_TEXTS:
+            words.update(w for w, _ in probe.pre_tokenizer.pre_tokenize_str(probe.normalizer.normalize_str(text)))
+    tok = tokenizer_json(pre, sorted(words), mode == "words", nfc)
+    reference = tokenizers.Tokenizer.from_str(json.dumps(tok))
+    folder = hf_models.write_ouro(workdir / f"nfc-{mode}", tokenizer=tok)
+    with rtx.Model(str(folder)) as model:
+        wrong = [(t, model.tokenize(t), reference.encode(t, add_special_tokens=False).ids) for t in NFC_TEXTS]
+    wrong = [w for w in wrong if w[1] != w[2]]
+    assert not wrong, f"NFC/{mode}: {len(wrong)} of {len(NFC_TEXTS)} texts differ; first: {wrong[0]}"
+    # The normalizer runs: without it the decomposed texts tokenize differently.
+    plain = hf_models.write_ouro(workdir / f"no-nfc-{mode}", tokenizer=tokenizer_json(pre, sorted(words), mode == "words"))
+    with rtx.Model(str(plain)) as model, rtx.Model(str(folder)) as normalizing:
+        assert model.tokenize("E\u0301cole") != normalizing.tokenize("E\u0301cole")
+        assert model.tokenize("École") == normalizing.tokenize("École")
+
+
+REFUSED_NORMALIZERS = {
+    "Lowercase": {"type": "Lowercase"},
+    "NFKC": {"type": "NFKC"},
+    "NFD": {"type": "NFD"},
+    "Strip": {"type": "Strip", "strip_left": True, "strip_right": True},
+    "Replace": {"type": "Replace", "pattern": {"String": " "}, "content": "_"},
+    "Lowercase in a Sequence": {"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Lowercase"}]},
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_NORMALIZERS))
+def test_unsupported_normalizers_are_refused_by_name(workdir, case):
+    tok = tokenizer_json(CONFIGS["qwen2"], [], False, REFUSED_NORMALIZERS[case])
+    folder = hf_models.write_ouro(workdir / ("normalizer-" + case.replace(" ", "-")), tokenizer=tok)
+    with pytest.raises(rtx.UnsupportedError, match=f"normalizer '{case.split()[0]}'") as e:
+        rtx.Model(str(folder))
+    assert "tokenizer.json" in str(e.value)

@@ -129,8 +129,11 @@ public struct BPETokenizer: Tokenizer {
     }
 
     private func encodeFragment(_ text: ScalarText, _ range: Range<Int>, into ids: inout [Int32],
-                                words: inout [Range<Int>], work: inout MergeWork) {
+                                words: inout [Range<Int>], work: inout MergeWork, normalized: Bool = false) {
         guard !range.isEmpty else { return }
+        if !normalized, vocabulary.normalization == .nfc, let composed = text.nfc(range) {
+            return encodeFragment(composed, 0..<composed.count, into: &ids, words: &words, work: &work, normalized: true)
+        }
         words.removeAll(keepingCapacity: true)
         if let pipeline = preTokenizer.pipeline {
             var bytes: [UInt8] = []

@@ -72,6 +72,19 @@ struct ScalarText {
     var count: Int { scalars.count }
 }
 
+extension ScalarText {
+    /// The scalars of `range` in Unicode NFC (canonical composition), or nil when
+    /// they already are: no scalar below U+0300 decomposes into anything else or
+    /// composes with a neighbour below U+0300. The composition is the standard
+    /// library's own, the one String comparison uses.
+    func nfc(_ range: Range<Int>) -> ScalarText? {
+        guard scalars[range].contains(where: { $0 >= 0x300 }) else { return nil }
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: scalars[range].map { Unicode.Scalar($0) ?? "\u{FFFD}" })
+        return ScalarText(String(decoding: String(view)._nfcCodeUnits, as: UTF8.self))
+    }
+}
+
 /// A pre-tokenizer: which split pattern, whether digits are isolated first, and
 /// whether a word already in the vocabulary skips merging.
 public struct PreTokenizer: Sendable, Equatable {

@@ -27,6 +27,9 @@ public struct Vocabulary: Sendable {
     /// A tokenizer.json pre_tokenizer that no `preTokenizer` name stands for
     /// (PreTokenizerPipeline.swift); `preTokenizer` is then "tokenizer.json".
     var preTokenizerPipeline: PreTokenizerPipeline?
+    /// What a tokenizer.json normalizer does to the text between special tokens
+    /// before pre-tokenization (GGUF has no key for it: llama.cpp runs none).
+    var normalization = TextNormalization.none
     /// Whether a word that is a token skips merging (tokenizer.json model.ignore_merges),
     /// for `preTokenizerPipeline`; the names carry their own.
     var ignoreMerges = false
@@ -39,6 +42,13 @@ public struct Vocabulary: Sendable {
         self.bos = bos; self.eos = eos; self.unknown = unknown; self.padding = padding
         self.endOfGeneration = endOfGeneration; self.addBOS = addBOS; self.addSpacePrefix = addSpacePrefix
     }
+}
+
+/// The Unicode normalization a tokenizer applies before pre-tokenization.
+enum TextNormalization: Sendable {
+    case none
+    /// Canonical composition (tokenizer.json {"type": "NFC"}).
+    case nfc
 }
 
 extension Vocabulary {

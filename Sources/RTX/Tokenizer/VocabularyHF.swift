@@ -36,6 +36,7 @@ extension Vocabulary {
                   bos: bos, eos: eos, unknown: unknown, padding: padding,
                   endOfGeneration: [], addBOS: addBOS, addSpacePrefix: addSpacePrefix)
         preTokenizerPipeline = pipeline
+        normalization = try Vocabulary.normalization(json["normalizer"], kind: kind, source: f)
         ignoreMerges = model["ignore_merges"]?.boolValue == true
         for id in (config?.eosTokenIds ?? []).dropFirst() where id >= 0 && id < tokens.count { endOfGeneration.append(Int32(id)) }
         for id in endOfTurnTokens() where !endOfGeneration.contains(id) { endOfGeneration.append(id) }
@@ -202,6 +203,41 @@ extension Vocabulary {
         }
         for (i, t) in types.enumerated() where t != .normal { scores[i] = 0 }
         return scores
+    }
+
+    /// The tokenizer.json normalizer, as far as RTX runs it: NFC on byte-level
+    /// tokenizers (Qwen 2/3, Pythia, OLMo), and on SentencePiece-style ones the
+    /// Prepend("▁") and Replace(" " → "▁") that `prependsSpace` and the "▁" spaces
+    /// already stand for (Llama 2, Mistral, Gemma). Any other normalizer would change
+    /// the text before tokenization, so it is refused by name rather than skipped.
+    private static func normalization(_ value: JSONValue?, kind: String, source f: String) throws -> TextNormalization {
+        var result = TextNormalization.none
+        func visit(_ n: JSONValue, depth: Int) throws {
+            if case .null = n { return }
+            guard depth < 32, let type = n["type"]?.stringValue else {
+                throw RTXError.format("\(f): normalizer \(depth < 32 ? "\(n.kind) without a 'type'" : "nested more than 32 deep")")
+            }
+            switch type {
+            case "Sequence":
+                guard let items = n["normalizers"]?.arrayValue else {
+                    throw RTXError.format("\(f): normalizer Sequence has no 'normalizers' array")
+                }
+                for item in items { try visit(item, depth: depth + 1) }
+            case "NFC" where kind == "gpt2":
+                result = .nfc
+            case "Prepend" where kind == "llama" && n["prepend"]?.stringValue == "▁":
+                break
+            case "Replace" where kind == "llama" && n["pattern"]?["String"]?.stringValue == " "
+                && n["content"]?.stringValue == "▁":
+                break
+            default:
+                throw RTXError.unsupported("\(f): normalizer '\(type)' is not supported on a "
+                    + (kind == "gpt2" ? "byte-level tokenizer (RTX runs NFC there)"
+                                      : "SentencePiece-style tokenizer (RTX runs Prepend \"▁\" and Replace \" \" → \"▁\" there)"))
+            }
+        }
+        if let value { try visit(value, depth: 0) }
+        return result
     }
 
     /// Whether a SentencePiece-style tokenizer puts "▁" before the text: a Prepend

@@ -14,8 +14,9 @@ Fuzz.run { bytes in
     Fuzz.expectingErrors {
         let model = try Model(path: folder.path)
         // Letters, digits, apostrophes, punctuation, CJK, emoji and whitespace runs for
-        // the tokenizer.json pre_tokenizer pipelines and regexes to split.
-        let ids = model.tokenizer.encode("Hi 12345 it'S x,y!! 中文 🙂\r\n\n  z ", addBOS: true, parseSpecial: false)
+        // the tokenizer.json pre_tokenizer pipelines and regexes to split; decomposed
+        // letters and a singleton (U+212B) for an NFC normalizer to compose.
+        let ids = model.tokenizer.encode("Hi 12345 it'S x,y!! 中文 🙂 e\u{301}\u{212B}\r\n\n  z ", addBOS: true, parseSpecial: false)
         let session = try Session(model: model, options: .init(contextLength: 8, batchSize: 4, threads: 1))
         try session.evaluate(Array(ids.prefix(2)).map { min(max($0, 0), Int32(model.vocabularySize - 1)) })
     }
