@@ -51,10 +51,10 @@ for t in $TARGETS; do
     "$BIN/fuzz-$t" -max_total_time="$SECONDS_PER_TARGET" -runs="${FUZZ_RUNS:--1}" -timeout=20 -rss_limit_mb=3072 -max_len=$max_len \
         -print_final_stats=1 -artifact_prefix="$OUT/findings/$t/" "${parallel[@]}" \
         "$OUT/corpus/$t" "$OUT/seeds/$t" >"$log" 2>&1 || true
-    logs=("$log")
-    [ ${#parallel[@]} -gt 0 ] && logs+=(fuzz-*.log)
-    execs=$(awk '/stat::number_of_executed_units/ {n += $2} END {print n + 0}' "${logs[@]}")
-    rate=$(awk '/stat::average_exec_per_sec/ {n += $2} END {print n + 0}' "${logs[@]}")
+    # With -jobs, libFuzzer copies each worker's fuzz-J.log into $log as the worker
+    # exits, so $log alone holds every worker's stats (summed: all executions, combined rate).
+    execs=$(awk '/stat::number_of_executed_units/ {n += $2} END {print n + 0}' "$log")
+    rate=$(awk '/stat::average_exec_per_sec/ {n += $2} END {print n + 0}' "$log")
     # crash-, timeout-, oom-, leak- files; slow-unit- files (> 10 s, e.g. a stalled machine) are not findings.
     findings=$(find "$OUT/findings/$t" -type f ! -name 'slow-unit-*' | wc -l)
     printf '%-10s %12s %10s %8s  %s\n' "$t" "$execs" "$rate" "$findings" "$replayed"

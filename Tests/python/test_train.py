@@ -32,7 +32,7 @@ from rtx.train import data as train_data  # noqa: E402
 from rtx.train.checkpoint import CheckpointError  # noqa: E402
 from rtx.train.losses import LossWeights, exit_loss, gate_labels, gate_loss, teacher_top_k  # noqa: E402
 from rtx.train.model import RecursiveModel  # noqa: E402
-from rtx.train.trainer import TrainConfig, train  # noqa: E402
+from rtx.train.trainer import TeacherCache, TrainConfig, start_runtime, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 GEMMA = REPO / ".models" / "gemma-3-270m.Q4_K_M.gguf"
@@ -314,6 +314,29 @@ def test_killed_run_resumes_to_the_same_curve(tiny_student, tiny_llama, workdir)
     pa = {n: p for n, p, _ in straight["model"].gguf_tensors()}
     for name, p, _ in resumed["model"].gguf_tensors():
         assert torch.allclose(p, pa[name], rtol=1e-12, atol=1e-15), name
+
+
+def test_teacher_cache_equals_running_the_teacher_every_step(tiny_student, tiny_llama, workdir):
+    """The per-row teacher cache is an optimisation only: each row's entry equals the
+    teacher run on that row within any micro-batch, and training with it follows
+    the curve of training without it (float64: to rounding), across epochs."""
+    common = dict(steps=12, micro_batch=3, checkpoint_every=12, dtype="float64", log_every=12)
+    cached = train(tiny_config(tiny_student, tiny_llama, workdir / "cache-on.gguf", **common))
+    direct = train(tiny_config(tiny_student, tiny_llama, workdir / "cache-off.gguf", teacher_cache=False, **common))
+    a = [h["loss"] for h in cached["history"]]
+    b = [h["loss"] for h in direct["history"]]
+    assert len(a) == 12 and np.allclose(a, b, rtol=1e-10, atol=0)
+    teacher = RecursiveModel(str(tiny_llama), dtype=torch.float64)
+    rows = np.random.default_rng(3).integers(0, 200, size=(7, 16)).astype(np.int64)
+    cfg = tiny_config(tiny_student, tiny_llama, workdir / "unused.gguf", threads=1)
+    cache = TeacherCache(teacher, rows, 8, block=3, rt=start_runtime(cfg), dtype=torch.float64)
+    picked = [6, 1, 4, 1]          # across blocks, a repeat, the short last block
+    logp, ids = cache.top_k(picked)
+    with torch.no_grad():
+        ref_logp, ref_ids = teacher_top_k(teacher(torch.from_numpy(rows[picked]), exits=False)[-1], 8)
+    assert torch.equal(ids, ref_ids)
+    assert torch.allclose(logp, ref_logp, rtol=1e-12, atol=1e-12)
+    assert cache.done.tolist() == [True, True, True]
 
 
 def free_port() -> int:

@@ -92,20 +92,30 @@ extension ModelWeights {
     /// buffers `owned` keeps: decode and small batches then read each weight once,
     /// 8 rows per vector instruction (Sources/CRTXKernels/x86_qpacked.h). The stored
     /// rows stay in the memory map for prompts, the embedding and conversion.
-    /// `RTX_PACK_WEIGHTS=0` in the environment turns it off (to measure the
-    /// difference). Returns the bytes allocated.
+    /// Packing only speeds products up, so it never risks memory: it is skipped when
+    /// the copies would take more than a quarter of physical memory, and a map whose
+    /// buffer cannot be allocated stays unpacked. `RTX_PACK_WEIGHTS=0` in the
+    /// environment turns it off (to measure the difference). Returns the bytes allocated.
     @discardableResult
     mutating func packForProducts(owned: OwnedTensors, threads: Int) -> Int {
         if let v = getenv("RTX_PACK_WEIGHTS"), String(cString: v) == "0" { return 0 }
         let exec = rtxk_exec(threads: Int32(clamping: max(threads, 1)), products: Int32(RTXK_PRODUCTS_FAST))
+        func packedBytes(_ w: WeightMatrix) -> Int {
+            guard w.packed == nil, rtxk_pack_used(Int32(w.type.rawValue)) != 0 else { return 0 }
+            return max(0, rtxk_pack_bytes(Int32(w.type.rawValue), Int64(w.rows), Int64(w.columns)))
+        }
+        let planned = layers.reduce(packedBytes(output)) { sum, layer in
+            layer.linear.values.reduce(sum) { total, w in
+                let (next, overflow) = total.addingReportingOverflow(packedBytes(w))
+                return overflow ? Int.max : next
+            }
+        }
+        guard planned > 0, planned <= MemoryBudget.physicalMemory / 4 else { return 0 }
         var total = 0
         func pack(_ w: inout WeightMatrix) {
-            let type = Int32(w.type.rawValue)
-            guard w.packed == nil, rtxk_pack_used(type) != 0 else { return }
-            let bytes = rtxk_pack_bytes(type, Int64(w.rows), Int64(w.columns))
-            guard bytes > 0 else { return }
-            let buffer = owned.allocate(bytes: bytes)
-            rtxk_pack(buffer, w.data, type, w.rowStride, Int64(w.rows), Int64(w.columns), exec)
+            let bytes = packedBytes(w)
+            guard bytes > 0, let buffer = owned.tryAllocate(bytes: bytes) else { return }
+            rtxk_pack(buffer, w.data, Int32(w.type.rawValue), w.rowStride, Int64(w.rows), Int64(w.columns), exec)
             w.packed = UnsafeRawPointer(buffer)
             total += bytes
         }
@@ -138,7 +148,21 @@ final class OwnedTensors: @unchecked Sendable {
         return p
     }
 
-    deinit { for p in buffers { p.deallocate() } }
+    private var optional: [UnsafeMutableRawPointer] = []
+
+    /// A 64-byte aligned buffer, or nil when the allocator has none (for buffers
+    /// the model can do without, such as packed copies).
+    func tryAllocate(bytes: Int) -> UnsafeMutableRawPointer? {
+        var p: UnsafeMutableRawPointer?
+        guard bytes > 0, posix_memalign(&p, 64, bytes) == 0, let p else { return nil }
+        optional.append(p)
+        return p
+    }
+
+    deinit {
+        for p in buffers { p.deallocate() }
+        for p in optional { free(p) }
+    }
 }
 
 /// Builds typed views from a validated tensor table (GGUF or safetensors),

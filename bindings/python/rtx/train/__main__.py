@@ -42,6 +42,9 @@ def parse_args(argv: Optional[List[str]] = None) -> TrainConfig:
     g.add_argument("--clip", type=float, default=d.clip, help="gradient norm clip (0 = off)")
     g = p.add_argument_group("losses")
     g.add_argument("--top-k", type=int, default=d.top_k, help="teacher logits kept per token, renormalised")
+    g.add_argument("--no-teacher-cache", dest="teacher_cache", action="store_false",
+                   help="run the teacher on every micro-batch instead of keeping each row's top-k "
+                        "(8 bytes per kept logit; off by itself above 4 GiB)")
     g.add_argument("--ce-weight", type=float, default=d.ce_weight, help="next-token cross-entropy on the text")
     g.add_argument("--exit-weight", type=float, default=d.exit_weight,
                    help="weight of every intermediate loop's exit (the final loop has 1)")

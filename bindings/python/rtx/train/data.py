@@ -155,7 +155,11 @@ class Batches:
             self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(n)}
         return int(self._perms[epoch][i % n])
 
-    def micro(self, step: int, micro: int, rank: int) -> np.ndarray:
+    def indices(self, step: int, micro: int, rank: int) -> List[int]:
+        """The row numbers one (step, micro-step, rank) reads."""
         first = step * self.global_batch + micro * self.micro_batch * self.world + rank * self.micro_batch
-        return self.rows[[self._row(first + k) for k in range(self.micro_batch)]]
+        return [self._row(first + k) for k in range(self.micro_batch)]
+
+    def micro(self, step: int, micro: int, rank: int) -> np.ndarray:
+        return self.rows[self.indices(step, micro, rank)]
 

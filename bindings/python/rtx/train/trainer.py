@@ -48,6 +48,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     clip: float = 1.0
     top_k: int = 64                    # teacher logits kept per token (renormalised)
+    teacher_cache: bool = True         # keep each row's teacher top-k (rows repeat every epoch)
     ce_weight: float = 0.0
     exit_weight: float = 0.1
     self_distill_weight: float = 0.1
@@ -322,6 +323,13 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Progress) -> Dict:
         teacher.requires_grad_(False)
     rows = training_rows(cfg, rt, log)
     batches = data_mod.Batches(rows, cfg.micro_batch, rt.world, cfg.accumulation, cfg.seed)
+    if teacher is not None and cfg.teacher_cache:
+        bytes_needed = TeacherCache.bytes_needed(rows, cfg.top_k, dtype)
+        if bytes_needed <= TeacherCache.MAX_BYTES:
+            teacher = TeacherCache(teacher, rows, cfg.top_k, cfg.micro_batch, rt, dtype=dtype)
+        else:
+            log(f"teacher cache off: {bytes_needed / 2**30:.1f} GiB for {len(rows)} rows "
+                f"(the limit is {TeacherCache.MAX_BYTES / 2**30:.0f} GiB); the teacher runs every step")
 
     params = [p for p in student.parameters() if p.requires_grad]
     # Weight decay pulls LoRA factors and shared weights toward 0, never norm gains.
@@ -349,7 +357,8 @@ def _train(cfg: TrainConfig, rt: Runtime, log: Progress) -> Dict:
         f"B={student.plan.loops}, training {'+'.join(cfg.train)} ({n_trainable / 1e6:.2f}M parameters); "
         f"{len(rows)} rows of {cfg.seq_len} tokens, {batches.global_batch} rows per step on {rt.world} "
         f"process(es), device {rt.device}, autocast {rt.autocast_dtype or 'off'}"
-        + (f", teacher top-{cfg.top_k}" if teacher is not None else ", LM frozen"))
+        + (f", teacher top-{cfg.top_k}" + (" (cached per row)" if isinstance(teacher, TeacherCache) else "")
+           if teacher is not None else ", LM frozen"))
     tokens_per_step = batches.global_batch * cfg.seq_len
     t_start, steps_done, last_plot = time.time(), 0, time.time()
     end = cfg.steps if not cfg.stop_after else min(cfg.steps, start + cfg.stop_after)
@@ -387,13 +396,17 @@ def _gate_summary(record: Dict) -> str:
     return "".join(f" | gate{b} acc {record[f'gate_acc{b}']:.3f} pos {record[f'gate_pos{b}']:.3f}" for b in loops)
 
 
-def _step_loss(model, teacher: Optional[RecursiveModel], tokens: torch.Tensor, cfg: TrainConfig, rt: Runtime,
-               weights: LossWeights):
-    """The loss of one micro-batch and its parts: distillation over the exits when
-    a teacher is given (the LM trains), plus the gates' BCE when they train."""
+def _step_loss(model, teacher, tokens: torch.Tensor, cfg: TrainConfig, rt: Runtime,
+               weights: LossWeights, indices: Optional[List[int]] = None):
+    """The loss of one micro-batch (the training rows `indices`) and its parts:
+    distillation over the exits when a teacher is given (the LM trains), plus the
+    gates' BCE when they train. `teacher` is a RecursiveModel run on the tokens,
+    or a TeacherCache read by row."""
     train_gates = "gates" in cfg.train
     teacher_logp = teacher_ids = None
-    if teacher is not None:
+    if isinstance(teacher, TeacherCache):
+        teacher_logp, teacher_ids = teacher.top_k(indices)
+    elif teacher is not None:
         with torch.no_grad(), autocast(rt):
             teacher_logp, teacher_ids = teacher_top_k(teacher(tokens, exits=False)[-1], cfg.top_k)
     with autocast(rt):
@@ -406,17 +419,59 @@ def _step_loss(model, teacher: Optional[RecursiveModel], tokens: torch.Tensor, c
     return loss, parts
 
 
-def _train_step(model, teacher: Optional[RecursiveModel], batches: data_mod.Batches, step: int, optimizer,
+class TeacherCache:
+    """The frozen teacher's top-k (log p, ids) of every training row, computed the
+    first time a row is read and kept (on the host): the rows repeat every epoch,
+    and the teacher's forward is about a quarter of a step's work. Rows are computed
+    in fixed blocks of `block` consecutive rows, so an entry does not depend on the
+    order rows are read in: a resumed run and every process of a DDP run see the
+    same numbers as one uninterrupted run. Log-probabilities in float32 (float64 in
+    a float64 run) and int32 ids: 8 (12) bytes per kept logit."""
+
+    MAX_BYTES = 4 << 30
+
+    @staticmethod
+    def bytes_needed(rows: np.ndarray, k: int, dtype: torch.dtype = torch.float32) -> int:
+        return int(rows.shape[0]) * int(rows.shape[1]) * k * (4 + torch.finfo(dtype).bits // 8)
+
+    def __init__(self, teacher: RecursiveModel, rows: np.ndarray, k: int, block: int, rt: Runtime,
+                 dtype: torch.dtype = torch.float32):
+        self.teacher, self.rows, self.k, self.block, self.rt = teacher, rows, k, max(1, block), rt
+        n, t = rows.shape
+        self.logp = torch.empty((n, t, k), dtype=dtype)
+        self.ids = torch.empty((n, t, k), dtype=torch.int32)
+        self.done = np.zeros((n + self.block - 1) // self.block, dtype=bool)
+
+    def _fill(self, b: int) -> None:
+        lo, hi = b * self.block, min(len(self.rows), (b + 1) * self.block)
+        tokens = torch.from_numpy(self.rows[lo:hi]).to(self.rt.device)
+        with torch.no_grad(), autocast(self.rt):
+            logp, ids = teacher_top_k(self.teacher(tokens, exits=False)[-1], self.k)
+        self.logp[lo:hi] = logp.to(self.logp.dtype).cpu()
+        self.ids[lo:hi] = ids.to(torch.int32).cpu()
+        self.done[b] = True
+
+    def top_k(self, indices: Sequence[int]):
+        """(log p, ids) of these rows, (len(indices), seq_len, k), on the run's device."""
+        for b in sorted({i // self.block for i in indices}):
+            if not self.done[b]:
+                self._fill(b)
+        at = torch.as_tensor(list(indices), dtype=torch.long)
+        return self.logp[at].to(self.rt.device), self.ids[at].to(self.rt.device, torch.long)
+
+
+def _train_step(model, teacher, batches: data_mod.Batches, step: int, optimizer,
                 params: List[torch.nn.Parameter], cfg: TrainConfig, rt: Runtime, weights: LossWeights) -> Dict:
     """One optimizer step over `accumulation` micro-batches; returns the step's
     losses (means over micro-batches and processes)."""
     sums: Dict[str, float] = {}
     for micro in range(cfg.accumulation):
-        tokens = torch.from_numpy(batches.micro(step, micro, rt.rank)).to(rt.device)
+        indices = batches.indices(step, micro, rt.rank)
+        tokens = torch.from_numpy(batches.rows[indices]).to(rt.device)
         # DDP all-reduces gradients on the last micro-batch only.
         sync = micro == cfg.accumulation - 1 or rt.world == 1
         with (contextlib.nullcontext() if sync else model.no_sync()):
-            loss, parts = _step_loss(model, teacher, tokens, cfg, rt, weights)
+            loss, parts = _step_loss(model, teacher, tokens, cfg, rt, weights, indices)
             (loss / cfg.accumulation).backward()
         for k, v in [("loss", loss)] + list(parts.items()):
             sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.accumulation
